@@ -1,0 +1,35 @@
+"""bayes_scaling: Bayesian inference for neural scaling laws.
+
+>>> import bayes_scaling as bs
+>>> runs = bs.datasets.load("chinchilla_sim")
+>>> fit = bs.fit(runs, spec="chinchilla", seed=1)        # doctest: +SKIP
+>>> fit.summary(); fit.optimal(compute=[5.88e23]); fit.predict(params=70e9, tokens=1.4e12)  # doctest: +SKIP
+"""
+
+from . import datasets
+from .data import Runs, read_runs
+from .errors import (
+    BackendError,
+    BayesScalingError,
+    DatasetError,
+    FitFileError,
+    InputError,
+    QueryError,
+    SamplerWarning,
+    SpecError,
+)
+from .fit import Fit, fit, format_summary, load_fit, package_version
+from .inference import BACKENDS, Diagnostics, SamplerSettings, diagnose, sample
+from .intervals import DEFAULT_PROB, interval_table
+from .laws import LAWS, Law, get_law
+from .model import build_model
+from .spec import ModelSpec, Prior, available_specs, load_spec
+
+__version__ = package_version()
+
+__all__ = [
+    "BACKENDS", "DEFAULT_PROB", "LAWS", "BackendError", "BayesScalingError", "DatasetError", "Diagnostics",
+    "Fit", "FitFileError", "InputError", "Law", "ModelSpec", "Prior", "QueryError", "Runs", "SamplerSettings",
+    "SamplerWarning", "SpecError", "available_specs", "build_model", "datasets", "diagnose", "fit",
+    "format_summary", "get_law", "interval_table", "load_fit", "load_spec", "read_runs", "sample",
+]

@@ -1,0 +1,252 @@
+"""The point-fit baseline: Huber regression on log loss with a grid of L-BFGS starts.
+
+This is how Hoffmann et al. (2022, Approach 3) and Besiroglu et al. (2024, Epoch) fit the Chinchilla law
+L = E + A N^-alpha + B D^-beta: minimise the *sum* over runs of
+
+    Huber_delta(LSE(a - alpha log N, b - beta log D, e) - log L),    A, B, E = exp(a, b, e),
+
+with delta = 1e-3, by L-BFGS-B from every point of a grid of starts, keeping the best optimum; and get
+intervals by refitting bootstrap resamples of the runs. Parameter vectors ``theta`` are ordered
+``(a, b, e, alpha, beta)`` throughout, as in Epoch's notebook.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike
+from scipy.optimize import minimize
+
+from .data import Runs
+from .errors import InputError
+
+DELTA = 1e-3
+#: Hoffmann et al. / Epoch grid of starts, per parameter of theta = (a, b, e, alpha, beta): 6*6*5*5*5 = 4500.
+FULL_GRID = ((0, 5, 10, 15, 20, 25), (0, 5, 10, 15, 20, 25), (-1, -0.5, 0, 0.5, 1), (0, 0.5, 1, 1.5, 2), (0, 0.5, 1, 1.5, 2))
+#: A 3*3*3*2*2 = 108-start subset of the full grid, for tests and quick looks.
+COARSE_GRID = ((0, 10, 20), (0, 10, 20), (-1, 0, 1), (0.5, 1.5), (0.5, 1.5))
+GRIDS = {"full": FULL_GRID, "coarse": COARSE_GRID}
+NAMES = ("a", "b", "e", "alpha", "beta")
+
+
+@dataclass(frozen=True)
+class HuberFit:
+    """Best optimum of a multi-start Huber fit.
+
+    Attributes
+    ----------
+    E, A, B, alpha, beta : float
+        Natural parameters of L = E + A N^-alpha + B D^-beta.
+    objective : float
+        Sum of Huber terms at the optimum.
+    n_starts, n_converged : int
+        Starts tried and starts whose L-BFGS-B run reported success.
+    converged : bool
+        Whether the run that produced the best optimum reported success.
+    theta : numpy.ndarray
+        The optimum as (a, b, e, alpha, beta).
+    optima : numpy.ndarray
+        Up to ten distinct local optima, best first, shape (k, 5) (the first is ``theta``): used to start
+        bootstrap refits.
+    """
+
+    E: float
+    A: float
+    B: float
+    alpha: float
+    beta: float
+    objective: float
+    n_starts: int
+    n_converged: int
+    converged: bool
+    theta: np.ndarray = field(repr=False, compare=False)
+    optima: np.ndarray = field(repr=False, compare=False)
+
+
+def grid(name: str = "full") -> np.ndarray:
+    """Starting points of a named grid (``"full"``: 4500 starts; ``"coarse"``: 108), shape (k, 5)."""
+    if name not in GRIDS:
+        raise InputError(f"unknown grid '{name}'; choose one of {sorted(GRIDS)}")
+    return np.array(list(itertools.product(*GRIDS[name])), dtype=float)
+
+
+def huber_objective(
+    theta: np.ndarray, log_n: np.ndarray, log_d: np.ndarray, log_loss: np.ndarray, delta: float = DELTA
+) -> tuple[float, np.ndarray]:
+    """Sum of Huber terms of the log-loss residuals and its analytic gradient.
+
+    Parameters
+    ----------
+    theta : array, shape (5,)
+        (a, b, e, alpha, beta).
+    log_n, log_d, log_loss : array, shape (n,)
+        Logs of parameters, tokens and loss.
+    delta : float
+        Huber threshold.
+
+    Returns
+    -------
+    value : float
+    gradient : numpy.ndarray, shape (5,)
+    """
+    a, b, e, alpha, beta = theta
+    z = np.empty((3, log_n.size))
+    np.multiply(log_n, -alpha, out=z[0])
+    z[0] += a
+    np.multiply(log_d, -beta, out=z[1])
+    z[1] += b
+    z[2] = e
+    m = z.max(axis=0)
+    np.subtract(z, m, out=z)
+    np.exp(z, out=z)  # z now holds the unnormalised softmax weights, each column sums to s >= 1
+    s = z.sum(axis=0)
+    r = m + np.log(s) - log_loss
+    psi = np.clip(r, -delta, delta)  # Huber'(r)
+    value = float(psi @ r - 0.5 * (psi @ psi))  # = sum(r^2/2 if |r| <= delta else delta(|r| - delta/2))
+    u = psi / s
+    g_abe = z @ u
+    grad = np.array([g_abe[0], g_abe[1], g_abe[2], -(z[0] @ (u * log_n)), -(z[1] @ (u * log_d))])
+    return value, grad
+
+
+def _logs(runs: Runs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return np.log(runs.column("params")), np.log(runs.column("tokens")), np.log(runs.column("loss"))
+
+
+def _as_starts(starts: str | ArrayLike | None) -> np.ndarray:
+    if starts is None or isinstance(starts, str):
+        return grid(starts or "full")
+    x = np.atleast_2d(np.asarray(starts, dtype=float))
+    if x.ndim != 2 or x.shape[1] != 5 or x.shape[0] == 0 or not np.all(np.isfinite(x)):
+        raise InputError("starts must be finite rows of (a, b, e, alpha, beta), shape (k, 5)")
+    return x
+
+
+def _multistart(
+    logs: tuple[np.ndarray, ...], starts: np.ndarray, delta: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Run L-BFGS-B from each start; return optima (k, 5), objective values (k,) and success flags (k,)."""
+    thetas, values, ok = np.empty_like(starts), np.empty(len(starts)), np.empty(len(starts), dtype=bool)
+    for i, x0 in enumerate(starts):
+        res = minimize(huber_objective, x0, args=(*logs, delta), method="L-BFGS-B", jac=True)
+        thetas[i], values[i], ok[i] = res.x, res.fun, res.success
+    values[~np.isfinite(values)] = np.inf
+    return thetas, values, ok
+
+
+def _distinct(thetas: np.ndarray, values: np.ndarray, k: int = 10, tol: float = 1e-2) -> np.ndarray:
+    """The best ``k`` optima that differ from each other by more than ``tol`` in some coordinate."""
+    kept: list[np.ndarray] = []
+    for i in np.argsort(values, kind="stable"):
+        if not np.isfinite(values[i]):
+            break
+        if all(np.max(np.abs(thetas[i] - t)) > tol for t in kept):
+            kept.append(thetas[i])
+            if len(kept) == k:
+                break
+    return np.array(kept)
+
+
+def huber_fit(runs: Runs, starts: str | ArrayLike | None = None, delta: float = DELTA) -> HuberFit:
+    """Fit the Chinchilla law by multi-start L-BFGS-B on the summed Huber loss of log residuals.
+
+    Parameters
+    ----------
+    runs : Runs
+        Training runs (``params``, ``tokens``, ``loss``).
+    starts : {"full", "coarse"} or array of shape (k, 5), optional
+        Starting points as (a, b, e, alpha, beta). ``None`` or ``"full"``: the 4500-point grid of
+        Hoffmann et al. and Epoch; ``"coarse"``: a 108-point subset.
+    delta : float
+        Huber threshold (1e-3 as in both papers).
+
+    Returns
+    -------
+    HuberFit
+        The lowest objective over all starts.
+    """
+    x0 = _as_starts(starts)
+    thetas, values, ok = _multistart(_logs(runs), x0, delta)
+    best = int(np.argmin(values))
+    t = thetas[best]
+    return HuberFit(E=float(np.exp(t[2])), A=float(np.exp(t[0])), B=float(np.exp(t[1])), alpha=float(t[3]),
+                    beta=float(t[4]), objective=float(values[best]), n_starts=len(x0), n_converged=int(ok.sum()),
+                    converged=bool(ok[best]), theta=t.copy(), optima=_distinct(thetas, values))
+
+
+def optimal_ratio(E: float, A: float, B: float, alpha: ArrayLike, beta: ArrayLike, compute: ArrayLike,
+                  compute_factor: float = 6.0) -> np.ndarray:
+    """Compute-optimal D*/N* from the closed form of Hoffmann et al. (2022, Eq. 4); broadcasts.
+
+    G = (alpha A / (beta B))^(1/(alpha+beta)), N* = G (C/k)^(beta/(alpha+beta)), D* = C/(k N*).
+    ``E`` is accepted for symmetry and not used.
+    """
+    alpha, beta = np.asarray(alpha, dtype=float), np.asarray(beta, dtype=float)
+    g = (alpha * np.asarray(A) / (beta * np.asarray(B))) ** (1.0 / (alpha + beta))
+    n_opt = g * (np.asarray(compute, dtype=float) / compute_factor) ** (beta / (alpha + beta))
+    return np.asarray(compute, dtype=float) / (compute_factor * n_opt) / n_opt
+
+
+def bootstrap(
+    runs: Runs,
+    n_resamples: int = 1000,
+    seed: int = 0,
+    starts: str | ArrayLike | None = None,
+    compute: Sequence[float] | None = None,
+    fit: HuberFit | None = None,
+    delta: float = DELTA,
+) -> pd.DataFrame:
+    """Refit the Huber baseline on resamples of the runs drawn with replacement.
+
+    Parameters
+    ----------
+    runs : Runs
+        Training runs.
+    n_resamples : int
+        Number of resamples.
+    seed : int
+        Seed of the resampling (``numpy.random.default_rng``).
+    starts : {"full", "coarse"} or array of shape (k, 5), optional
+        Starts of every refit. Default: the distinct local optima of the full-data fit (``fit.optima``:
+        the full-data optimum first, then up to nine of the next-best distinct grid optima). A resample
+        moves the optimum only a little, so these start close to it; pass a grid to be thorough.
+    compute : sequence of float, optional
+        Budgets (FLOPs) at which to add columns ``ratio_<C>`` with the compute-optimal D*/N*.
+    fit : HuberFit, optional
+        The full-data fit; computed with the coarse grid if not given and ``starts`` is None.
+    delta : float
+        Huber threshold.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per resample: ``E, A, B, alpha, beta, a`` (= beta/(alpha+beta)), ``objective``,
+        ``converged`` (the best start's L-BFGS-B run reported success), ``n_converged`` and the
+        ``ratio_<C>`` columns.
+    """
+    if starts is None:
+        x0 = (fit if fit is not None else huber_fit(runs, "coarse", delta)).optima
+    else:
+        x0 = _as_starts(starts)
+    logs = _logs(runs)
+    rng = np.random.default_rng(seed)
+    n = len(runs)
+    rows = np.empty((n_resamples, 5))
+    objective, converged, n_ok = np.empty(n_resamples), np.empty(n_resamples, bool), np.empty(n_resamples, int)
+    for j in range(n_resamples):
+        idx = rng.integers(0, n, size=n)
+        thetas, values, ok = _multistart(tuple(x[idx] for x in logs), x0, delta)
+        best = int(np.argmin(values))
+        rows[j], objective[j], converged[j], n_ok[j] = thetas[best], values[best], ok[best], ok.sum()
+    out = pd.DataFrame({"E": np.exp(rows[:, 2]), "A": np.exp(rows[:, 0]), "B": np.exp(rows[:, 1]),
+                        "alpha": rows[:, 3], "beta": rows[:, 4]})
+    out["a"] = out["beta"] / (out["alpha"] + out["beta"])
+    out["objective"], out["converged"], out["n_converged"] = objective, converged, n_ok
+    for c in compute or ():
+        out[f"ratio_{c:.3g}"] = optimal_ratio(out["E"], out["A"], out["B"], out["alpha"], out["beta"], c,
+                                              runs.compute_factor)
+    return out

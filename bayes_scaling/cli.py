@@ -1,0 +1,228 @@
+"""``bayes-scaling``: a thin command line over the public API.
+
+Every error a user can cause ends with exit code 2 and one line ``error: ...`` on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import datasets
+from .data import Runs, read_runs
+from .errors import BayesScalingError, InputError, SamplerWarning
+from .fit import Fit, fit, format_summary, load_fit
+from .inference import BACKENDS, DEFAULT_BACKEND
+from .intervals import DEFAULT_PROB, interval_table
+from .spec import ModelSpec, load_spec
+
+CHINCHILLA_COMPUTE = 5.88e23  # 6 · 70e9 · 1.4e12 FLOPs
+DEMO_COMPUTE = (1e21, CHINCHILLA_COMPUTE, 1e25)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``bayes-scaling`` command."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    warnings.simplefilter("ignore", SamplerWarning)  # reported by the commands themselves
+    try:
+        return args.func(args)
+    except BayesScalingError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bayes-scaling", description="Bayesian inference for neural scaling laws.")
+    sub = parser.add_subparsers(dest="command")
+
+    p = sub.add_parser("fit", help="fit a scaling law to a CSV of runs (or a registered dataset) and save the posterior")
+    p.add_argument("data", help="CSV path, or the name of a registered dataset (e.g. epoch_chinchilla)")
+    p.add_argument("--spec", default="chinchilla", help="shipped spec name or TOML path (default: chinchilla)")
+    p.add_argument("--out", required=True, help="where to write the fit (NetCDF)")
+    p.add_argument("--columns", default="", help="rename columns, e.g. 'Model Size=params,Training FLOP=compute'")
+    p.add_argument("--drop-outliers", action="store_true", help="apply the dataset's published outlier rule")
+    _sampler_args(p)
+    p.set_defaults(func=_cmd_fit)
+
+    p = sub.add_parser("summary", help="parameters with intervals and convergence diagnostics")
+    _fit_arg(p)
+    p.set_defaults(func=_cmd_summary)
+
+    p = sub.add_parser("optimal", help="compute-optimal N*, D*, D*/N*, L* at given budgets")
+    _fit_arg(p)
+    p.add_argument("--compute", type=float, nargs="+", required=True, help="budgets in FLOPs")
+    p.add_argument("--method", default="auto", choices=("auto", "closed", "numeric"))
+    p.set_defaults(func=_cmd_optimal)
+
+    p = sub.add_parser("predict", help="loss at new scales: credible interval of the law, predictive interval of a run")
+    _fit_arg(p)
+    p.add_argument("--params", type=float, nargs="+", help="N of each run to predict")
+    p.add_argument("--tokens", type=float, nargs="+", help="D of each run to predict")
+    p.add_argument("--compute", type=float, nargs="+", help="C of each run (compute law)")
+    p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser("demo", help="fit the Chinchilla law to the bundled default data and show the answers")
+    p.add_argument("--out", default="bayes_scaling_demo.nc", help="where to save the demo fit")
+    _sampler_args(p)
+    p.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def _sampler_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--draws", type=int, default=1000)
+    p.add_argument("--tune", type=int, default=1000)
+    p.add_argument("--chains", type=int, default=4)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--backend", default=DEFAULT_BACKEND, choices=BACKENDS)
+
+
+def _fit_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("fit", help="a fit file written by 'bayes-scaling fit'")
+    p.add_argument("--prob", type=float, default=DEFAULT_PROB, help=f"interval mass (default {DEFAULT_PROB})")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+
+
+def _read_data(source: str, columns: str, drop_outliers: bool) -> Runs:
+    if Path(source).is_file():
+        return read_runs(source, columns=_mapping(columns))
+    if source in datasets.registry():
+        return datasets.load(source, drop_outliers=drop_outliers)
+    raise InputError(f"'{source}' is neither a CSV file nor a registered dataset ({', '.join(datasets.registry())})")
+
+
+def _mapping(text: str) -> dict[str, str]:
+    pairs = [item for item in text.split(",") if item.strip()]
+    try:
+        return dict((k.strip(), v.strip()) for k, v in (item.split("=", 1) for item in pairs))
+    except ValueError:
+        raise InputError(f"--columns must look like 'Old Name=params,Other=loss', got {text!r}") from None
+
+
+def _fit_from(args: argparse.Namespace, runs: Runs, spec: ModelSpec) -> Fit:
+    progress = sys.stderr.isatty()
+    print(f"fitting '{spec.name}' to {len(runs)} runs from {runs.source} "
+          f"({args.chains} chains x {args.draws} draws, backend {args.backend})...", file=sys.stderr)
+    return fit(runs, spec, backend=args.backend, draws=args.draws, tune=args.tune, chains=args.chains,
+               seed=args.seed, progressbar=progress)
+
+
+def _cmd_fit(args: argparse.Namespace) -> int:
+    spec = load_spec(args.spec)
+    runs = _read_data(args.data, args.columns, args.drop_outliers)
+    result = _fit_from(args, runs, spec)
+    path = result.save(args.out)
+    print(format_summary(result))
+    print(f"saved {path}")
+    return 0
+
+
+def _load(args: argparse.Namespace) -> Fit:
+    result = load_fit(args.fit)
+    if not args.json:
+        for problem in result.diagnostics.problems:
+            print(f"WARNING: {problem}", file=sys.stderr)
+    return result
+
+
+def _json(document: dict) -> None:
+    print(json.dumps(document, indent=2, default=_to_builtin))
+
+
+def _to_builtin(value: object) -> object:
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(type(value).__name__)
+
+
+def _header(result: Fit) -> dict:
+    return {"spec": result.spec.name, "law": result.law.formula, "runs": len(result.runs),
+            "data_sha256": result.runs.digest, "diagnostics": result.diagnostics.to_dict(),
+            "warnings": list(result.diagnostics.problems)}
+
+
+def _records(table: pd.DataFrame) -> list[dict]:
+    return json.loads(table.to_json(orient="records"))
+
+
+def _cmd_summary(args: argparse.Namespace) -> int:
+    result = _load(args)
+    if args.json:
+        table = result.summary(args.prob)
+        _json({**_header(result), "prob": args.prob, "parameters": json.loads(table.to_json(orient="index"))})
+    else:
+        print(format_summary(result, args.prob))
+    return 0
+
+
+def _cmd_optimal(args: argparse.Namespace) -> int:
+    result = _load(args)
+    table = interval_table(result.optimal(args.compute, args.method), args.prob)
+    if args.json:
+        _json({**_header(result), "prob": args.prob, "optimal": _records(table)})
+    else:
+        print(_wide(table, "compute", args.prob))
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    result = _load(args)
+    pred = result.predict(params=args.params, tokens=args.tokens, compute=args.compute)
+    table = interval_table(pred, args.prob)
+    coords = pred[["params", "tokens", "compute"] if "params" in pred.coords else ["compute"]].coords
+    for name in coords:
+        if name != "point":
+            table[name] = np.tile(pred[name].values, 2)
+    if args.json:
+        _json({**_header(result), "prob": args.prob, "predictions": _records(table)})
+    else:
+        print(f"loss_mean: credible interval of the law's loss; loss_pred: predictive interval of one run ({args.prob:.0%})")
+        print(table.drop(columns=["point"]).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    return 0
+
+
+def _wide(table: pd.DataFrame, by: str, prob: float) -> str:
+    rows = []
+    for (variable, key), row in table.set_index(["variable", by]).iterrows():
+        rows.append({by: key, "quantity": variable, "median": row["median"],
+                     f"{prob:.0%} low": row["lower"], f"{prob:.0%} high": row["upper"]})
+    frame = pd.DataFrame(rows).sort_values([by], kind="stable")
+    return frame.to_string(index=False, float_format=lambda v: f"{v:.4g}")
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    if datasets.available("epoch_chinchilla"):
+        runs = datasets.load("epoch_chinchilla", drop_outliers=True)
+        note = "Epoch AI's 240 digitised Chinchilla runs (found locally)"
+    else:
+        runs = datasets.load("chinchilla_sim")
+        note = ("the bundled simulation 'chinchilla_sim' (Chinchilla-like runs from Epoch's fit); "
+                f"set ${datasets.ENV_MIRROR} to a mirror holding epoch_chinchilla for the real data")
+    print(f"demo data: {note}")
+    result = _fit_from(args, runs, load_spec("chinchilla"))
+    print(format_summary(result, 0.8))
+    print("\ncompute-optimal allocation (80% intervals):")
+    print(_wide(interval_table(result.optimal(DEMO_COMPUTE), 0.8), "compute", 0.8))
+    pred = interval_table(result.predict(params=70e9, tokens=1.4e12), 0.8).set_index("variable")
+    print(f"\nChinchilla itself (N=70e9, D=1.4e12): law loss {pred.loc['loss_mean', 'median']:.4f} "
+          f"[{pred.loc['loss_mean', 'lower']:.4f}, {pred.loc['loss_mean', 'upper']:.4f}], a new run "
+          f"[{pred.loc['loss_pred', 'lower']:.4f}, {pred.loc['loss_pred', 'upper']:.4f}] (80%)")
+    print(f"saved {result.save(args.out)}  (try: bayes-scaling optimal {args.out} --compute 1e24)")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,38 @@
+"""Typed errors: every problem a user can cause has its own class and a one-line message."""
+
+from __future__ import annotations
+
+
+class BayesScalingError(Exception):
+    """Base class of every error the package raises on purpose.
+
+    The CLI catches this class, prints ``error: <message>`` on one line and exits with code 2.
+    """
+
+
+class InputError(BayesScalingError, ValueError):
+    """The table of runs is unusable: missing columns, bad values, wrong units, duplicates."""
+
+
+class SpecError(BayesScalingError, ValueError):
+    """A model specification is unknown or malformed."""
+
+
+class BackendError(BayesScalingError, RuntimeError):
+    """A sampling backend is unknown or its packages are not installed."""
+
+
+class FitFileError(BayesScalingError, OSError):
+    """A saved fit cannot be read: missing, corrupt, truncated or not written by bayes_scaling."""
+
+
+class DatasetError(BayesScalingError, LookupError):
+    """A dataset is not registered, not reachable, or fails its checksum."""
+
+
+class QueryError(BayesScalingError, ValueError):
+    """A question asked of a fit cannot be answered (e.g. an allocation for a compute-only law)."""
+
+
+class SamplerWarning(UserWarning):
+    """The sampler did not converge cleanly: divergences, R-hat above 1.01 or low ESS."""

@@ -1,0 +1,306 @@
+"""The ``Fit`` result: posterior + runs + spec, with summary, optimal, predict and save/load.
+
+``fit(runs, spec)`` does the work and returns a :class:`Fit`; nothing samples in a constructor.
+Post-processing never re-runs the sampler: it is numpy/xarray arithmetic over ``(chain, draw)``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from .data import Runs, read_runs
+from .errors import FitFileError, QueryError
+from .inference import DEFAULT_BACKEND, Diagnostics, SamplerSettings, diagnose, sample, warn_if_unconverged
+from .intervals import DEFAULT_PROB, SAMPLE_DIMS, interval_table
+from .laws import Law
+from .model import build_model, model_pivots
+from .optimal import optimal_allocation
+from .spec import ModelSpec, Prior, load_spec
+
+FORMAT = "bayes_scaling.fit/1"
+NOISE_VARS = ("sigma", "nu")
+
+
+def package_version() -> str:
+    """Installed version of bayes_scaling."""
+    try:
+        return version("bayes_scaling")
+    except PackageNotFoundError:  # running from a source tree
+        return "0+unknown"
+
+
+@dataclass(frozen=True)
+class Fit:
+    """A sampled posterior with everything needed to interpret it.
+
+    Attributes
+    ----------
+    idata : xarray.DataTree
+        ArviZ layout: ``posterior``, ``sample_stats``, ``observed_data``, ``constant_data`` and
+        ``runs`` (the validated input table).
+    runs : Runs
+    spec : ModelSpec
+    settings : SamplerSettings
+    diagnostics : Diagnostics
+    pivots : dict
+        Log pivots at which the levels were sampled.
+    """
+
+    idata: xr.DataTree
+    runs: Runs
+    spec: ModelSpec
+    settings: SamplerSettings
+    diagnostics: Diagnostics
+    pivots: dict[str, float]
+
+    @property
+    def law(self) -> Law:
+        """The law that was fitted."""
+        return self.spec.law_obj
+
+    @property
+    def posterior(self) -> xr.Dataset:
+        """Posterior draws, dims ``(chain, draw)``."""
+        return self.idata["posterior"].to_dataset()
+
+    def sampled(self) -> dict[str, xr.DataArray]:
+        """The law's sampled parameters."""
+        return {name: self.posterior[name] for name in self.law.sampled}
+
+    def parameters(self) -> xr.Dataset:
+        """Natural law parameters and the noise scale (and nu), dims ``(chain, draw)``."""
+        post = self.posterior
+        natural = self.law.natural(self.sampled(), self.pivots)
+        names = list(natural) + [n for n in NOISE_VARS if n in post]
+        return xr.Dataset({n: natural[n] if n in natural else post[n] for n in names})
+
+    def summary(self, prob: float = DEFAULT_PROB) -> pd.DataFrame:
+        """Natural parameters with median, mean, sd, central interval, R-hat and ESS.
+
+        The convergence verdict is in ``table.attrs["diagnostics"]`` and ``table.attrs["problems"]``;
+        :func:`format_summary` prints it above the table.
+        """
+        params = self.parameters()
+        table = interval_table(params, prob).set_index("variable")
+        table["r_hat"] = [float(az.rhat(params[n])) if params.sizes["chain"] > 1 else np.nan for n in table.index]
+        table["ess_bulk"] = [float(az.ess(params[n], method="bulk")) for n in table.index]
+        table["ess_tail"] = [float(az.ess(params[n], method="tail")) for n in table.index]
+        table.attrs.update(prob=prob, diagnostics=self.diagnostics.to_dict(), problems=list(self.diagnostics.problems))
+        return table
+
+    def optimal(self, compute: float | Sequence[float], method: str = "auto") -> xr.Dataset:
+        """Compute-optimal ``params`` (N*), ``tokens`` (D*), ``ratio`` (D*/N*) and ``loss`` (L*).
+
+        Parameters
+        ----------
+        compute : float or sequence of float
+            Budgets in FLOPs (C = k·N·D, k the runs' compute factor).
+        method : {"auto", "closed", "numeric"}
+            Closed form (Chinchilla law) or golden-section search (every law with N and D).
+
+        Returns
+        -------
+        xarray.Dataset
+            Dims ``(chain, draw, compute)``; summarise with :func:`bayes_scaling.interval_table`.
+        """
+        return optimal_allocation(self.law, self.sampled(), self.pivots, compute,
+                                  self.runs.compute_factor, method)
+
+    def predict(
+        self,
+        params: float | Sequence[float] | None = None,
+        tokens: float | Sequence[float] | None = None,
+        compute: float | Sequence[float] | None = None,
+        seed: int | None = None,
+    ) -> xr.Dataset:
+        """Loss at new scales: the mean law (credible) and a new run with noise (predictive).
+
+        Parameters
+        ----------
+        params, tokens : float or sequence, optional
+            N and D of the runs to predict (laws in N and D; broadcast against each other).
+        compute : float or sequence, optional
+            C of the runs to predict (the compute law); derived as k·N·D otherwise.
+        seed : int, optional
+            Seed of the predictive noise (defaults to the fit's seed, so answers are reproducible).
+
+        Returns
+        -------
+        xarray.Dataset
+            ``loss_mean`` (the law's mean loss) and ``loss_pred`` (a new observed run), dims
+            ``(chain, draw, point)``, with coordinates ``params``, ``tokens``, ``compute``.
+        """
+        points = self._points(params, tokens, compute)
+        logs = {k: xr.DataArray(np.log(points[k]), dims="point") for k in self.law.inputs}
+        mu = self.law.log_loss(self.sampled(), logs, self.pivots).transpose("chain", "draw", "point")
+        post = self.posterior
+        rng = np.random.default_rng(self.settings.seed if seed is None else seed)
+        shape = mu.shape
+        if self.spec.likelihood == "student_t":
+            nu = post["nu"].values[..., None]
+            noise = rng.standard_t(np.broadcast_to(nu, shape))
+        else:
+            noise = rng.standard_normal(shape)
+        pred = mu + post["sigma"] * xr.DataArray(noise, dims=mu.dims)
+        coords = {k: ("point", v) for k, v in points.items()}
+        return xr.Dataset({"loss_mean": np.exp(mu), "loss_pred": np.exp(pred)}).assign_coords(coords)
+
+    def _points(self, params, tokens, compute) -> dict[str, np.ndarray]:
+        k = self.runs.compute_factor
+        given = {n: v for n, v in (("params", params), ("tokens", tokens), ("compute", compute)) if v is not None}
+        arrays = {n: np.atleast_1d(np.asarray(v, dtype=float)) for n, v in given.items()}
+        for name, values in arrays.items():
+            if values.ndim != 1 or not np.all(np.isfinite(values)) or np.any(values <= 0):
+                raise QueryError(f"{name} must be positive finite numbers, got {np.ravel(values).tolist()}")
+        try:
+            arrays = dict(zip(arrays, np.broadcast_arrays(*arrays.values())))
+        except ValueError:
+            raise QueryError("params, tokens and compute must have the same length (or length 1)") from None
+        if "params" in arrays and "tokens" in arrays:
+            arrays.setdefault("compute", k * arrays["params"] * arrays["tokens"])
+        missing = [n for n in self.law.inputs if n not in arrays]
+        if missing:
+            raise QueryError(f"the '{self.law.name}' law needs {' and '.join(self.law.inputs)} to predict; missing {missing}")
+        return arrays
+
+    def save(self, path: str | Path) -> Path:
+        """Write the fit to NetCDF (h5netcdf) with its provenance; returns the path."""
+        path = Path(path)
+        tree = self.idata.copy()
+        tree["runs"] = xr.DataTree(self.runs.to_dataset())
+        tree.attrs.update(self.provenance())
+        try:
+            tree.to_netcdf(path, engine="h5netcdf")
+        except OSError as exc:
+            raise FitFileError(f"cannot write {path}: {exc.strerror or exc}") from None
+        return path
+
+    def provenance(self) -> dict[str, str | int]:
+        """What a saved fit records: spec, priors, data hash, package version, sampler settings."""
+        return {
+            "format": FORMAT,
+            "package_version": package_version(),
+            "spec": self.spec.to_json(),
+            "sampler": json.dumps(asdict(self.settings)),
+            "diagnostics": json.dumps(self.diagnostics.to_dict()),
+            "converged": int(self.diagnostics.ok),
+            "warnings": "; ".join(self.diagnostics.problems),
+            "data_sha256": self.runs.digest,
+            "data_source": self.runs.source,
+            "pivots": json.dumps(self.pivots),
+        }
+
+
+def fit(
+    runs: Runs | pd.DataFrame | str | Path,
+    spec: ModelSpec | str | Path = "chinchilla",
+    priors: Mapping[str, Prior] | None = None,
+    backend: str = DEFAULT_BACKEND,
+    draws: int = 1000,
+    tune: int = 1000,
+    chains: int = 4,
+    seed: int = 1,
+    target_accept: float = 0.9,
+    progressbar: bool = False,
+) -> Fit:
+    """Fit a scaling law to training runs and return the posterior.
+
+    Parameters
+    ----------
+    runs : Runs, DataFrame or CSV path
+        Training runs (validated with :func:`bayes_scaling.read_runs` if not already).
+    spec : ModelSpec, shipped spec name or TOML path
+        Defaults to ``"chinchilla"``.
+    priors : mapping of Prior, optional
+        Overrides of the spec's priors (user > spec file > law default).
+    backend, draws, tune, chains, seed, target_accept, progressbar
+        Passed to :func:`bayes_scaling.sample`.
+
+    Returns
+    -------
+    Fit
+        Convergence problems are also raised as a :class:`~bayes_scaling.SamplerWarning`.
+    """
+    if not isinstance(runs, Runs):
+        runs = read_runs(runs)
+    spec = load_spec(spec)
+    if priors:
+        spec = spec.with_priors(**priors)
+    model = build_model(runs, spec)
+    idata, settings = sample(model, backend=backend, draws=draws, tune=tune, chains=chains, seed=seed,
+                             target_accept=target_accept, progressbar=progressbar)
+    diagnostics = diagnose(idata, list(spec.law_obj.sampled) + [n for n in NOISE_VARS if n in idata["posterior"]])
+    warn_if_unconverged(diagnostics)
+    return Fit(idata, runs, spec, settings, diagnostics, model_pivots(runs, spec.law_obj))
+
+
+def load_fit(path: str | Path) -> Fit:
+    """Read a fit written by :meth:`Fit.save`, checking its format and data hash.
+
+    Raises
+    ------
+    FitFileError
+        If the file is missing, corrupt, truncated, not a bayes_scaling fit, or its data does not
+        match the recorded hash.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FitFileError(f"no such fit file: {path}")
+    try:
+        with xr.open_datatree(path, engine="h5netcdf") as tree:
+            tree = tree.load()
+    except Exception as exc:  # h5py/netCDF raise many types for a damaged file
+        raise FitFileError(f"{path} is not a readable fit file (corrupt or truncated?): {type(exc).__name__}") from None
+    attrs = tree.attrs
+    if attrs.get("format") != FORMAT:
+        raise FitFileError(f"{path} was not written by bayes_scaling (format {attrs.get('format')!r})")
+    missing = [g for g in ("posterior", "runs") if g not in tree.children]
+    if missing:
+        raise FitFileError(f"{path} lacks group(s) {missing}")
+    try:
+        runs = Runs.from_dataset(tree["runs"].to_dataset())
+        spec = ModelSpec.from_dict(json.loads(attrs["spec"]))
+        settings = SamplerSettings(**json.loads(attrs["sampler"]))
+        diag = json.loads(attrs["diagnostics"])
+        diag.pop("ok", None)
+        diag["problems"] = tuple(diag["problems"])
+        diagnostics = Diagnostics(**diag)
+        pivots = {k: float(v) for k, v in json.loads(attrs["pivots"]).items()}
+    except (KeyError, TypeError, ValueError) as exc:
+        raise FitFileError(f"{path} has damaged provenance: {exc}") from None
+    if runs.digest != attrs.get("data_sha256"):
+        raise FitFileError(f"{path}: the stored runs do not match the recorded data hash")
+    idata = xr.DataTree.from_dict({name: tree[name].to_dataset() for name in tree.children if name != "runs"})
+    idata.attrs.update(attrs)
+    warn_if_unconverged(diagnostics)
+    return Fit(idata, runs, spec, settings, diagnostics, pivots)
+
+
+def format_summary(fit: Fit, prob: float = DEFAULT_PROB) -> str:
+    """The summary as text, with the convergence verdict first (used by the CLI)."""
+    table = fit.summary(prob)
+    lines = []
+    if fit.diagnostics.problems:
+        lines += ["WARNING: " + problem for problem in fit.diagnostics.problems]
+        lines.append("WARNING: do not trust these numbers until the sampler converges (more tune/draws, another seed)")
+    d = fit.diagnostics
+    lines.append(f"law: {fit.law.formula}   spec: {fit.spec.name}   runs: {len(fit.runs)}   "
+                 f"sampler: {fit.settings.backend}, {fit.settings.chains}x{fit.settings.draws} draws")
+    lines.append(f"diagnostics: {d.divergences} divergences, max R-hat {d.max_rhat:.3f}, "
+                 f"min bulk ESS {d.min_ess_bulk:.0f}, min tail ESS {d.min_ess_tail:.0f}")
+    shown = table[["median", "lower", "upper", "sd", "r_hat", "ess_bulk", "ess_tail"]]
+    shown = shown.rename(columns={"lower": f"{prob:.0%} low", "upper": f"{prob:.0%} high"})
+    lines.append(shown.to_string(float_format=lambda v: f"{v:.4g}"))
+    return "\n".join(lines)
+
+
+__all__ = ["Fit", "fit", "load_fit", "format_summary", "SAMPLE_DIMS"]

@@ -1,0 +1,189 @@
+"""Sampling with NUTS through one function, and convergence diagnostics.
+
+Backends: ``pymc`` (PyMC's own NUTS on PyTensor's compiled C code; always installed) and, with the
+``jax`` extra (``pip install "bayes_scaling[jax]"``), ``numpyro``, ``blackjax`` (JAX) and ``nutpie``
+(Rust NUTS on a numba-compiled model). Every backend returns an ``xarray.DataTree`` in ArviZ layout.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+
+import arviz as az
+import numpy as np
+import pymc as pm
+import xarray as xr
+
+from .errors import BackendError, SamplerWarning
+
+BACKENDS = ("pymc", "numpyro", "blackjax", "nutpie")
+#: Packages each optional backend needs (all in the ``jax`` extra).
+BACKEND_PACKAGES = {"numpyro": ("jax", "numpyro"), "blackjax": ("jax", "blackjax"), "nutpie": ("nutpie", "numba")}
+DEFAULT_BACKEND = "pymc"
+RHAT_MAX = 1.01
+#: Minimum bulk and tail ESS per chain (Vehtari et al. 2021 ask for 100 per chain).
+ESS_PER_CHAIN_MIN = 100
+
+
+@dataclass(frozen=True)
+class SamplerSettings:
+    """How a posterior was sampled; stored with every fit."""
+
+    backend: str = DEFAULT_BACKEND
+    draws: int = 1000
+    tune: int = 1000
+    chains: int = 4
+    seed: int = 1
+    target_accept: float = 0.9
+    dense_mass: bool = True
+    seconds: float = float("nan")
+
+
+@dataclass(frozen=True)
+class Diagnostics:
+    """Convergence of a posterior sample.
+
+    ``problems`` lists, in words, everything that should stop a reader trusting the draws; empty means
+    no divergences, R-hat <= 1.01 and bulk/tail ESS >= 100 per chain for every parameter.
+    """
+
+    divergences: int
+    draws: int
+    max_rhat: float
+    min_ess_bulk: float
+    min_ess_tail: float
+    mean_tree_depth: float
+    problems: tuple[str, ...] = field(default=())
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing is wrong."""
+        return not self.problems
+
+    def to_dict(self) -> dict:
+        """JSON-able form."""
+        d = asdict(self)
+        d["problems"] = list(self.problems)
+        d["ok"] = self.ok
+        return d
+
+
+def check_backend(backend: str) -> None:
+    """Raise :class:`BackendError` if ``backend`` is unknown or its packages are missing."""
+    if backend not in BACKENDS:
+        raise BackendError(f"unknown backend '{backend}'; choose one of {', '.join(BACKENDS)}")
+    missing = [p for p in BACKEND_PACKAGES.get(backend, ()) if importlib.util.find_spec(p) is None]
+    if missing:
+        raise BackendError(
+            f"backend '{backend}' needs {', '.join(missing)}, which is not installed; "
+            "install the extra: pip install \"bayes_scaling[jax]\""
+        )
+
+
+def sample(
+    model: pm.Model,
+    backend: str = DEFAULT_BACKEND,
+    draws: int = 1000,
+    tune: int = 1000,
+    chains: int = 4,
+    seed: int = 1,
+    target_accept: float = 0.9,
+    dense_mass: bool = True,
+    progressbar: bool = False,
+) -> tuple[xr.DataTree, SamplerSettings]:
+    """Draw from the posterior of ``model`` with NUTS.
+
+    Parameters
+    ----------
+    model : pymc.Model
+        From :func:`bayes_scaling.build_model`.
+    backend : {"pymc", "numpyro", "blackjax", "nutpie"}
+        The NUTS implementation.
+    draws, tune, chains : int
+        Kept draws per chain, warm-up iterations per chain, number of chains.
+    seed : int
+        The same seed, data and spec give the same draws on one machine.
+    target_accept : float
+        NUTS step-size target.
+    dense_mass : bool
+        Adapt a dense mass matrix (``pymc``, ``numpyro``, ``blackjax``) or nutpie's low-rank one.
+        Worth it for the few, correlated parameters of a scaling law.
+    progressbar : bool
+        Show the sampler's progress bar.
+
+    Returns
+    -------
+    (DataTree, SamplerSettings)
+
+    Raises
+    ------
+    BackendError
+        Unknown backend or missing packages.
+    """
+    check_backend(backend)
+    for name, value in (("draws", draws), ("tune", tune), ("chains", chains)):
+        if int(value) < 1:
+            raise BackendError(f"{name} must be at least 1, got {value}")
+    start = time.perf_counter()
+    common = dict(draws=int(draws), tune=int(tune), chains=int(chains), random_seed=int(seed),
+                  progressbar=progressbar, model=model, compute_convergence_checks=False)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*ignored by `nuts_sampler.*")
+        warnings.filterwarnings("ignore", message="QuadPotentialFullAdapt is an experimental feature")
+        warnings.filterwarnings("ignore", message="overflow encountered", category=RuntimeWarning)
+        if backend == "pymc":
+            idata = pm.sample(nuts_sampler="pymc", init="jitter+adapt_full" if dense_mass else "jitter+adapt_diag",
+                              cores=min(int(chains), os.cpu_count() or 1), target_accept=target_accept, **common)
+        elif backend in ("numpyro", "blackjax"):
+            import pymc.sampling.jax  # noqa: F401  (sets the host device count before JAX starts)
+
+            nuts = {"target_accept": target_accept, "chain_method": "parallel"}
+            if backend == "numpyro":
+                nuts["dense_mass"] = dense_mass
+            idata = pm.sample(nuts_sampler=backend, nuts=nuts, **common)
+        else:
+            nuts = {"target_accept": target_accept, "adaptation": "low_rank" if dense_mass else "diag"}
+            idata = pm.sample(nuts_sampler="nutpie", nuts=nuts, **common)
+    settings = SamplerSettings(backend, int(draws), int(tune), int(chains), int(seed), float(target_accept),
+                               bool(dense_mass), time.perf_counter() - start)
+    return idata, settings
+
+
+def diagnose(idata: xr.DataTree, var_names: list[str] | None = None) -> Diagnostics:
+    """Divergences, worst R-hat and ESS over ``var_names`` (default: every posterior variable)."""
+    post = idata["posterior"].to_dataset()
+    names = var_names or list(post.data_vars)
+    chains, draws = post.sizes["chain"], post.sizes["draw"]
+    stats = idata["sample_stats"].to_dataset() if "sample_stats" in idata.children else xr.Dataset()
+    divergences = int(stats["diverging"].sum()) if "diverging" in stats else 0
+    depth = float(stats["tree_depth"].mean()) if "tree_depth" in stats else float("nan")
+    if chains > 1:
+        rhat = float(max(float(az.rhat(post[n]).max()) for n in names))
+    else:
+        rhat = float("nan")
+    ess_bulk = float(min(float(az.ess(post[n], method="bulk").min()) for n in names))
+    ess_tail = float(min(float(az.ess(post[n], method="tail").min()) for n in names))
+    need = ESS_PER_CHAIN_MIN * chains
+    problems = []
+    if divergences:
+        problems.append(f"{divergences} divergent transitions ({100 * divergences / (chains * draws):.2g}% of draws)")
+    if chains == 1:
+        problems.append("one chain only: R-hat cannot be computed; run at least 2 chains")
+    elif not np.isfinite(rhat) or rhat > RHAT_MAX:
+        problems.append(f"R-hat up to {rhat:.3f} (> {RHAT_MAX})")
+    if not ess_bulk >= need:
+        problems.append(f"bulk ESS as low as {ess_bulk:.0f} (< {need} = {ESS_PER_CHAIN_MIN} per chain)")
+    if not ess_tail >= need:
+        problems.append(f"tail ESS as low as {ess_tail:.0f} (< {need} = {ESS_PER_CHAIN_MIN} per chain)")
+    return Diagnostics(divergences, chains * draws, rhat, ess_bulk, ess_tail, depth, tuple(problems))
+
+
+def warn_if_unconverged(diagnostics: Diagnostics) -> None:
+    """Emit a :class:`SamplerWarning` naming every problem (a fit never hides a failed sampler)."""
+    if diagnostics.problems:
+        warnings.warn("sampler did not converge cleanly: " + "; ".join(diagnostics.problems),
+                      SamplerWarning, stacklevel=3)

@@ -75,7 +75,7 @@ def grid(name: str = "full") -> np.ndarray:
 
 
 def huber_objective(
-    theta: np.ndarray, log_n: np.ndarray, log_d: np.ndarray, log_loss: np.ndarray, delta: float = DELTA
+    theta: ArrayLike, log_n: ArrayLike, log_d: ArrayLike, log_loss: ArrayLike, delta: float = DELTA
 ) -> tuple[float, np.ndarray]:
     """Sum of Huber terms of the log-loss residuals and its analytic gradient.
 
@@ -93,28 +93,31 @@ def huber_objective(
     value : float
     gradient : numpy.ndarray, shape (5,)
     """
-    a, b, e, alpha, beta = theta
-    z = np.empty((3, log_n.size))
-    np.multiply(log_n, -alpha, out=z[0])
-    z[0] += a
-    np.multiply(log_d, -beta, out=z[1])
-    z[1] += b
-    z[2] = e
+    features = np.stack([np.ones_like(log_n, dtype=float), log_n, log_d]).astype(float)
+    return _objective(np.asarray(theta, dtype=float), features, np.asarray(log_loss, dtype=float), delta)
+
+
+def _objective(theta: np.ndarray, features: np.ndarray, log_loss: np.ndarray, delta: float) -> tuple[float, np.ndarray]:
+    """:func:`huber_objective` on ``features`` = rows (1, log N, log D): the hot loop, about 15 numpy calls."""
+    a, b, e, alpha, beta = theta.tolist()
+    z = np.array([[a, -alpha, 0.0], [b, 0.0, -beta], [e, 0.0, 0.0]]) @ features  # the three LSE arguments
     m = z.max(axis=0)
-    np.subtract(z, m, out=z)
-    np.exp(z, out=z)  # z now holds the unnormalised softmax weights, each column sums to s >= 1
+    z -= m
+    np.exp(z, out=z)  # unnormalised softmax weights w_k = exp(z_k - m)
     s = z.sum(axis=0)
-    r = m + np.log(s) - log_loss
-    psi = np.clip(r, -delta, delta)  # Huber'(r)
-    value = float(psi @ r - 0.5 * (psi @ psi))  # = sum(r^2/2 if |r| <= delta else delta(|r| - delta/2))
-    u = psi / s
-    g_abe = z @ u
-    grad = np.array([g_abe[0], g_abe[1], g_abe[2], -(z[0] @ (u * log_n)), -(z[1] @ (u * log_d))])
-    return value, grad
+    r = np.log(s)
+    r += m
+    r -= log_loss  # residual LSE - log L
+    psi = np.maximum(r, -delta)
+    np.minimum(psi, delta, out=psi)  # Huber'(r)
+    value = float(psi @ (r - 0.5 * psi))  # = sum(r^2/2 if |r| <= delta else delta (|r| - delta/2))
+    g = z @ (features * (psi / s)).T  # g[k, j] = sum_i psi_i softmax_k,i feature_j,i
+    return value, np.array([g[0, 0], g[1, 0], g[2, 0], -g[0, 1], -g[1, 2]])
 
 
-def _logs(runs: Runs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    return np.log(runs.column("params")), np.log(runs.column("tokens")), np.log(runs.column("loss"))
+def _logs(runs: Runs) -> tuple[np.ndarray, np.ndarray]:
+    log_n, log_d = np.log(runs.column("params")), np.log(runs.column("tokens"))
+    return np.stack([np.ones_like(log_n), log_n, log_d]), np.log(runs.column("loss"))
 
 
 def _as_starts(starts: str | ArrayLike | None) -> np.ndarray:
@@ -127,12 +130,12 @@ def _as_starts(starts: str | ArrayLike | None) -> np.ndarray:
 
 
 def _multistart(
-    logs: tuple[np.ndarray, ...], starts: np.ndarray, delta: float
+    features: np.ndarray, log_loss: np.ndarray, starts: np.ndarray, delta: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Run L-BFGS-B from each start; return optima (k, 5), objective values (k,) and success flags (k,)."""
     thetas, values, ok = np.empty_like(starts), np.empty(len(starts)), np.empty(len(starts), dtype=bool)
     for i, x0 in enumerate(starts):
-        res = minimize(huber_objective, x0, args=(*logs, delta), method="L-BFGS-B", jac=True)
+        res = minimize(_objective, x0, args=(features, log_loss, delta), method="L-BFGS-B", jac=True)
         thetas[i], values[i], ok[i] = res.x, res.fun, res.success
     values[~np.isfinite(values)] = np.inf
     return thetas, values, ok
@@ -170,7 +173,7 @@ def huber_fit(runs: Runs, starts: str | ArrayLike | None = None, delta: float = 
         The lowest objective over all starts.
     """
     x0 = _as_starts(starts)
-    thetas, values, ok = _multistart(_logs(runs), x0, delta)
+    thetas, values, ok = _multistart(*_logs(runs), x0, delta)
     best = int(np.argmin(values))
     t = thetas[best]
     return HuberFit(E=float(np.exp(t[2])), A=float(np.exp(t[0])), B=float(np.exp(t[1])), alpha=float(t[3]),
@@ -198,6 +201,7 @@ def bootstrap(
     starts: str | ArrayLike | None = None,
     compute: Sequence[float] | None = None,
     fit: HuberFit | None = None,
+    n_optima: int = 5,
     delta: float = DELTA,
 ) -> pd.DataFrame:
     """Refit the Huber baseline on resamples of the runs drawn with replacement.
@@ -211,13 +215,15 @@ def bootstrap(
     seed : int
         Seed of the resampling (``numpy.random.default_rng``).
     starts : {"full", "coarse"} or array of shape (k, 5), optional
-        Starts of every refit. Default: the distinct local optima of the full-data fit (``fit.optima``:
-        the full-data optimum first, then up to nine of the next-best distinct grid optima). A resample
-        moves the optimum only a little, so these start close to it; pass a grid to be thorough.
+        Starts of every refit. Default: the first ``n_optima`` rows of ``fit.optima``, i.e. the full-data
+        optimum and the next-best distinct local optima the grid found. A resample moves the optimum only
+        a little, so these start close to it; pass a grid to be thorough (and slow).
     compute : sequence of float, optional
         Budgets (FLOPs) at which to add columns ``ratio_<C>`` with the compute-optimal D*/N*.
     fit : HuberFit, optional
         The full-data fit; computed with the coarse grid if not given and ``starts`` is None.
+    n_optima : int
+        How many of the full-data fit's distinct optima start each refit when ``starts`` is None.
     delta : float
         Huber threshold.
 
@@ -229,17 +235,17 @@ def bootstrap(
         ``ratio_<C>`` columns.
     """
     if starts is None:
-        x0 = (fit if fit is not None else huber_fit(runs, "coarse", delta)).optima
+        x0 = (fit if fit is not None else huber_fit(runs, "coarse", delta)).optima[:n_optima]
     else:
         x0 = _as_starts(starts)
-    logs = _logs(runs)
+    features, log_loss = _logs(runs)
     rng = np.random.default_rng(seed)
     n = len(runs)
     rows = np.empty((n_resamples, 5))
     objective, converged, n_ok = np.empty(n_resamples), np.empty(n_resamples, bool), np.empty(n_resamples, int)
     for j in range(n_resamples):
         idx = rng.integers(0, n, size=n)
-        thetas, values, ok = _multistart(tuple(x[idx] for x in logs), x0, delta)
+        thetas, values, ok = _multistart(features[:, idx], log_loss[idx], x0, delta)
         best = int(np.argmin(values))
         rows[j], objective[j], converged[j], n_ok[j] = thetas[best], values[best], ok[best], ok.sum()
     out = pd.DataFrame({"E": np.exp(rows[:, 2]), "A": np.exp(rows[:, 0]), "B": np.exp(rows[:, 1]),

@@ -1,0 +1,100 @@
+"""Real sampling on the bundled simulation: recovery, prediction, save/load, reproducibility, loud diagnostics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import bayes_scaling as bs
+from bayes_scaling.simulate import EPOCH_PARAMS
+from conftest import SEED
+
+
+def test_sampler_converged(sim_fit):
+    d = sim_fit.diagnostics
+    assert d.ok, d.problems
+    assert d.divergences == 0 and d.max_rhat <= 1.01
+
+
+def test_summary_table(sim_fit):
+    table = sim_fit.summary()
+    assert list(table.index) == ["E", "A", "B", "alpha", "beta", "a", "sigma", "nu"]
+    assert {"median", "lower", "upper", "r_hat", "ess_bulk", "ess_tail"} <= set(table.columns)
+    assert (table["lower"] < table["median"]).all() and (table["median"] < table["upper"]).all()
+    assert table.attrs["problems"] == []
+
+
+def test_parameters_are_recovered(sim_fit):
+    """The truth (Epoch's fit, used to simulate) lies inside the 99% interval, and the exponents are
+    pinned down to a few hundredths: honest tolerances for 108 runs with sigma = 0.01 t-noise."""
+    table = sim_fit.summary(prob=0.99)
+    for name, truth in EPOCH_PARAMS.items():
+        assert table.loc[name, "lower"] <= truth <= table.loc[name, "upper"], (name, truth, table.loc[name].to_dict())
+    for name in ("alpha", "beta"):
+        assert abs(table.loc[name, "median"] - EPOCH_PARAMS[name]) < 0.05
+    assert table.loc["sigma", "median"] == pytest.approx(0.01, rel=0.3)
+
+
+def test_optimal_closed_and_numeric_agree_on_the_posterior(sim_fit):
+    closed = sim_fit.optimal([1e21, 5.88e23], method="closed")
+    numeric = sim_fit.optimal([1e21, 5.88e23], method="numeric")
+    np.testing.assert_allclose(numeric.ratio, closed.ratio, rtol=1e-4)
+    ratio = bs.interval_table(closed.ratio, 0.8)
+    assert (ratio["lower"] < ratio["median"]).all() and (ratio["median"] < ratio["upper"]).all()
+
+
+def test_predictive_interval_contains_the_credible_one(sim_fit):
+    pred = sim_fit.predict(params=[70e9, 1e9], tokens=[1.4e12, 2e10])
+    table = bs.interval_table(pred).set_index(["variable", "point"])
+    for point in (0, 1):
+        mean, new = table.loc[("loss_mean", point)], table.loc[("loss_pred", point)]
+        assert new["lower"] < mean["lower"] < mean["upper"] < new["upper"]
+    assert pred.loss_mean.dims == ("chain", "draw", "point")
+    np.testing.assert_allclose(pred["compute"], 6 * pred["params"] * pred["tokens"])
+    again = sim_fit.predict(params=[70e9, 1e9], tokens=[1.4e12, 2e10])
+    np.testing.assert_array_equal(again.loss_pred, pred.loss_pred)  # seeded noise
+
+
+def test_predict_needs_the_law_inputs(sim_fit):
+    with pytest.raises(bs.QueryError, match="needs params and tokens"):
+        sim_fit.predict(compute=1e21)
+    with pytest.raises(bs.QueryError, match="positive"):
+        sim_fit.predict(params=-1, tokens=1e9)
+
+
+def test_save_load_round_trip(sim_fit, tmp_path):
+    path = sim_fit.save(tmp_path / "fit.nc")
+    loaded = bs.load_fit(path)
+    for name in sim_fit.posterior.data_vars:
+        np.testing.assert_array_equal(loaded.posterior[name].values, sim_fit.posterior[name].values)
+    assert loaded.summary().equals(sim_fit.summary())
+    assert loaded.spec == sim_fit.spec and loaded.settings == sim_fit.settings
+    assert loaded.runs.digest == sim_fit.runs.digest
+    assert loaded.idata.attrs["package_version"] == bs.__version__
+
+
+def test_corrupt_and_truncated_fit_files(sim_fit, tmp_path):
+    path = sim_fit.save(tmp_path / "fit.nc")
+    blob = path.read_bytes()
+    truncated = tmp_path / "truncated.nc"
+    truncated.write_bytes(blob[: len(blob) // 2])
+    garbage = tmp_path / "garbage.nc"
+    garbage.write_bytes(b"not a netcdf file at all")
+    for bad in (truncated, garbage, tmp_path / "absent.nc"):
+        with pytest.raises(bs.FitFileError):
+            bs.load_fit(bad)
+
+
+def test_same_seed_same_draws_and_loud_warnings(sim_runs):
+    """Identical to the last digit with one seed; a too-short run is reported, not hidden."""
+    kwargs = dict(draws=30, tune=30, chains=2)
+    with pytest.warns(bs.SamplerWarning):
+        a = bs.fit(sim_runs, seed=SEED, **kwargs)
+    with pytest.warns(bs.SamplerWarning):
+        b = bs.fit(sim_runs, seed=SEED, **kwargs)
+    with pytest.warns(bs.SamplerWarning):
+        c = bs.fit(sim_runs, seed=SEED + 1, **kwargs)
+    np.testing.assert_array_equal(a.posterior["alpha"].values, b.posterior["alpha"].values)
+    assert not np.array_equal(a.posterior["alpha"].values, c.posterior["alpha"].values)
+    assert not a.diagnostics.ok and any("ESS" in p for p in a.diagnostics.problems)
+    assert "WARNING" in bs.format_summary(a)

@@ -1,0 +1,65 @@
+"""Specs are data: shipped TOML files, priors merged user > file > default, clear errors."""
+
+from __future__ import annotations
+
+import pytest
+
+import bayes_scaling as bs
+
+
+def test_shipped_specs_load():
+    assert {"chinchilla", "kaplan", "compute"} <= set(bs.available_specs())
+    spec = bs.load_spec("chinchilla")
+    assert spec.law == "chinchilla" and spec.likelihood == "student_t"
+    assert set(spec.priors) == {"log_e", "log_a0", "alpha", "log_b0", "beta", "sigma", "nu"}
+    assert set(spec.pooling.values()) == {"shared"}
+
+
+def test_prior_merge_order(tmp_path):
+    path = tmp_path / "mine.toml"
+    path.write_text('law = "chinchilla"\n[priors]\nalpha = { dist = "HalfNormal", sigma = 0.5 }\n')
+    spec = bs.load_spec(path)
+    assert spec.name == "mine"
+    assert spec.priors["alpha"] == bs.Prior("HalfNormal", sigma=0.5)         # file beats default
+    assert spec.priors["beta"] == bs.Prior("HalfNormal", sigma=1.0)          # default kept
+    user = spec.with_priors(alpha=bs.Prior("Gamma", alpha=2, beta=6))
+    assert user.priors["alpha"].dist == "Gamma"                               # user beats file
+    assert bs.ModelSpec.from_dict(user.to_dict()) == user                     # round trip for provenance
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('law = "chinchilla"\n[priors]\nalpha = { dist = "Cauchyish", sigma = 1 }\n', "unknown prior distribution"),
+        ('law = "chinchilla"\n[priors]\nalpha = { dist = "Normal", scale = 1 }\n', "takes"),
+        ('law = "chinchilla"\n[priors]\ngamma = { dist = "Normal", mu = 0, sigma = 1 }\n', "does not have"),
+        ('law = "chinchilla"\n[pooling]\nalpha = "galaxy"\n', "unknown pooling level"),
+        ('law = "chinchilla"\nlikelihood = "cauchy"\n', "unknown likelihood"),
+        ('law = "bnsl"\n', "unknown law"),
+        ('name = "x"\n', "no 'law'"),
+        ('law = "chinchilla\n', "not valid TOML"),
+    ],
+)
+def test_malformed_specs(tmp_path, text, message):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(bs.SpecError, match=message):
+        bs.load_spec(path)
+
+
+def test_unknown_spec_name_lists_shipped_ones():
+    with pytest.raises(bs.SpecError, match="unknown spec 'chinchila'.*chinchilla"):
+        bs.load_spec("chinchila")
+
+
+def test_hierarchical_pooling_is_refused_clearly(sim_runs):
+    spec = bs.ModelSpec(name="pooled", law="chinchilla", pooling={"alpha": "domain"})
+    with pytest.raises(bs.SpecError, match="pools"):
+        bs.build_model(sim_runs, spec)
+
+
+def test_model_has_named_dims_and_deterministics(sim_runs):
+    model = bs.build_model(sim_runs, "chinchilla")
+    assert model.named_vars_to_dims["log_loss"] == ("run",)
+    assert {"E", "A", "B", "a"} <= set(model.named_vars)
+    assert len(model.coords["run"]) == len(sim_runs)

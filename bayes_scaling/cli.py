@@ -145,6 +145,8 @@ def _json(document: dict) -> None:
 def _to_builtin(value: object) -> object:
     if isinstance(value, np.generic):
         return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
     raise TypeError(type(value).__name__)
 
 
@@ -155,14 +157,14 @@ def _header(result: Fit) -> dict:
 
 
 def _records(table: pd.DataFrame) -> list[dict]:
-    return json.loads(table.to_json(orient="records"))
+    return table.to_dict(orient="records")
 
 
 def _cmd_summary(args: argparse.Namespace) -> int:
     result = _load(args)
     if args.json:
         table = result.summary(args.prob)
-        _json({**_header(result), "prob": args.prob, "parameters": json.loads(table.to_json(orient="index"))})
+        _json({**_header(result), "prob": args.prob, "parameters": table.to_dict(orient="index")})
     else:
         print(format_summary(result, args.prob))
     return 0

@@ -1,0 +1,118 @@
+"""The command line: JSON documents for read commands, exit code 2 and one line for every user error."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bayes_scaling.cli import main
+
+
+@pytest.fixture(scope="module")
+def fit_file(tmp_path_factory, sim_fit):
+    return str(sim_fit.save(tmp_path_factory.mktemp("cli") / "fit.nc"))
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_fit_command_writes_a_fit(tmp_path, capsys, sim_runs):
+    csv = tmp_path / "runs.csv"
+    sim_runs.table.rename(columns={"params": "N"}).to_csv(csv, index=False)
+    out_file = tmp_path / "out.nc"
+    code, out, err = run(capsys, "fit", str(csv), "--columns", "N=params", "--out", str(out_file),
+                         "--draws", "40", "--tune", "40", "--chains", "2", "--seed", "3")
+    assert code == 0 and out_file.is_file()
+    assert "fitting 'chinchilla' to 108 runs" in err
+    assert "WARNING" in out  # 40 draws cannot reach the ESS bar, and the summary says so
+    code, out, err = run(capsys, "summary", str(out_file), "--json")
+    assert code == 0 and json.loads(out)["warnings"]
+
+
+def test_summary_json(fit_file, capsys):
+    code, out, _ = run(capsys, "summary", fit_file, "--json", "--prob", "0.8")
+    doc = json.loads(out)
+    assert code == 0 and doc["prob"] == 0.8 and doc["warnings"] == []
+    assert set(doc["parameters"]) >= {"E", "A", "B", "alpha", "beta", "a"}
+    assert doc["parameters"]["alpha"]["lower"] < doc["parameters"]["alpha"]["upper"]
+
+
+def test_summary_text(fit_file, capsys):
+    code, out, _ = run(capsys, "summary", fit_file)
+    assert code == 0 and "diagnostics: 0 divergences" in out and "alpha" in out
+
+
+def test_optimal_json(fit_file, capsys, sim_fit):
+    code, out, _ = run(capsys, "optimal", fit_file, "--compute", "1e21", "5.88e23", "--json")
+    rows = [r for r in json.loads(out)["optimal"] if r["variable"] == "ratio"]
+    assert code == 0 and [r["compute"] for r in rows] == [1e21, 5.88e23]
+    expected = float(sim_fit.optimal(5.88e23).ratio.median())
+    assert rows[1]["median"] == pytest.approx(expected, rel=1e-12)
+
+
+def test_predict_json(fit_file, capsys):
+    code, out, _ = run(capsys, "predict", fit_file, "--params", "7e10", "--tokens", "1.4e12", "--json")
+    rows = {r["variable"]: r for r in json.loads(out)["predictions"]}
+    assert code == 0 and rows["loss_pred"]["lower"] < rows["loss_mean"]["lower"]
+    assert rows["loss_mean"]["params"] == 7e10
+
+
+def bad_tables():
+    n = np.geomspace(1e8, 1e10, 8)
+    d = np.geomspace(1e10, 1e11, 8)
+    good = pd.DataFrame({"params": n, "tokens": d, "loss": 1.8 + 400 * n**-0.34 + 400 * d**-0.28})
+    return {
+        "missing column": good.drop(columns="loss"),
+        "NaN": good.assign(loss=good.loss.where(good.index != 1)),
+        "must be positive": good.assign(params=good.params.where(good.index != 2, 0)),
+        "percentage": good.assign(loss=good.loss * 100),
+        "billions": good.assign(params=good.params / 1e9),
+        "cannot determine": good.iloc[:3],
+        "duplicate": pd.concat([good, good.iloc[[0]]]),
+        "non-numeric": good.astype({"tokens": object}).assign(tokens=lambda t: t.tokens.where(t.index != 5, "1e11?")),
+    }
+
+
+@pytest.mark.parametrize("problem", list(bad_tables()))
+def test_bad_input_exits_2_with_one_line(problem, tmp_path, capsys):
+    csv = tmp_path / "bad.csv"
+    bad_tables()[problem].to_csv(csv, index=False)
+    code, out, err = run(capsys, "fit", str(csv), "--out", str(tmp_path / "x.nc"), "--draws", "10", "--tune", "10")
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert code == 2 and len(lines) == 1 and problem in lines[0], err
+    assert "Traceback" not in err
+
+
+def test_unknown_spec_and_bad_fit_files(tmp_path, capsys, fit_file):
+    code, _, err = run(capsys, "fit", "epoch_chinchilla", "--spec", "nope", "--out", "x.nc")
+    assert code == 2 and err.strip() == "error: unknown spec 'nope'; shipped specs: chinchilla, compute, kaplan (or give a .toml path)"
+    blob = open(fit_file, "rb").read()
+    truncated = tmp_path / "t.nc"
+    truncated.write_bytes(blob[:4000])
+    for path in (truncated, tmp_path / "none.nc"):
+        code, _, err = run(capsys, "summary", str(path))
+        assert code == 2 and err.count("\n") == 1 and err.startswith("error:")
+    code, _, err = run(capsys, "optimal", fit_file, "--compute", "-5")
+    assert code == 2 and "positive" in err
+
+
+def test_installed_entry_point_exits_2_without_traceback(tmp_path):
+    bad = tmp_path / "bad.nc"
+    bad.write_bytes(b"\x89HDF\r\n garbage")
+    proc = subprocess.run([sys.executable, "-m", "bayes_scaling.cli", "summary", str(bad)], capture_output=True, text=True)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1
+
+
+def test_demo_runs_on_bundled_or_mirrored_data(tmp_path, capsys):
+    code, out, _ = run(capsys, "demo", "--out", str(tmp_path / "demo.nc"), "--draws", "100", "--tune", "150", "--chains", "2")
+    assert code == 0 and "demo data:" in out and "compute-optimal allocation" in out
+    assert (tmp_path / "demo.nc").is_file()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,6 +24,12 @@ from scipy.optimize import minimize
 
 from .data import Runs
 from .errors import InputError
+
+try:  # installed with pymc; without it, BLAS threads on these tiny arrays can slow the loop 20-fold under load
+    from threadpoolctl import threadpool_limits
+except ImportError:  # pragma: no cover
+    def threadpool_limits(limits: int) -> AbstractContextManager:  # noqa: ARG001
+        return nullcontext()
 
 DELTA = 1e-3
 #: Hoffmann et al. / Epoch grid of starts, per parameter of theta = (a, b, e, alpha, beta): 6*6*5*5*5 = 4500.
@@ -134,9 +141,10 @@ def _multistart(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Run L-BFGS-B from each start; return optima (k, 5), objective values (k,) and success flags (k,)."""
     thetas, values, ok = np.empty_like(starts), np.empty(len(starts)), np.empty(len(starts), dtype=bool)
-    for i, x0 in enumerate(starts):
-        res = minimize(_objective, x0, args=(features, log_loss, delta), method="L-BFGS-B", jac=True)
-        thetas[i], values[i], ok[i] = res.x, res.fun, res.success
+    with threadpool_limits(1):
+        for i, x0 in enumerate(starts):
+            res = minimize(_objective, x0, args=(features, log_loss, delta), method="L-BFGS-B", jac=True)
+            thetas[i], values[i], ok[i] = res.x, res.fun, res.success
     values[~np.isfinite(values)] = np.inf
     return thetas, values, ok
 

@@ -184,10 +184,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     result = _load(args)
     pred = result.predict(params=args.params, tokens=args.tokens, compute=args.compute)
     table = interval_table(pred, args.prob)
-    coords = pred[["params", "tokens", "compute"] if "params" in pred.coords else ["compute"]].coords
-    for name in coords:
-        if name != "point":
-            table[name] = np.tile(pred[name].values, 2)
+    for name in ("params", "tokens", "compute"):
+        if name in pred.coords:
+            table[name] = pred[name].values[table["point"].to_numpy()]
     if args.json:
         _json({**_header(result), "prob": args.prob, "predictions": _records(table)})
     else:

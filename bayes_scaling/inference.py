@@ -110,8 +110,9 @@ def sample(
     target_accept : float
         NUTS step-size target.
     dense_mass : bool
-        Adapt a dense mass matrix (``pymc``, ``numpyro``, ``blackjax``) or nutpie's low-rank one.
-        Worth it for the few, correlated parameters of a scaling law.
+        Adapt a dense mass matrix (``pymc``, ``numpyro``) or nutpie's low-rank one; ``blackjax``
+        keeps its diagonal metric (pm.sample passes no option for it). Worth it for the few,
+        correlated parameters of a scaling law.
     progressbar : bool
         Show the sampler's progress bar.
 

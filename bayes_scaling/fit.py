@@ -20,7 +20,7 @@ import xarray as xr
 from .data import Runs, read_runs
 from .errors import FitFileError, QueryError
 from .inference import DEFAULT_BACKEND, Diagnostics, SamplerSettings, diagnose, sample, warn_if_unconverged
-from .intervals import DEFAULT_PROB, SAMPLE_DIMS, interval_table
+from .intervals import DEFAULT_PROB, interval_table
 from .laws import Law
 from .model import build_model, model_pivots
 from .optimal import optimal_allocation
@@ -303,4 +303,4 @@ def format_summary(fit: Fit, prob: float = DEFAULT_PROB) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["Fit", "fit", "load_fit", "format_summary", "SAMPLE_DIMS"]
+__all__ = ["Fit", "fit", "load_fit", "format_summary"]

@@ -89,12 +89,19 @@ def optimal_allocation(
     return out
 
 
+def chinchilla_log_n(A, B, alpha, beta, log_budget):  # noqa: ANN001, ANN201 (numpy or xarray alike)
+    """log N* of the Chinchilla law at log(N·D) = ``log_budget`` (Hoffmann et al. 2022, Eq. 4).
+
+    N* = G·(C/k)^(beta/(alpha+beta)) with G = (alpha·A/(beta·B))^(1/(alpha+beta)).
+    """
+    log_g = (np.log(alpha) + np.log(A) - np.log(beta) - np.log(B)) / (alpha + beta)
+    return log_g + beta / (alpha + beta) * log_budget
+
+
 def _chinchilla_log_n(law: Law, p: Mapping[str, xr.DataArray], piv: Mapping[str, float],
                       log_budget: xr.DataArray) -> xr.DataArray:
     nat = law.natural(p, piv)
-    alpha, beta = nat["alpha"], nat["beta"]
-    log_g = (np.log(alpha) + np.log(nat["A"]) - np.log(beta) - np.log(nat["B"])) / (alpha + beta)
-    return log_g + beta / (alpha + beta) * log_budget
+    return chinchilla_log_n(nat["A"], nat["B"], nat["alpha"], nat["beta"], log_budget)
 
 
 def _golden_log_n(law: Law, p: Mapping[str, xr.DataArray], piv: Mapping[str, float],

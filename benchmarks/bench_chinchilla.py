@@ -74,7 +74,7 @@ def main() -> None:
     boot = bootstrap(runs, n_resamples=args.bootstrap, seed=0)
     boot_s = time.perf_counter() - t
     baseline = {"grid_fit_s": grid_s, "bootstrap_s": boot_s, "bootstrap_resamples": args.bootstrap,
-                "total_s": grid_s + boot_s, "point": {k: getattr(point, k) for k in ("E", "A", "B", "alpha", "beta")}}
+                "total_s": grid_s + boot_s, "bootstrap_converged": float(boot["converged"].mean()), "point": {k: getattr(point, k) for k in ("E", "A", "B", "alpha", "beta")}}
     print(f"L-BFGS + Huber: grid fit {grid_s:.1f} s, {args.bootstrap}-resample bootstrap {boot_s:.1f} s")
 
     results = []

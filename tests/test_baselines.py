@@ -22,14 +22,6 @@ def _simulated(seed: int = 0, sigma: float = 0.005, per_budget: int = 24, nu: fl
 
 
 @pytest.fixture(scope="module")
-def epoch_runs() -> bs.Runs:
-    if not bs.datasets.available("epoch_chinchilla"):
-        pytest.skip("dataset 'epoch_chinchilla' is not available offline: set $BAYES_SCALING_DATA to a mirror "
-                    "of the datasets folder (or run bs.datasets.load once with network to cache it)")
-    return bs.datasets.load("epoch_chinchilla", drop_outliers=True)
-
-
-@pytest.fixture(scope="module")
 def simulated() -> bs.Runs:
     return _simulated()
 

@@ -18,10 +18,11 @@ import pandas as pd
 from . import datasets
 from .data import Runs, read_runs
 from .errors import BayesScalingError, InputError, SamplerWarning
+from .compare import compare, compare_models
 from .fit import Fit, fit, format_summary, load_fit
 from .inference import BACKENDS, DEFAULT_BACKEND
 from .intervals import DEFAULT_PROB, interval_table
-from .spec import ModelSpec, load_spec
+from .spec import ModelSpec, load_spec, parse_pooling
 
 CHINCHILLA_COMPUTE = 5.88e23  # 6 · 70e9 · 1.4e12 FLOPs
 DEMO_COMPUTE = (1e21, CHINCHILLA_COMPUTE, 1e25)
@@ -55,6 +56,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="where to write the fit (NetCDF)")
     p.add_argument("--columns", default="", help="rename columns, e.g. 'Model Size=params,Training FLOP=compute'")
     p.add_argument("--drop-outliers", action="store_true", help="apply the dataset's published outlier rule")
+    p.add_argument("--split", default=None, help="a registered dataset's split to fit (e.g. fit)")
+    p.add_argument("--pool", default="", help="override pooling, e.g. 'alpha=domain,beta=domain,e=task'")
     _sampler_args(p)
     p.set_defaults(func=_cmd_fit)
 
@@ -66,6 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     _fit_arg(p)
     p.add_argument("--compute", type=float, nargs="+", required=True, help="budgets in FLOPs")
     p.add_argument("--method", default="auto", choices=("auto", "closed", "numeric"))
+    _level_arg(p)
     p.set_defaults(func=_cmd_optimal)
 
     p = sub.add_parser("predict", help="loss at new scales: credible interval of the law, predictive interval of a run")
@@ -73,7 +77,19 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--params", type=float, nargs="+", help="N of each run to predict")
     p.add_argument("--tokens", type=float, nargs="+", help="D of each run to predict")
     p.add_argument("--compute", type=float, nargs="+", help="C of each run (compute law)")
+    _level_arg(p)
     p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser("compare", help="posterior differences of a parameter between domains or tasks")
+    _fit_arg(p)
+    p.add_argument("--param", required=True, help="parameter to compare, e.g. alpha, beta, E")
+    p.add_argument("--by", default="domain", choices=("domain", "task"))
+    p.set_defaults(func=_cmd_compare)
+
+    p = sub.add_parser("compare-models", help="rank fits of the same runs by PSIS-LOO")
+    p.add_argument("fits", nargs="+", help="two or more fit files of the same data")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.set_defaults(func=_cmd_compare_models)
 
     p = sub.add_parser("demo", help="fit the Chinchilla law to the bundled default data and show the answers")
     p.add_argument("--out", default="bayes_scaling_demo.nc", help="where to save the demo fit")
@@ -90,17 +106,24 @@ def _sampler_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", default=DEFAULT_BACKEND, choices=BACKENDS)
 
 
+def _level_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--level", default=None, choices=("shared", "domain", "task"),
+                   help="answer per group at this level (default: the finest level the fit varies at)")
+
+
 def _fit_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("fit", help="a fit file written by 'bayes-scaling fit'")
     p.add_argument("--prob", type=float, default=DEFAULT_PROB, help=f"interval mass (default {DEFAULT_PROB})")
     p.add_argument("--json", action="store_true", help="print one JSON document")
 
 
-def _read_data(source: str, columns: str, drop_outliers: bool) -> Runs:
+def _read_data(source: str, columns: str, drop_outliers: bool, split: str | None = None) -> Runs:
     if Path(source).is_file():
+        if split:
+            raise InputError("--split applies to registered datasets, not to CSV files")
         return read_runs(source, columns=_mapping(columns))
     if source in datasets.registry():
-        return datasets.load(source, drop_outliers=drop_outliers)
+        return datasets.load(source, drop_outliers=drop_outliers, split=split)
     raise InputError(f"'{source}' is neither a CSV file nor a registered dataset ({', '.join(datasets.registry())})")
 
 
@@ -122,7 +145,9 @@ def _fit_from(args: argparse.Namespace, runs: Runs, spec: ModelSpec) -> Fit:
 
 def _cmd_fit(args: argparse.Namespace) -> int:
     spec = load_spec(args.spec)
-    runs = _read_data(args.data, args.columns, args.drop_outliers)
+    if args.pool:
+        spec = spec.with_pooling(**parse_pooling(args.pool))
+    runs = _read_data(args.data, args.columns, args.drop_outliers, args.split)
     result = _fit_from(args, runs, spec)
     path = result.save(args.out)
     print(format_summary(result))
@@ -172,7 +197,7 @@ def _cmd_summary(args: argparse.Namespace) -> int:
 
 def _cmd_optimal(args: argparse.Namespace) -> int:
     result = _load(args)
-    table = interval_table(result.optimal(args.compute, args.method), args.prob)
+    table = interval_table(result.optimal(args.compute, args.method, args.level), args.prob)
     if args.json:
         _json({**_header(result), "prob": args.prob, "optimal": _records(table)})
     else:
@@ -182,7 +207,7 @@ def _cmd_optimal(args: argparse.Namespace) -> int:
 
 def _cmd_predict(args: argparse.Namespace) -> int:
     result = _load(args)
-    pred = result.predict(params=args.params, tokens=args.tokens, compute=args.compute)
+    pred = result.predict(params=args.params, tokens=args.tokens, compute=args.compute, level=args.level)
     table = interval_table(pred, args.prob)
     for name in ("params", "tokens", "compute"):
         if name in pred.coords:
@@ -196,12 +221,45 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _wide(table: pd.DataFrame, by: str, prob: float) -> str:
-    rows = []
-    for (variable, key), row in table.set_index(["variable", by]).iterrows():
-        rows.append({by: key, "quantity": variable, "median": row["median"],
-                     f"{prob:.0%} low": row["lower"], f"{prob:.0%} high": row["upper"]})
-    frame = pd.DataFrame(rows).sort_values([by], kind="stable")
+    keys = [by] + [c for c in ("domain", "task") if c in table.columns]
+    frame = table.rename(columns={"variable": "quantity", "lower": f"{prob:.0%} low", "upper": f"{prob:.0%} high"})
+    frame = frame[keys + ["quantity", "median", f"{prob:.0%} low", f"{prob:.0%} high"]]
+    frame = frame.sort_values(keys, kind="stable")
     return frame.to_string(index=False, float_format=lambda v: f"{v:.4g}")
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    result = _load(args)
+    table = compare(result, args.param, by=args.by, prob=args.prob)
+    if args.json:
+        _json({**_header(result), "prob": args.prob, "comparisons": _records(table)})
+        return 0
+    print(f"{args.param} by {args.by}: posterior of group - other and group / other ({args.prob:.0%} intervals), "
+          f"{table.attrs['draws']} draws")
+    for row in table.itertuples():
+        ratio = (f"; ratio {row.ratio_median:.4g} [{row.ratio_lower:.4g}, {row.ratio_upper:.4g}]"
+                 if hasattr(row, "ratio_median") and np.isfinite(row.ratio_median) else "")
+        print(f"{row.group} - {row.other}: {row.diff_median:+.4g} [{row.diff_lower:+.4g}, {row.diff_upper:+.4g}]; "
+              f"P({args.param}[{row.group}] > {args.param}[{row.other}]) = {row.p_greater:.3f}{ratio}")
+    return 0
+
+
+def _cmd_compare_models(args: argparse.Namespace) -> int:
+    fits = {}
+    for path in args.fits:
+        result = load_fit(path)
+        fits[Path(path).stem if Path(path).stem not in fits else path] = result
+    table = compare_models(fits)
+    for warning in table.attrs["warnings"]:
+        print(f"WARNING: {warning}", file=sys.stderr)
+    if args.json:
+        _json({"comparison": table.reset_index(names="model").to_dict(orient="records"),
+               "warnings": table.attrs["warnings"]})
+        return 0
+    shown = table[[c for c in ("rank", "elpd", "se", "p", "elpd_diff", "dse", "weight", "n_high_k") if c in table]]
+    print("PSIS-LOO, best first (elpd on log loss; higher is better):")
+    print(shown.to_string(float_format=lambda v: f"{v:.4g}"))
+    return 0
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:

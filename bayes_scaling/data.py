@@ -190,8 +190,8 @@ def require_groups(runs: Runs, level: str, minimum: int = 2) -> None:
 
 
 def _as_frame(data: object) -> tuple[pd.DataFrame, str]:
-    if isinstance(data, pd.DataFrame):
-        return data.copy(), "DataFrame"
+    if isinstance(data, pd.DataFrame):  # rows are numbered 0..n-1 in messages, whatever the index
+        return data.reset_index(drop=True), "DataFrame"
     if isinstance(data, (str, Path)):
         path = Path(data)
         if not path.is_file():

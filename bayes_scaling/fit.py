@@ -7,6 +7,7 @@ Post-processing never re-runs the sampler: it is numpy/xarray arithmetic over ``
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from importlib.metadata import PackageNotFoundError, version
@@ -15,16 +16,18 @@ from pathlib import Path
 import arviz as az
 import numpy as np
 import pandas as pd
+import pymc as pm
 import xarray as xr
 
 from .data import Runs, read_runs
 from .errors import FitFileError, QueryError
 from .inference import DEFAULT_BACKEND, Diagnostics, SamplerSettings, diagnose, sample, warn_if_unconverged
-from .intervals import DEFAULT_PROB, interval_table
+from .groups import Groups, expand
+from .intervals import DEFAULT_PROB, convergence_table, interval_table
 from .laws import Law
 from .model import build_model, model_pivots
 from .optimal import optimal_allocation
-from .spec import ModelSpec, Prior, load_spec
+from .spec import LEVEL_RANK, ModelSpec, Prior, base_level, load_spec, parse_pooling
 
 FORMAT = "bayes_scaling.fit/1"
 NOISE_VARS = ("sigma", "nu")
@@ -72,32 +75,120 @@ class Fit:
         """Posterior draws, dims ``(chain, draw)``."""
         return self.idata["posterior"].to_dataset()
 
-    def sampled(self) -> dict[str, xr.DataArray]:
-        """The law's sampled parameters."""
-        return {name: self.posterior[name] for name in self.law.sampled}
+    @property
+    def groups(self) -> Groups:
+        """Domain and task labels of the runs and the maps between them."""
+        return Groups.from_runs(self.runs)
 
-    def parameters(self) -> xr.Dataset:
-        """Natural law parameters and the noise scale (and nu), dims ``(chain, draw)``."""
+    @property
+    def level(self) -> str:
+        """The finest level any law parameter varies at: ``"shared"``, ``"domain"`` or ``"task"``."""
+        return self.spec.level()
+
+    def sampled(self, level: str | None = None) -> dict[str, xr.DataArray]:
+        """The law's sampled parameters laid out at one level (default: the finest).
+
+        At a coarser level than a parameter's own, a partially pooled parameter gives its group
+        mean (``alpha_domain`` for tasks in a domain, ``alpha_mu`` for all); a parameter fitted
+        separately per group has no such value and raises :class:`QueryError`.
+        """
+        level = self._check_level(level)
+        return {name: self._sampled_at(name, level) for name in self.law.sampled}
+
+    def pivots_at(self, level: str | None = None) -> dict[str, float | xr.DataArray]:
+        """Log pivots laid out at ``level`` (floats for a global pivot)."""
+        level = self._check_level(level)
+        out = {}
+        for k, v in self.pivots.items():
+            if isinstance(v, xr.DataArray):
+                at = str(v.dims[0])
+                if LEVEL_RANK[at] > LEVEL_RANK[level]:
+                    raise QueryError(f"this fit centres its inputs per {at}: ask for results by {at}")
+                v = expand(v, at, level, self.groups)
+            out[k] = v
+        return out
+
+    def parameters(self, level: str | None = None) -> xr.Dataset:
+        """Natural law parameters and the noise (sigma, nu), dims ``(chain, draw[, domain | task])``."""
+        level = self._check_level(level)
         post = self.posterior
-        natural = self.law.natural(self.sampled(), self.pivots)
-        names = list(natural) + [n for n in NOISE_VARS if n in post]
-        return xr.Dataset({n: natural[n] if n in natural else post[n] for n in names})
+        natural = self.law.natural(self.sampled(level), self.pivots_at(level))
+        out = dict(natural)
+        if "sigma" in post and LEVEL_RANK[self.spec.noise_pooling] <= LEVEL_RANK[level]:
+            out["sigma"] = expand(post["sigma"], self.spec.noise_pooling, level, self.groups)
+        if "nu" in post:
+            out["nu"] = post["nu"]
+        return xr.Dataset(out)
+
+    def hyperparameters(self) -> xr.Dataset:
+        """Population values, between-group scales and group means of the pooled parameters."""
+        post = self.posterior
+        names = [n for n in post.data_vars
+                 if any(n.startswith(f"{p}_") and not n.startswith(f"{p}_z_") for p in self.law.sampled)
+                 and n not in self.law.sampled]
+        return post[names]
 
     def summary(self, prob: float = DEFAULT_PROB) -> pd.DataFrame:
-        """Natural parameters with median, mean, sd, central interval, R-hat and ESS.
+        """Natural parameters (per group where they vary), the hierarchy's population values and
+        scales, and the noise: median, mean, sd, central interval, R-hat and ESS, one row per element.
 
-        The convergence verdict is in ``table.attrs["diagnostics"]`` and ``table.attrs["problems"]``;
+        The index is the variable name; group coordinates (``domain``, ``task``) are columns. The
+        convergence verdict is in ``table.attrs["diagnostics"]`` and ``table.attrs["problems"]``;
         :func:`format_summary` prints it above the table.
         """
-        params = self.parameters()
-        table = interval_table(params, prob).set_index("variable")
-        table["r_hat"] = [float(az.rhat(params[n])) if params.sizes["chain"] > 1 else np.nan for n in table.index]
-        table["ess_bulk"] = [float(az.ess(params[n], method="bulk")) for n in table.index]
-        table["ess_tail"] = [float(az.ess(params[n], method="tail")) for n in table.index]
+        params = xr.merge([self.parameters(), self.hyperparameters()], compat="override")
+        params = params[[*self.parameters().data_vars, *self.hyperparameters().data_vars]]
+        table = interval_table(params, prob)
+        checks = convergence_table(params)
+        keys = [c for c in table.columns if c in checks.columns]
+        table = table.merge(checks, on=keys, how="left")
+        if "task" in table.columns:  # name each task's domain too
+            groups = self.groups
+            of_task = dict(zip(groups.tasks, groups.task_domain_labels()))
+            known = table["task"].notna()
+            table.loc[known, "domain"] = table.loc[known, "task"].map(of_task)
+            table = table[["variable", "domain", "task"] + [c for c in table.columns if c not in ("variable", "domain", "task")]]
+        table = table.set_index("variable")
         table.attrs.update(prob=prob, diagnostics=self.diagnostics.to_dict(), problems=list(self.diagnostics.problems))
         return table
 
-    def optimal(self, compute: float | Sequence[float], method: str = "auto") -> xr.Dataset:
+    def log_likelihood(self) -> xr.Dataset:
+        """Pointwise log likelihood of each run under each draw, dims ``(chain, draw, run)``.
+
+        Computed on demand from the model (not stored in saved files, which stay small).
+        """
+        if "log_likelihood" not in self.idata.children:
+            model = build_model(self.runs, self.spec)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                ll = pm.compute_log_likelihood(self.idata, model=model, extend_inferencedata=False,
+                                               progressbar=False)
+            self.idata["log_likelihood"] = ll["log_likelihood"] if isinstance(ll, xr.DataTree) and "log_likelihood" in ll.children else ll
+        return self.idata["log_likelihood"].to_dataset()
+
+    def _check_level(self, level: str | None) -> str:
+        if level is None:
+            return self.level
+        if level not in ("shared", "domain", "task"):
+            raise QueryError(f"unknown level '{level}'; choose shared, domain or task")
+        return level
+
+    def _sampled_at(self, name: str, level: str) -> xr.DataArray:
+        post = self.posterior
+        pooling = self.spec.pooling[name]
+        own = base_level(pooling)
+        if LEVEL_RANK[own] <= LEVEL_RANK[level]:
+            return expand(post[name], own, level, self.groups)
+        if pooling.endswith("_separate"):
+            raise QueryError(
+                f"'{name}' is fitted separately per {own} (no pooling): it has no {level}-level value; "
+                f"ask for results by {own}"
+            )
+        if level == "domain":
+            return post[f"{name}_domain"]
+        return post[f"{name}_mu"]
+
+    def optimal(self, compute: float | Sequence[float], method: str = "auto", level: str | None = None) -> xr.Dataset:
         """Compute-optimal ``params`` (N*), ``tokens`` (D*), ``ratio`` (D*/N*) and ``loss`` (L*).
 
         Parameters
@@ -106,13 +197,16 @@ class Fit:
             Budgets in FLOPs (C = k·N·D, k the runs' compute factor).
         method : {"auto", "closed", "numeric"}
             Closed form (Chinchilla law) or golden-section search (every law with N and D).
+        level : {"shared", "domain", "task"}, optional
+            Answer per group at this level (default: the finest level the fit varies at).
 
         Returns
         -------
         xarray.Dataset
-            Dims ``(chain, draw, compute)``; summarise with :func:`bayes_scaling.interval_table`.
+            Dims ``(chain, draw, compute[, domain | task])``; summarise with
+            :func:`bayes_scaling.interval_table`.
         """
-        return optimal_allocation(self.law, self.sampled(), self.pivots, compute,
+        return optimal_allocation(self.law, self.sampled(level), self.pivots_at(level), compute,
                                   self.runs.compute_factor, method)
 
     def predict(
@@ -121,6 +215,7 @@ class Fit:
         tokens: float | Sequence[float] | None = None,
         compute: float | Sequence[float] | None = None,
         seed: int | None = None,
+        level: str | None = None,
     ) -> xr.Dataset:
         """Loss at new scales: the mean law (credible) and a new run with noise (predictive).
 
@@ -132,25 +227,35 @@ class Fit:
             C of the runs to predict (the compute law); derived as k·N·D otherwise.
         seed : int, optional
             Seed of the predictive noise (defaults to the fit's seed, so answers are reproducible).
+        level : {"shared", "domain", "task"}, optional
+            Predict for every group at this level (default: the finest level the fit varies at);
+            select one with ``.sel(domain=...)``.
 
         Returns
         -------
         xarray.Dataset
             ``loss_mean`` (the law's mean loss) and ``loss_pred`` (a new observed run), dims
-            ``(chain, draw, point)``, with coordinates ``params``, ``tokens``, ``compute``.
+            ``(chain, draw, point[, domain | task])``, with coordinates ``params``, ``tokens``,
+            ``compute``.
         """
+        level = self._check_level(level)
         points = self._points(params, tokens, compute)
         logs = {k: xr.DataArray(np.log(points[k]), dims="point") for k in self.law.inputs}
-        mu = self.law.log_loss(self.sampled(), logs, self.pivots).transpose("chain", "draw", "point")
+        mu = self.law.log_loss(self.sampled(level), logs, self.pivots_at(level))
+        mu = mu.transpose("chain", "draw", "point", ...)
         post = self.posterior
+        noise_level = self.spec.noise_pooling
+        if LEVEL_RANK[noise_level] > LEVEL_RANK[level]:
+            raise QueryError(f"the noise scale varies by {noise_level}: predict by {noise_level}")
+        sigma = expand(post["sigma"], noise_level, level, self.groups)
         rng = np.random.default_rng(self.settings.seed if seed is None else seed)
         shape = mu.shape
         if self.spec.likelihood == "student_t":
-            nu = post["nu"].values[..., None]
+            nu = post["nu"].values.reshape(post["nu"].shape + (1,) * (mu.ndim - 2))
             noise = rng.standard_t(np.broadcast_to(nu, shape))
         else:
             noise = rng.standard_normal(shape)
-        pred = mu + post["sigma"] * xr.DataArray(noise, dims=mu.dims)
+        pred = mu + sigma * xr.DataArray(noise, dims=mu.dims)
         coords = {k: ("point", v) for k, v in points.items()}
         return xr.Dataset({"loss_mean": np.exp(mu), "loss_pred": np.exp(pred)}).assign_coords(coords)
 
@@ -196,7 +301,7 @@ class Fit:
             "warnings": "; ".join(self.diagnostics.problems),
             "data_sha256": self.runs.digest,
             "data_source": self.runs.source,
-            "pivots": json.dumps(self.pivots),
+            "pivots": json.dumps(_pivots_to_json(self.pivots)),
         }
 
 
@@ -204,6 +309,7 @@ def fit(
     runs: Runs | pd.DataFrame | str | Path,
     spec: ModelSpec | str | Path = "chinchilla",
     priors: Mapping[str, Prior] | None = None,
+    pool: Mapping[str, str] | str | None = None,
     backend: str = DEFAULT_BACKEND,
     draws: int = 1000,
     tune: int = 1000,
@@ -222,6 +328,8 @@ def fit(
         Defaults to ``"chinchilla"``.
     priors : mapping of Prior, optional
         Overrides of the spec's priors (user > spec file > law default).
+    pool : mapping or str, optional
+        Overrides of the spec's pooling levels, ``{"alpha": "domain"}`` or ``"alpha=domain,e=task"``.
     backend, draws, tune, chains, seed, target_accept, progressbar
         Passed to :func:`bayes_scaling.sample`.
 
@@ -235,12 +343,15 @@ def fit(
     spec = load_spec(spec)
     if priors:
         spec = spec.with_priors(**priors)
+    if pool:
+        spec = spec.with_pooling(**(parse_pooling(pool) if isinstance(pool, str) else dict(pool)))
     model = build_model(runs, spec)
     idata, settings = sample(model, backend=backend, draws=draws, tune=tune, chains=chains, seed=seed,
                              target_accept=target_accept, progressbar=progressbar)
-    diagnostics = diagnose(idata, list(spec.law_obj.sampled) + [n for n in NOISE_VARS if n in idata["posterior"]])
+    diagnostics = diagnose(idata, [n for n in idata["posterior"].data_vars if n not in spec.law_obj.natural_names
+                                   or n in spec.law_obj.sampled])
     warn_if_unconverged(diagnostics)
-    return Fit(idata, runs, spec, settings, diagnostics, model_pivots(runs, spec.law_obj))
+    return Fit(idata, runs, spec, settings, diagnostics, model_pivots(runs, spec))
 
 
 def load_fit(path: str | Path) -> Fit:
@@ -274,7 +385,7 @@ def load_fit(path: str | Path) -> Fit:
         diag.pop("ok", None)
         diag["problems"] = tuple(diag["problems"])
         diagnostics = Diagnostics(**diag)
-        pivots = {k: float(v) for k, v in json.loads(attrs["pivots"]).items()}
+        pivots = _pivots_from_json(json.loads(attrs["pivots"]), Groups.from_runs(runs))
     except (KeyError, TypeError, ValueError) as exc:
         raise FitFileError(f"{path} has damaged provenance: {exc}") from None
     if runs.digest != attrs.get("data_sha256"):
@@ -283,6 +394,25 @@ def load_fit(path: str | Path) -> Fit:
     idata.attrs.update(attrs)
     warn_if_unconverged(diagnostics)
     return Fit(idata, runs, spec, settings, diagnostics, pivots)
+
+
+def _pivots_to_json(pivots: Mapping[str, float | xr.DataArray]) -> dict:
+    out = {}
+    for k, v in pivots.items():
+        out[k] = {"level": str(v.dims[0]), "values": v.values.tolist()} if isinstance(v, xr.DataArray) else float(v)
+    return out
+
+
+def _pivots_from_json(data: Mapping, groups: Groups) -> dict[str, float | xr.DataArray]:
+    out: dict[str, float | xr.DataArray] = {}
+    for k, v in data.items():
+        if isinstance(v, Mapping):
+            level = str(v["level"])
+            out[k] = xr.DataArray(np.asarray(v["values"], dtype=float), dims=level,
+                                  coords={level: list(groups.labels(level))})
+        else:
+            out[k] = float(v)
+    return out
 
 
 def format_summary(fit: Fit, prob: float = DEFAULT_PROB) -> str:

@@ -27,6 +27,8 @@ DEFAULT_BACKEND = "pymc"
 RHAT_MAX = 1.01
 #: Minimum bulk and tail ESS per chain (Vehtari et al. 2021 ask for 100 per chain).
 ESS_PER_CHAIN_MIN = 100
+#: Largest model (unconstrained parameters) for which ``dense_mass="auto"`` adapts a dense metric.
+DENSE_MAX_DIM = 60
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,7 @@ def sample(
     chains: int = 4,
     seed: int = 1,
     target_accept: float = 0.9,
-    dense_mass: bool = True,
+    dense_mass: bool | str = "auto",
     progressbar: bool = False,
 ) -> tuple[xr.DataTree, SamplerSettings]:
     """Draw from the posterior of ``model`` with NUTS.
@@ -109,10 +111,12 @@ def sample(
         The same seed, data and spec give the same draws on one machine.
     target_accept : float
         NUTS step-size target.
-    dense_mass : bool
+    dense_mass : bool or "auto"
         Adapt a dense mass matrix (``pymc``, ``numpyro``) or nutpie's low-rank one; ``blackjax``
         keeps its diagonal metric (pm.sample passes no option for it). Worth it for the few,
-        correlated parameters of a scaling law.
+        correlated parameters of a scaling law; ``"auto"`` (default) uses it up to
+        :data:`DENSE_MAX_DIM` unconstrained parameters and a diagonal one above (hierarchies over
+        many tasks, where a dense matrix costs O(d^2) per step and cannot be estimated in warm-up).
     progressbar : bool
         Show the sampler's progress bar.
 
@@ -126,6 +130,8 @@ def sample(
         Unknown backend or missing packages.
     """
     check_backend(backend)
+    if dense_mass == "auto":
+        dense_mass = model_dim(model) <= DENSE_MAX_DIM
     for name, value in (("draws", draws), ("tune", tune), ("chains", chains)):
         if int(value) < 1:
             raise BackendError(f"{name} must be at least 1, got {value}")
@@ -152,6 +158,11 @@ def sample(
     settings = SamplerSettings(backend, int(draws), int(tune), int(chains), int(seed), float(target_accept),
                                bool(dense_mass), time.perf_counter() - start)
     return idata, settings
+
+
+def model_dim(model: pm.Model) -> int:
+    """Number of unconstrained parameters NUTS moves in."""
+    return int(sum(np.size(v) for v in model.initial_point().values()))
 
 
 def diagnose(idata: xr.DataTree, var_names: list[str] | None = None) -> Diagnostics:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import arviz as az
+import numpy as np
 import pandas as pd
 import xarray as xr
 
@@ -47,3 +48,24 @@ def interval_table(draws: xr.Dataset | xr.DataArray, prob: float = DEFAULT_PROB)
     table = pd.concat(frames, ignore_index=True)
     table.attrs["prob"] = prob
     return table
+
+
+def convergence_table(draws: xr.Dataset) -> pd.DataFrame:
+    """R-hat (rank-normalised) and bulk/tail ESS of every element, one row per element.
+
+    Columns ``variable``, any non-sample coordinates, ``r_hat`` (NaN with one chain), ``ess_bulk``,
+    ``ess_tail``; rows line up with :func:`interval_table`'s.
+    """
+    frames = []
+    for name, da in draws.data_vars.items():
+        one = da.to_dataset(name=name)
+        stats = xr.Dataset({
+            "r_hat": az.rhat(one)[name] if da.sizes["chain"] > 1 else xr.full_like(da.isel(chain=0, draw=0, drop=True), np.nan),
+            "ess_bulk": az.ess(one, method="bulk")[name],
+            "ess_tail": az.ess(one, method="tail")[name],
+        })
+        stats = stats.drop_vars([c for c in stats.coords if c not in stats.dims])
+        frame = stats.to_dataframe().reset_index() if stats.dims else pd.DataFrame([{k: float(v) for k, v in stats.items()}])
+        frame.insert(0, "variable", name)
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)

@@ -3,20 +3,33 @@
 Dims live in :data:`DIMS`. Inputs enter as log values centred at the pivot (``pm.Data`` named
 ``x_params``, ``x_tokens`` or ``x_compute``), the observation is log loss, and every natural parameter
 of the law (E, A, B, ...) is a ``pm.Deterministic`` so it lands in the posterior group.
+
+Pooling (``spec.pooling``) gives each sampled parameter a level. Partially pooled parameters are
+non-centred: for a parameter ``alpha`` pooled by domain,
+
+    alpha[d] = alpha_mu * exp(alpha_sd_domain * alpha_z_domain[d])      (positive parameters)
+    alpha[d] = alpha_mu + alpha_sd_domain * alpha_z_domain[d]           (unbounded parameters)
+
+with ``alpha_mu`` given the spec's prior for ``alpha``, ``alpha_sd_domain`` the spec's scale prior and
+``alpha_z_domain ~ Normal(0, 1)``. Pooled by task, tasks scatter the same way around their domain's
+value ``alpha_domain``, which scatters around ``alpha_mu``. ``*_separate`` levels give each group the
+spec's prior independently (no pooling).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
+import xarray as xr
 
 from .data import Runs, require_runs
-from .errors import SpecError
-from .laws import Law, pivots_for
-from .spec import ModelSpec, load_spec
+from .groups import Groups, check_groups, expand
+from .laws import Law
+from .spec import ModelSpec, Prior, base_level, is_positive, load_spec
 
 #: The dim names used across the package.
 DIMS = {"run": "run", "domain": "domain", "task": "task"}
@@ -27,11 +40,32 @@ def log_inputs(runs: Runs, law: Law) -> dict[str, np.ndarray]:
     return {k: np.log(runs.column(k)) for k in law.inputs}
 
 
-def model_pivots(runs: Runs, law: Law, centred: bool = True) -> dict[str, float]:
-    """Log pivots of the model: the mean log input (``centred=True``) or 0 (the naive parameterisation)."""
+def model_pivots(runs: Runs, spec: ModelSpec | Law, centred: bool = True) -> dict[str, float | xr.DataArray]:
+    """Log pivots of the model: the mean log input, over all runs or per group (``spec.pivot``).
+
+    Returns floats for a global pivot and DataArrays with dim ``domain`` or ``task`` for a pivot per
+    group; ``centred=False`` gives zeros (the naive parameterisation).
+    """
+    law = spec if isinstance(spec, Law) else spec.law_obj
+    level = "global" if isinstance(spec, Law) else spec.pivot
     if not centred:
         return {k: 0.0 for k in law.inputs}
-    return pivots_for(law, log_inputs(runs, law))
+    logs = log_inputs(runs, law)
+    if level == "global":
+        return {k: float(np.mean(v)) for k, v in logs.items()}
+    groups = Groups.from_runs(runs)
+    index = groups.run_index(level)
+    counts = np.bincount(index, minlength=groups.size(level))
+    return {k: xr.DataArray(np.bincount(index, weights=v, minlength=counts.size) / counts, dims=level,
+                            coords={level: list(groups.labels(level))}) for k, v in logs.items()}
+
+
+def run_pivots(pivots: Mapping[str, float | xr.DataArray], groups: Groups) -> dict[str, np.ndarray | float]:
+    """Each run's pivot (a float for a global pivot)."""
+    out: dict[str, np.ndarray | float] = {}
+    for k, v in pivots.items():
+        out[k] = v if not isinstance(v, xr.DataArray) else v.values[groups.run_index(str(v.dims[0]))]
+    return out
 
 
 def build_model(runs: Runs, spec: ModelSpec | str | Path, centred: bool = True) -> pm.Model:
@@ -50,40 +84,107 @@ def build_model(runs: Runs, spec: ModelSpec | str | Path, centred: bool = True) 
     Returns
     -------
     pymc.Model
-        With dim ``run``, data ``x_<input>``, observed ``log_loss`` and deterministics for the law's
-        natural parameters.
+        With dims ``run`` (and ``domain`` / ``task`` where the spec pools), data ``x_<input>``,
+        observed ``log_loss`` and deterministics for the law's natural parameters at the finest
+        pooling level.
 
     Raises
     ------
     InputError
-        If there are no more runs than law parameters.
-    SpecError
-        If the spec asks for a pooling level this version does not build.
+        Too few runs for the law, a pooled group with one run, or one group at a pooled level.
     """
     spec = load_spec(spec)
     law = spec.law_obj
     require_runs(runs, law.n_parameters, law.name)
-    pooled = {p: level for p, level in spec.pooling.items() if level != "shared"}
-    if pooled:
-        raise SpecError(
-            f"spec '{spec.name}' pools {pooled}: hierarchical pooling is not available in this "
-            "version; set every pooling level to 'shared'"
-        )
-    pivots = model_pivots(runs, law, centred)
+    groups = Groups.from_runs(runs)
+    check_groups(runs, spec, groups)
+    pivots = model_pivots(runs, spec, centred)
+    at_run = run_pivots(pivots, groups)
     logs = log_inputs(runs, law)
-    coords = {DIMS["run"]: np.arange(len(runs))}
+    coords: dict[str, object] = {DIMS["run"]: np.arange(len(runs))}
+    levels = {base_level(v) for v in spec.pooling.values()} | {spec.noise_pooling, spec.pivot}
+    for level in ("domain", "task"):
+        if level in levels or (level == "domain" and "task" in levels):
+            coords.update(groups.coords(level))
     with pm.Model(coords=coords) as model:
-        x = {k: pm.Data(f"x_{k}", logs[k] - pivots[k], dims=DIMS["run"]) for k in law.inputs}
-        p = {name: spec.priors[name].to_pymc(name) for name in law.sampled}
-        mu = law.log_mean(pt, x, p)
-        sigma = spec.priors["sigma"].to_pymc("sigma")
+        x = {k: pm.Data(f"x_{k}", logs[k] - at_run[k], dims=DIMS["run"]) for k in law.inputs}
+        p = {name: pooled_parameter(name, spec.priors[name], spec.scales[name], spec.pooling[name], groups,
+                                    spec.hierarchy == "centred")
+             for name in law.sampled}
+        per_run = {name: _at_runs(value, base_level(spec.pooling[name]), groups) for name, value in p.items()}
+        mu = law.log_mean(pt, x, per_run)
+        sigma = spec.priors["sigma"].to_pymc("sigma", dims=None if spec.noise_pooling == "shared" else spec.noise_pooling)
+        sigma_run = _at_runs(sigma, spec.noise_pooling, groups)
         observed = np.log(runs.column("loss"))
         if spec.likelihood == "student_t":
             nu = spec.priors["nu"].to_pymc("nu")
-            pm.StudentT("log_loss", nu=nu, mu=mu, sigma=sigma, observed=observed, dims=DIMS["run"])
+            pm.StudentT("log_loss", nu=nu, mu=mu, sigma=sigma_run, observed=observed, dims=DIMS["run"])
         else:
-            pm.Normal("log_loss", mu=mu, sigma=sigma, observed=observed, dims=DIMS["run"])
-        for name, value in law.natural(p, pivots, xp=pt).items():
-            if name not in p:
-                pm.Deterministic(name, value)
+            pm.Normal("log_loss", mu=mu, sigma=sigma_run, observed=observed, dims=DIMS["run"])
+        _natural_deterministics(law, spec, p, pivots, groups)
     return model
+
+
+def pooled_parameter(name: str, prior: Prior, scale: Prior, pooling: str, groups: Groups,
+                     centred: bool = False) -> pt.TensorVariable:
+    """One sampled law parameter at its pooling level (see the module docstring for the names).
+
+    ``centred=True`` samples group values directly (``<name>_raw_<level>``) instead of their
+    standardised offsets: better when every group has many precise runs.
+    """
+    if pooling == "shared":
+        return prior.to_pymc(name)
+    level = base_level(pooling)
+    if pooling.endswith("_separate"):
+        return prior.to_pymc(name, dims=level)
+    positive = is_positive(prior)
+    mu = prior.to_pymc(f"{name}_mu")
+    centre = pt.log(mu) if positive else mu
+
+    def scatter(around: pt.TensorVariable, at: str) -> pt.TensorVariable:
+        sd = scale.to_pymc(f"{name}_sd_{at}")
+        if centred:
+            return pm.Normal(f"{name}_raw_{at}", around, sd, dims=at)
+        z = pm.Normal(f"{name}_z_{at}", 0.0, 1.0, dims=at)
+        return around + sd * z
+
+    if level == "domain":
+        value = scatter(centre, "domain")
+        return pm.Deterministic(name, pt.exp(value) if positive else value, dims="domain")
+    if groups.size("domain") > 1:
+        domain_value = scatter(centre, "domain")
+    else:
+        domain_value = pt.zeros(1) + centre
+    pm.Deterministic(f"{name}_domain", pt.exp(domain_value) if positive else domain_value, dims="domain")
+    value = scatter(domain_value[groups.task_domain], "task")
+    return pm.Deterministic(name, pt.exp(value) if positive else value, dims="task")
+
+
+def _at_runs(value: pt.TensorVariable, level: str, groups: Groups) -> pt.TensorVariable:
+    if level in ("shared", "global"):
+        return value
+    return value[groups.run_index(level)]
+
+
+def _at_level(value: pt.TensorVariable, level: str, to: str, groups: Groups) -> pt.TensorVariable:
+    if level == to or level == "shared":
+        return value
+    return value[groups.task_domain]  # domain -> task
+
+
+def _natural_deterministics(law: Law, spec: ModelSpec, p: dict, pivots: Mapping, groups: Groups) -> None:
+    finest = spec.level()
+    laid = {n: _at_level(v, base_level(spec.pooling[n]), finest, groups) for n, v in p.items()}
+    piv = {}
+    for k, v in pivots.items():
+        if isinstance(v, xr.DataArray):
+            da = expand(v, str(v.dims[0]), finest, groups)
+            piv[k] = pt.as_tensor_variable(da.values)
+        else:
+            piv[k] = v
+    dims = None if finest == "shared" else finest
+    for name, value in law.natural(laid, piv, xp=pt).items():
+        if name not in p:
+            if dims is not None and value.ndim == 0:
+                value = pt.broadcast_to(value, (groups.size(finest),))
+            pm.Deterministic(name, value, dims=dims)

@@ -84,7 +84,7 @@ def optimal_allocation(
         "ratio": np.exp(log_d - log_n),
         "loss": np.exp(log_loss),
     })
-    out = out.transpose("chain", "draw", "compute")
+    out = out.transpose("chain", "draw", "compute", ...)
     out.attrs["compute_factor"] = compute_factor
     return out
 

@@ -80,3 +80,36 @@ def simulate_runs(
     out["loss_mean"] = np.exp(mu)
     out["loss"] = np.exp(mu + sigma * noise)
     return out
+
+
+def simulate_groups(
+    design: pd.DataFrame,
+    groups: Mapping[str, Mapping[str, Mapping[str, float]]],
+    law: str = "chinchilla",
+    sigma: float = 0.01,
+    nu: float | None = 4.0,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Runs of several tasks in several domains, each task with its own known natural parameters.
+
+    Parameters
+    ----------
+    design : DataFrame
+        The law's inputs, repeated for every task.
+    groups : mapping domain -> task -> natural parameters
+        E.g. ``{"vision": {"v1": {...}, "v2": {...}}, "language": {...}}``.
+    law, sigma, nu, seed
+        As in :func:`simulate_runs`; each task gets its own noise stream from ``seed``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The design per task with ``domain``, ``task``, ``loss`` and ``loss_mean``.
+    """
+    frames = []
+    rng = np.random.default_rng(seed)
+    for domain, tasks in groups.items():
+        for task, natural in tasks.items():
+            frame = simulate_runs(design, law, natural, sigma, nu, seed=int(rng.integers(2**31)))
+            frames.append(frame.assign(domain=domain, task=task))
+    return pd.concat(frames, ignore_index=True)

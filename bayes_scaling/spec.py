@@ -31,9 +31,21 @@ DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
     "Uniform": ("lower", "upper"),
     "HalfStudentT": ("nu", "sigma"),
 }
-POOLING_LEVELS = ("shared", "domain", "task")
+#: ``shared``: one value for all runs. ``domain`` / ``task``: partial pooling (a non-centred
+#: hierarchy; tasks nest in domains). ``domain_separate`` / ``task_separate``: no pooling (each
+#: group gets the spec's prior independently), kept to compare pooling choices.
+POOLING_LEVELS = ("shared", "domain", "task", "domain_separate", "task_separate")
+#: Levels at which the noise scale sigma may differ (one sigma per group, no hierarchy).
+NOISE_LEVELS = ("shared", "domain", "task")
+#: Where the inputs are centred: one global pivot, or one per domain / task.
+PIVOT_LEVELS = ("global", "domain", "task")
+#: How partially pooled group values are sampled: as standardised offsets (the default, robust when
+#: groups have few runs) or directly (better when every group has many precise runs).
+HIERARCHIES = ("non_centred", "centred")
 LIKELIHOODS = ("student_t", "normal")
+LEVEL_RANK = {"shared": 0, "global": 0, "domain": 1, "task": 2}
 NOISE = ("sigma", "nu")
+
 
 
 @dataclass(frozen=True)
@@ -103,7 +115,37 @@ LAW_PRIORS: dict[str, dict[str, Prior]] = {
         "log_c0": Prior("Normal", mu=-1.0, sigma=2.0),
         "alpha": Prior("HalfNormal", sigma=1.0),
     },
+    # Learning curves of error rates (0-1) or losses (up to ~10 nats): log E ~ N(-1, 1.5) puts
+    # E in (0.08, 1.6) at one sd and (0.02, 7.4) at two; the term's level at the pivot as for the others.
+    "saturating": {
+        "log_e": Prior("Normal", mu=-1.0, sigma=1.5),
+        "log_a0": Prior("Normal", mu=-1.0, sigma=2.0),
+        "alpha": Prior("HalfNormal", sigma=1.0),
+        "log_x0": Prior("Normal", mu=-3.0, sigma=2.0),  # x0/X0 ~ 0.05 (0.007-0.37 at one sd): a small shift
+    },
+    "m4": {
+        "log_e": Prior("Normal", mu=-1.0, sigma=1.5),
+        # gap = eps0 - E: for error rates eps0 is the random-guess error (0.5-1) and E is small, so
+        # gap ~ 0.6 (log -0.5); sd 1.5 still reaches LM losses (eps0 = log V ~ 10.8, gap ~ 9) at 1.8 sd.
+        "log_gap": Prior("Normal", mu=-0.5, sigma=1.5),
+        "log_b0": Prior("Normal", mu=-1.0, sigma=2.0),  # log K at the pivot, K ~ (eps - E)·(eps0 - eps)^-shape
+        "alpha": Prior("HalfNormal", sigma=1.0),  # paper's -c: ~0.24-0.4 for ViT, ~1/3 for LM (SCIENCE.md §7)
+        "shape": Prior("HalfNormal", sigma=1.0),  # shape = 0 is M2; mass near 0 shrinks towards M2
+    },
 }
+#: Default prior of the between-group scale of a partially pooled parameter: on the log scale for
+#: positive parameters such as exponents (0.5 lets groups differ by a factor of ~1.6 at one sd), on the
+#: parameter's own scale otherwise (log levels, log E).
+DEFAULT_SCALE_PRIOR = Prior("HalfNormal", sigma=0.5)
+POSITIVE_DISTRIBUTIONS = ("HalfNormal", "LogNormal", "Gamma", "Exponential", "HalfStudentT")
+
+
+def is_positive(prior: Prior) -> bool:
+    """True if the prior's support is (0, inf): such parameters are pooled on the log scale."""
+    lower = prior.kwargs.get("lower")
+    return prior.dist in POSITIVE_DISTRIBUTIONS or (lower is not None and lower >= 0.0)
+
+
 NOISE_PRIORS: dict[str, Prior] = {
     "sigma": Prior("HalfNormal", sigma=0.1),
     "nu": Prior("Gamma", alpha=2.0, beta=0.1),
@@ -128,6 +170,17 @@ class ModelSpec:
         ``"student_t"`` (robust, the default) or ``"normal"`` noise on log loss.
     description : str
         Free text.
+    scales : dict
+        Prior of the between-group scale of each partially pooled parameter (default
+        :data:`DEFAULT_SCALE_PRIOR`).
+    noise_pooling : str
+        ``"shared"`` (one sigma), ``"domain"`` or ``"task"`` (one sigma per group).
+    hierarchy : str
+        ``"non_centred"`` (default) or ``"centred"`` sampling of partially pooled group values.
+    pivot : str
+        Centre of the inputs: ``"global"`` (default) or per ``"domain"`` / ``"task"``; a per-group
+        pivot needs every parameter pooled at that level or finer, since a level sampled at one pivot
+        means something else at another.
     """
 
     name: str
@@ -136,6 +189,10 @@ class ModelSpec:
     pooling: dict[str, str] = field(default_factory=dict)
     likelihood: str = "student_t"
     description: str = ""
+    scales: dict[str, Prior] = field(default_factory=dict)
+    noise_pooling: str = "shared"
+    pivot: str = "global"
+    hierarchy: str = "non_centred"
 
     def __post_init__(self) -> None:
         law = get_law(self.law)
@@ -156,6 +213,37 @@ class ModelSpec:
         object.__setattr__(self, "pooling", {p: self.pooling.get(p, "shared") for p in law.sampled})
         if self.likelihood not in LIKELIHOODS:
             raise SpecError(f"spec '{self.name}': unknown likelihood '{self.likelihood}'; known: {list(LIKELIHOODS)}")
+        unknown = sorted(set(self.scales) - set(law.sampled))
+        if unknown:
+            raise SpecError(f"spec '{self.name}': scale priors given for unknown parameter(s) {unknown}")
+        object.__setattr__(self, "scales", {p: self.scales.get(p, DEFAULT_SCALE_PRIOR) for p in law.sampled})
+        if self.noise_pooling not in NOISE_LEVELS:
+            raise SpecError(f"spec '{self.name}': unknown noise pooling '{self.noise_pooling}'; levels are {list(NOISE_LEVELS)}")
+        if self.hierarchy not in HIERARCHIES:
+            raise SpecError(f"spec '{self.name}': unknown hierarchy '{self.hierarchy}'; choose one of {list(HIERARCHIES)}")
+        if self.pivot not in PIVOT_LEVELS:
+            raise SpecError(f"spec '{self.name}': unknown pivot '{self.pivot}'; choose one of {list(PIVOT_LEVELS)}")
+        if self.pivot != "global":
+            coarse = [p for p, level in self.pooling.items() if LEVEL_RANK[base_level(level)] < LEVEL_RANK[self.pivot]]
+            if coarse:
+                raise SpecError(
+                    f"spec '{self.name}': pivot '{self.pivot}' needs every parameter pooled by {self.pivot} "
+                    f"or finer, but {coarse} are pooled more coarsely; use pivot = 'global'"
+                )
+
+    def level(self) -> str:
+        """The finest pooling level of the law's parameters: ``"shared"``, ``"domain"`` or ``"task"``."""
+        levels = [base_level(v) for v in self.pooling.values()]
+        return max(levels, key=LEVEL_RANK.__getitem__)
+
+    def with_pooling(self, **levels: str) -> ModelSpec:
+        """A copy with some pooling levels replaced, e.g. ``spec.with_pooling(alpha="domain", e="task")``.
+
+        Natural names are accepted for the log-level parameters: ``e`` or ``E`` for ``log_e``, ``A``
+        for ``log_a0``, ``x0`` for ``log_x0``.
+        """
+        law = self.law_obj
+        return replace(self, pooling={**self.pooling, **{resolve_parameter(k, law): v for k, v in levels.items()}})
 
     @property
     def law_obj(self) -> Law:
@@ -175,6 +263,10 @@ class ModelSpec:
             "description": self.description,
             "priors": {k: p.to_dict() for k, p in self.priors.items()},
             "pooling": dict(self.pooling),
+            "scales": {k: p.to_dict() for k, p in self.scales.items()},
+            "noise_pooling": self.noise_pooling,
+            "pivot": self.pivot,
+            "hierarchy": self.hierarchy,
         }
 
     @classmethod
@@ -184,11 +276,14 @@ class ModelSpec:
             raise SpecError(f"spec '{name or data.get('name', '?')}' has no 'law' key")
         priors = {k: Prior.from_dict(v, where=f"prior for '{k}'") for k, v in dict(data.get("priors", {})).items()}
         likelihood = data.get("likelihood", "student_t")
-        if isinstance(likelihood, Mapping):  # [likelihood] table: family plus noise priors
+        noise_pooling = str(data.get("noise_pooling", "shared"))
+        if isinstance(likelihood, Mapping):  # [likelihood] table: family, noise priors, sigma pooling
             for key in NOISE:
                 if key in likelihood:
                     priors.setdefault(key, Prior.from_dict(likelihood[key], where=f"likelihood.{key}"))
+            noise_pooling = str(likelihood.get("sigma_pooling", noise_pooling))
             likelihood = likelihood.get("family", "student_t")
+        scales = {k: Prior.from_dict(v, where=f"scale prior for '{k}'") for k, v in dict(data.get("scales", {})).items()}
         return cls(
             name=str(data.get("name", name or "custom")),
             law=str(data["law"]),
@@ -196,11 +291,49 @@ class ModelSpec:
             pooling={k: str(v) for k, v in dict(data.get("pooling", {})).items()},
             likelihood=str(likelihood),
             description=str(data.get("description", "")),
+            scales=scales,
+            noise_pooling=noise_pooling,
+            pivot=str(data.get("pivot", "global")),
+            hierarchy=str(data.get("hierarchy", "non_centred")),
         )
 
     def to_json(self) -> str:
         """The spec as a JSON string."""
         return json.dumps(self.to_dict(), sort_keys=True)
+
+
+def base_level(level: str) -> str:
+    """The grouping of a pooling level: ``"task_separate"`` -> ``"task"``."""
+    return level.removesuffix("_separate")
+
+
+def resolve_parameter(name: str, law: Law) -> str:
+    """The sampled parameter a user means: ``alpha`` as is, ``E``/``e`` -> ``log_e``, ``A`` -> ``log_a0``."""
+    if name in law.sampled:
+        return name
+    for candidate in (f"log_{name.lower()}", f"log_{name.lower()}0"):
+        if candidate in law.sampled:
+            return candidate
+    raise SpecError(f"the '{law.name}' law has no parameter '{name}'; its parameters are {list(law.sampled)}")
+
+
+def parse_pooling(text: str) -> dict[str, str]:
+    """Parse ``"alpha=domain,beta=domain,log_e=task"`` (the CLI's ``--pool``) into a dict.
+
+    Raises
+    ------
+    SpecError
+        If an item is not ``name=level`` or the level is unknown.
+    """
+    levels: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, level = item.partition("=")
+        if not sep or not name.strip() or not level.strip():
+            raise SpecError(f"--pool items look like alpha=domain; got '{item}'")
+        if level.strip() not in POOLING_LEVELS:
+            raise SpecError(f"unknown pooling level '{level.strip()}' for '{name.strip()}'; levels are {list(POOLING_LEVELS)}")
+        levels[name.strip()] = level.strip()
+    return levels
 
 
 def available_specs() -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 import bayes_scaling as bs
+from bayes_scaling.spec import parse_pooling
 
 
 def test_shipped_specs_load():
@@ -52,10 +53,41 @@ def test_unknown_spec_name_lists_shipped_ones():
         bs.load_spec("chinchila")
 
 
-def test_hierarchical_pooling_is_refused_clearly(sim_runs):
+def test_pooling_on_one_domain_is_refused_clearly(sim_runs):
     spec = bs.ModelSpec(name="pooled", law="chinchilla", pooling={"alpha": "domain"})
-    with pytest.raises(bs.SpecError, match="pools"):
+    with pytest.raises(bs.InputError, match="runs have one domain"):
         bs.build_model(sim_runs, spec)
+
+
+def test_unknown_pooling_level_is_refused():
+    with pytest.raises(bs.SpecError, match="unknown pooling level"):
+        bs.ModelSpec(name="x", law="chinchilla", pooling={"alpha": "region"})
+    with pytest.raises(bs.SpecError, match="unknown pooling level 'region'"):
+        parse_pooling("alpha=region")
+    with pytest.raises(bs.SpecError, match="look like alpha=domain"):
+        parse_pooling("alpha")
+
+
+def test_pooling_overrides_accept_natural_names():
+    spec = bs.load_spec("chinchilla").with_pooling(**parse_pooling("alpha=domain, e=task, B=domain_separate"))
+    assert spec.pooling == {"log_e": "task", "log_a0": "shared", "alpha": "domain",
+                            "log_b0": "domain_separate", "beta": "shared"}
+    assert spec.level() == "task"
+    with pytest.raises(bs.SpecError, match="no parameter 'gamma'"):
+        spec.with_pooling(gamma="domain")
+
+
+def test_per_group_pivot_needs_fine_pooling():
+    with pytest.raises(bs.SpecError, match="pivot 'task' needs every parameter pooled by task"):
+        bs.ModelSpec(name="x", law="compute", pooling={"alpha": "task"}, pivot="task")
+
+
+def test_pooling_round_trips_through_dict():
+    spec = bs.ModelSpec(name="x", law="compute", pooling={"alpha": "task", "log_e": "task", "log_c0": "task"},
+                        pivot="task", noise_pooling="domain", hierarchy="centred",
+                        scales={"alpha": bs.Prior("HalfNormal", sigma=0.2)})
+    again = bs.ModelSpec.from_dict(spec.to_dict())
+    assert again == spec
 
 
 def test_model_has_named_dims_and_deterministics(sim_runs):

@@ -1,0 +1,435 @@
+"""Plots of posterior summaries: forests, fitted curves, compute-optimal plans and loss targets.
+
+Compute is kept apart from drawing: every function here takes the xarray or pandas objects that other
+modules compute (draws with dims ``(chain, draw, ...)``), reduces them to medians and central
+(equal-tailed) intervals over the sample dims, and draws on a given matplotlib ``ax``. With ``ax=None``
+a new figure is made. Each function returns the Axes it drew on (or the Figure, for several panels);
+nothing is shown, so the Agg backend works.
+
+matplotlib is optional (``pip install 'bayes_scaling[plot]'``) and imported only when a plot is made,
+so ``import bayes_scaling.plots`` works without it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from .intervals import DEFAULT_PROB, SAMPLE_DIMS
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+__all__ = ["forest", "group_curves", "plan_curve", "target_curve"]
+
+#: Above this many rows a forest hides its per-row tick labels (they would overlap).
+MAX_LABELLED_ROWS = 60
+
+
+def _pyplot() -> Any:
+    """Import and return ``matplotlib.pyplot``, with an install hint when matplotlib is missing."""
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError as err:
+        raise ImportError("plots need matplotlib: pip install 'bayes_scaling[plot]'") from err
+    return plt
+
+
+def _check_prob(prob: float) -> float:
+    prob = float(prob)
+    if not 0.0 < prob < 1.0:
+        raise ValueError(f"prob must lie strictly between 0 and 1, got {prob}")
+    return prob
+
+
+def _check_sample_dims(da: xr.DataArray, what: str) -> None:
+    missing = [d for d in SAMPLE_DIMS if d not in da.dims]
+    if missing:
+        raise ValueError(f"{what} needs sample dims {SAMPLE_DIMS}, missing {missing} (dims are {da.dims})")
+
+
+def _quantiles(da: xr.DataArray, qs: Sequence[float]) -> list[xr.DataArray]:
+    """Quantiles of ``da`` over the sample dims, one DataArray per entry of ``qs``."""
+    q = da.quantile(list(qs), dim=list(SAMPLE_DIMS))
+    return [q.isel(quantile=i, drop=True) for i in range(len(qs))]
+
+
+def _band(da: xr.DataArray, prob: float) -> tuple[xr.DataArray, xr.DataArray, xr.DataArray]:
+    """Median and the central ``prob`` interval of ``da`` over the sample dims."""
+    lo, med, hi = _quantiles(da, [(1 - prob) / 2, 0.5, (1 + prob) / 2])
+    return med, lo, hi
+
+
+def _new_axes(ax: Axes | None, figsize: tuple[float, float] = (6.0, 4.0)) -> Axes:
+    plt = _pyplot()
+    if ax is None:
+        _, ax = plt.subplots(figsize=figsize, layout="constrained")
+    return ax
+
+
+def _colors(n: int) -> list[Any]:
+    """``n`` distinct colours: tab10 up to 10, tab20 up to 20, then a continuous colormap."""
+    plt = _pyplot()
+    if n <= 10:
+        return [plt.get_cmap("tab10")(i) for i in range(n)]
+    if n <= 20:
+        return [plt.get_cmap("tab20")(i) for i in range(n)]
+    cmap = plt.get_cmap("turbo")
+    return [cmap(v) for v in np.linspace(0.05, 0.95, n)]
+
+
+def _plain_log_labels(axis: Any) -> None:
+    """Label a log axis with plain numbers on its major and (a thinned subset of) minor ticks."""
+    from matplotlib.ticker import LogFormatter
+
+    axis.set_major_formatter(LogFormatter(labelOnlyBase=False))
+    axis.set_minor_formatter(LogFormatter(labelOnlyBase=False))
+
+
+# --------------------------------------------------------------------------------------------- forest
+
+
+def forest(
+    draws: xr.DataArray | Mapping[str, xr.DataArray],
+    prob: float = DEFAULT_PROB,
+    ax: Axes | Sequence[Axes] | None = None,
+    label: str | None = None,
+    reference: float | Mapping[str, float] | None = None,
+) -> Axes | Figure:
+    """Forest plot of a grouped parameter: one row per group, median dot, 50% and ``prob`` intervals.
+
+    Parameters
+    ----------
+    draws : DataArray or mapping of str to DataArray
+        Draws with dims ``(chain, draw, G)``, ``G`` a group dim such as ``"domain"`` or ``"task"``.
+        If ``G`` carries a non-dim coordinate ``"domain"`` (tasks nested in domains), rows are sorted
+        by domain then by median, coloured by domain, and a legend names the domains; otherwise rows
+        are sorted by median. A mapping ``{name: DataArray}`` stacks one forest per parameter in a
+        column of subplots, each titled by its name, and returns the Figure.
+    prob : float
+        Mass of the central interval drawn as the thin line (the thick line is the central 50%).
+    ax : Axes, sequence of Axes or None
+        Where to draw; ``None`` makes a new figure. For a mapping, a sequence of as many Axes as
+        entries, or ``None``.
+    label : str, optional
+        x-axis label; defaults to the DataArray's name. For a mapping, the figure's title.
+    reference : float or mapping of str to float, optional
+        x of a dashed vertical reference line (e.g. the population mean); for a mapping of draws, a
+        single value for every panel or a mapping by name.
+
+    Returns
+    -------
+    Axes or Figure
+        The Axes for a single DataArray; the Figure for a mapping.
+
+    Notes
+    -----
+    Rows run top to bottom. With more than ``MAX_LABELLED_ROWS`` (60) rows the per-row tick labels
+    are hidden and lines and markers are thinned, so 1,000 tasks still render legibly as a shape.
+    """
+    prob = _check_prob(prob)
+    if isinstance(draws, Mapping):
+        return _forest_panels(draws, prob, ax, label, reference)
+    if ax is not None and not hasattr(ax, "plot"):
+        raise TypeError("ax must be a matplotlib Axes for a single DataArray")
+    ref = reference if not isinstance(reference, Mapping) else reference.get(str(draws.name))
+    return _forest_one(draws, prob, ax, label, ref)
+
+
+def _group_dim(da: xr.DataArray, what: str) -> str:
+    _check_sample_dims(da, what)
+    rest = [d for d in da.dims if d not in SAMPLE_DIMS]
+    if len(rest) != 1:
+        raise ValueError(f"{what} needs dims (chain, draw, G) with one group dim G, got {da.dims}")
+    return str(rest[0])
+
+
+def _forest_rows(draws: xr.DataArray, prob: float) -> pd.DataFrame:
+    """One row per group, in plotting order (top first): label, domain, median and intervals."""
+    g = _group_dim(draws, "forest")
+    lo, q25, med, q75, hi = _quantiles(draws, [(1 - prob) / 2, 0.25, 0.5, 0.75, (1 + prob) / 2])
+    rows = pd.DataFrame({
+        "label": [str(v) for v in draws[g].values],
+        "median": med.values, "lo": lo.values, "q25": q25.values, "q75": q75.values, "hi": hi.values,
+    })
+    nested = "domain" in draws.coords and g != "domain" and draws.coords["domain"].dims == (g,)
+    if nested:
+        rows["domain"] = [str(v) for v in draws.coords["domain"].values]
+        rows = rows.sort_values(["domain", "median"], kind="stable")
+    else:
+        rows["domain"] = None
+        rows = rows.sort_values("median", kind="stable")
+    return rows.reset_index(drop=True)
+
+
+def _forest_one(draws: xr.DataArray, prob: float, ax: Axes | None, label: str | None,
+                reference: float | None) -> Axes:
+    plt = _pyplot()
+    rows = _forest_rows(draws, prob)
+    n = len(rows)
+    if ax is None:
+        height = min(max(2.5, 0.22 * n + 1.2), 10.0)
+        _, ax = plt.subplots(figsize=(6.0, height), layout="constrained")
+    many = n > MAX_LABELLED_ROWS
+    thin_lw, thick_lw, dot = (0.4, 1.0, 2.0) if many else (1.0, 3.0, 20.0)
+
+    y = np.arange(n)
+    nested = rows["domain"].notna().all() and n > 0
+    if nested:
+        domains = list(dict.fromkeys(rows["domain"]))
+        palette = dict(zip(domains, _colors(len(domains)), strict=True))
+        colors = [palette[d] for d in rows["domain"]]
+    else:
+        colors = ["C0"] * n
+    ax.hlines(y, rows["lo"], rows["hi"], colors=colors, linewidth=thin_lw)
+    ax.hlines(y, rows["q25"], rows["q75"], colors=colors, linewidth=thick_lw)
+    ax.scatter(rows["median"], y, c=colors, s=dot, zorder=3, edgecolors="none")
+    if nested:
+        from matplotlib.lines import Line2D
+
+        handles = [Line2D([], [], color=palette[d], marker="o", linewidth=thick_lw, label=d) for d in domains]
+        ax.legend(handles=handles, title="domain", fontsize="small", loc="best",
+                  ncol=1 if len(domains) <= 12 else 2)
+    if reference is not None:
+        ax.axvline(float(reference), color="0.4", linestyle="--", linewidth=1.0, zorder=1)
+
+    ax.set_ylim(n - 0.5, -0.5)  # first row on top
+    if many:
+        ax.set_yticks([])
+        ax.set_ylabel(f"{n} {_group_dim(draws, 'forest')} values, sorted")
+    else:
+        ax.set_yticks(y, labels=list(rows["label"]))
+    ax.set_xlabel(label if label is not None else (str(draws.name) if draws.name is not None else ""))
+    ax.set_title(f"median, 50% and {prob:.0%} intervals", fontsize="small")
+    return ax
+
+
+def _forest_panels(draws: Mapping[str, xr.DataArray], prob: float, ax: Any, label: str | None,
+                   reference: float | Mapping[str, float] | None) -> Figure:
+    plt = _pyplot()
+    names = list(draws)
+    if not names:
+        raise ValueError("forest got an empty mapping of draws")
+    if ax is None:
+        sizes = [draws[k].sizes[_group_dim(draws[k], f"forest[{k!r}]")] for k in names]
+        heights = [min(max(2.0, 0.22 * s + 1.0), 6.0) for s in sizes]
+        fig, axes = plt.subplots(len(names), 1, figsize=(6.0, sum(heights)), layout="constrained",
+                                 gridspec_kw={"height_ratios": heights}, squeeze=False)
+        axes = list(axes[:, 0])
+    else:
+        axes = list(np.ravel(ax)) if not hasattr(ax, "plot") else [ax]
+        if len(axes) != len(names):
+            raise ValueError(f"forest of {len(names)} parameters needs {len(names)} Axes, got {len(axes)}")
+        fig = axes[0].figure
+    for name, a in zip(names, axes, strict=True):
+        ref = reference.get(name) if isinstance(reference, Mapping) else reference
+        _forest_one(draws[name], prob, a, None, ref)
+        a.set_title(name)
+    if label is not None:
+        fig.suptitle(label)
+    return fig
+
+
+# --------------------------------------------------------------------------------------- group curves
+
+
+def group_curves(
+    x: np.ndarray,
+    loss: xr.DataArray,
+    observed: pd.DataFrame | None = None,
+    prob: float = DEFAULT_PROB,
+    ax: Axes | None = None,
+    x_label: str = "tokens",
+    group_dim: str | None = None,
+    max_groups: int = 12,
+) -> Axes:
+    """Predicted loss curves per group: median line and central ``prob`` band, on log-log axes.
+
+    Parameters
+    ----------
+    x : array of float
+        The x values (e.g. tokens) the predictions were made at; one per ``point``.
+    loss : DataArray
+        Predicted loss with dims ``(chain, draw, point)`` or ``(chain, draw, point, group_dim)``
+        (any order). ``loss.sizes["point"] == len(x)``; the point dim is the one non-sample dim that
+        is not ``group_dim``.
+    observed : DataFrame, optional
+        Observed runs to overlay as points: columns ``x_label``, ``"loss"`` and, with groups, a
+        column named ``group_dim`` holding the group labels.
+    prob : float
+        Mass of the central band.
+    ax : Axes, optional
+        Where to draw; ``None`` makes a new figure.
+    x_label : str
+        Name of the x quantity: the x-axis label and the column of ``observed`` holding x.
+    group_dim : str, optional
+        The group dim of ``loss`` (e.g. ``"task"``). ``None``: inferred when ``loss`` has a second
+        non-sample dim besides ``"point"``, else a single ungrouped curve.
+    max_groups : int
+        Draw at most this many groups (the first ones along ``group_dim``); the title says so when
+        some are left out.
+
+    Returns
+    -------
+    Axes
+        One median line per group shown (labelled in the legend), one band per group, and one
+        scatter of observations per group that has any.
+    """
+    prob = _check_prob(prob)
+    if max_groups < 1:
+        raise ValueError(f"max_groups must be >= 1, got {max_groups}")
+    _check_sample_dims(loss, "group_curves")
+    rest = [str(d) for d in loss.dims if d not in SAMPLE_DIMS]
+    if group_dim is None and len(rest) == 2:
+        if "point" not in rest:
+            raise ValueError(f"group_curves: name the group dim (group_dim=...) among {rest}")
+        group_dim = next(d for d in rest if d != "point")
+    if group_dim is not None and group_dim not in rest:
+        raise ValueError(f"group_dim {group_dim!r} is not a dim of loss {loss.dims}")
+    point_dims = [d for d in rest if d != group_dim]
+    if len(point_dims) != 1:
+        raise ValueError(f"group_curves needs loss dims (chain, draw, point[, group]), got {loss.dims}")
+    point = point_dims[0]
+    xv = np.asarray(x, dtype=float).ravel()
+    if xv.size != loss.sizes[point]:
+        raise ValueError(f"len(x) = {xv.size} but loss has {loss.sizes[point]} {point!r} values")
+    if observed is not None:
+        need = [x_label, "loss"] + ([group_dim] if group_dim is not None else [])
+        missing = [c for c in need if c not in observed.columns]
+        if missing:
+            raise ValueError(f"observed lacks columns {missing} (has {list(observed.columns)})")
+
+    ax = _new_axes(ax, figsize=(6.5, 4.5))
+    order = np.argsort(xv)
+    if group_dim is None:
+        groups: list[Any] = [None]
+        total = 1
+    else:
+        total = loss.sizes[group_dim]
+        groups = list(loss[group_dim].values[:max_groups])
+        loss = loss.isel({group_dim: slice(0, max_groups)})
+    med, lo, hi = _band(loss, prob)
+    colors = _colors(len(groups))
+    for i, (g, color) in enumerate(zip(groups, colors, strict=True)):
+        sel = {} if group_dim is None else {group_dim: i}
+        m = med.isel(sel).transpose(point).values[order]
+        ax.fill_between(xv[order], lo.isel(sel).transpose(point).values[order],
+                        hi.isel(sel).transpose(point).values[order], color=color, alpha=0.2, linewidth=0)
+        ax.plot(xv[order], m, color=color, label="median" if g is None else str(g))
+        if observed is not None:
+            obs = observed if group_dim is None else observed[observed[group_dim].astype(str) == str(g)]
+            if len(obs):
+                ax.scatter(obs[x_label], obs["loss"], color=color, s=12, edgecolors="black",
+                           linewidths=0.3, zorder=3)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    _plain_log_labels(ax.yaxis)  # losses span less than a decade: label 1.8, 2, 2.4 rather than 2x10^0
+    ax.set_xlabel(x_label)
+    ax.set_ylabel("loss")
+    title = f"median and {prob:.0%} interval"
+    if group_dim is not None and total > len(groups):
+        title += f"; first {len(groups)} of {total} {group_dim} shown"
+    ax.set_title(title, fontsize="small")
+    if group_dim is not None:
+        ax.legend(title=group_dim, fontsize="small", ncol=1 if len(groups) <= 6 else 2)
+    return ax
+
+
+# ----------------------------------------------------------------------------------------- plan curve
+
+
+def plan_curve(
+    curve: xr.DataArray,
+    choices: Mapping[str, float] | None = None,
+    prob: float = DEFAULT_PROB,
+    ax: Axes | None = None,
+) -> Axes:
+    """Loss against model size N at a fixed compute budget, with the N each objective chooses.
+
+    Parameters
+    ----------
+    curve : DataArray
+        Loss draws with dims ``(chain, draw, params)`` and a coordinate ``params`` holding the N
+        values (positive).
+    choices : mapping of str to float, optional
+        The N chosen by each objective, e.g. ``{"mean": 6.1e10, "quantile 0.9": 4.8e10}``; each is
+        marked by a vertical line and a point on the median curve, and named in the legend.
+    prob : float
+        Mass of the central band.
+    ax : Axes, optional
+        Where to draw; ``None`` makes a new figure.
+
+    Returns
+    -------
+    Axes
+        Log x axis; legend with the median, the band and one entry per choice.
+    """
+    prob = _check_prob(prob)
+    _check_sample_dims(curve, "plan_curve")
+    rest = [d for d in curve.dims if d not in SAMPLE_DIMS]
+    if rest != ["params"] or "params" not in curve.coords:
+        raise ValueError(f"plan_curve needs dims (chain, draw, params) with a params coordinate, got {curve.dims}")
+    n = np.asarray(curve["params"].values, dtype=float)
+    order = np.argsort(n)
+    n = n[order]
+    med, lo, hi = (a.values[order] for a in _band(curve, prob))
+
+    ax = _new_axes(ax)
+    ax.fill_between(n, lo, hi, color="C0", alpha=0.2, linewidth=0, label=f"{prob:.0%} interval")
+    ax.plot(n, med, color="C0", label="median loss")
+    styles = ["--", ":", "-.", (0, (5, 1, 1, 1))]
+    for i, (name, value) in enumerate((choices or {}).items()):
+        value = float(value)
+        color = f"C{(i + 1) % 10}"
+        ax.axvline(value, color=color, linestyle=styles[i % len(styles)], linewidth=1.2,
+                   label=f"{name}: N = {value:.3g}")
+        y = np.interp(np.log(value), np.log(n), med) if n.size and value > 0 else np.nan
+        ax.plot([value], [y], marker="o", color=color, linestyle="none", zorder=3)
+    ax.set_xscale("log")
+    ax.set_xlabel("parameters N")
+    ax.set_ylabel("loss")
+    ax.legend(fontsize="small")
+    return ax
+
+
+# --------------------------------------------------------------------------------------- target curve
+
+
+def target_curve(compute: xr.DataArray, ax: Axes | None = None) -> Axes:
+    """Compute needed to reach each target loss with probability at least ``p``, one line per ``p``.
+
+    Parameters
+    ----------
+    compute : DataArray
+        Compute (FLOPs) with dims ``(prob, target)`` (either order) and coordinates ``prob`` (the
+        probabilities) and ``target`` (loss values). NaN (target out of reach) leaves a gap.
+    ax : Axes, optional
+        Where to draw; ``None`` makes a new figure.
+
+    Returns
+    -------
+    Axes
+        Target loss on x, compute on a log y axis; legend entries ``P(L <= x) >= p``.
+    """
+    if set(compute.dims) != {"prob", "target"}:
+        raise ValueError(f"target_curve needs dims (prob, target), got {compute.dims}")
+    for c in ("prob", "target"):
+        if c not in compute.coords:
+            raise ValueError(f"target_curve needs a {c!r} coordinate")
+    compute = compute.transpose("prob", "target")
+    target = np.asarray(compute["target"].values, dtype=float)
+    order = np.argsort(target)
+    ax = _new_axes(ax)
+    for i, p in enumerate(compute["prob"].values):
+        ax.plot(target[order], np.asarray(compute.values[i], dtype=float)[order], marker="o", markersize=3,
+                label=f"P(L <= x) >= {float(p):g}")
+    ax.set_yscale("log")
+    ax.set_xlabel("target loss x")
+    ax.set_ylabel("compute (FLOPs)")
+    ax.legend(fontsize="small")
+    return ax

@@ -1,0 +1,124 @@
+"""Hierarchical pooling on a simulated hierarchy with known group parameters: recovery, named dims,
+per-group answers, comparisons, LOO, save/load and the errors of data that cannot support pooling."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import bayes_scaling as bs
+from bayes_scaling.compare import compare, compare_models, difference
+from conftest import HIER_ALPHA, HIER_E, SEED
+
+
+def test_pooled_parameters_have_group_dims(hier_fit):
+    post = hier_fit.posterior
+    assert post["alpha"].dims == ("chain", "draw", "task")
+    assert post["alpha_domain"].dims == ("chain", "draw", "domain")
+    assert post["log_e"].dims == ("chain", "draw", "domain")
+    assert list(post["task"].values) == ["v1", "v2", "v3", "l1", "l2", "l3"]
+    assert {"alpha_mu", "alpha_sd_domain", "alpha_sd_task", "alpha_z_task"} <= set(post.data_vars)
+    assert hier_fit.parameters()["E"].dims == ("chain", "draw", "task")  # laid out at the finest level
+
+
+def test_group_parameters_are_recovered(hier_fit):
+    d = hier_fit.diagnostics
+    assert d.divergences <= 0.005 * d.draws, d.problems
+    alpha = bs.interval_table(hier_fit.posterior["alpha"], 0.98).set_index("task")
+    for domain, tasks in HIER_ALPHA.items():
+        for task, truth in tasks.items():
+            assert alpha.loc[task, "lower"] <= truth <= alpha.loc[task, "upper"], (task, alpha.loc[task].to_dict())
+    e = bs.interval_table(hier_fit.parameters("domain")["E"], 0.98).set_index("domain")
+    for domain, truth in HIER_E.items():
+        assert e.loc[domain, "lower"] <= truth <= e.loc[domain, "upper"]
+
+
+def test_summary_names_groups_and_reports_convergence(hier_fit):
+    table = hier_fit.summary()
+    alpha = table.loc["alpha"]
+    assert list(alpha["task"]) == ["v1", "v2", "v3", "l1", "l2", "l3"]
+    assert list(alpha["domain"]) == ["vision"] * 3 + ["language"] * 3
+    assert {"alpha_mu", "alpha_sd_task", "alpha_domain", "sigma"} <= set(table.index)
+    assert table["r_hat"].notna().all() and (table["ess_bulk"] > 0).all()
+    assert table.attrs["problems"] == list(hier_fit.diagnostics.problems)
+
+
+def test_compare_domains_gives_probabilities(hier_fit):
+    table = compare(hier_fit, "alpha", by="domain")
+    row = table.iloc[0]
+    assert (row["group"], row["other"]) == ("vision", "language")
+    assert row["p_greater"] > 0.99  # 0.30 against 0.15
+    assert row["diff_lower"] < 0.15 < row["diff_upper"]
+    assert row["ratio_lower"] < 2.0 < row["ratio_upper"]
+    diff = difference(hier_fit, "alpha", "vision", "language")
+    assert diff.dims == ("chain", "draw")
+    assert float((diff > 0).mean()) == pytest.approx(row["p_greater"])
+    tasks = compare(hier_fit, "alpha", by="task", pairs=[("v3", "v1")])
+    assert tasks.iloc[0]["p_greater"] > 0.9  # 0.32 against 0.28, 10 precise runs each
+
+
+def test_compare_refuses_what_it_cannot_answer(hier_fit, sim_fit):
+    with pytest.raises(bs.QueryError, match="shared by every domain"):
+        compare(sim_fit, "alpha", by="domain")
+    with pytest.raises(bs.QueryError, match="unknown parameter 'gamma'"):
+        compare(hier_fit, "gamma")
+    with pytest.raises(bs.QueryError, match="unknown domain"):
+        compare(hier_fit, "alpha", pairs=[("vision", "audio")])
+
+
+def test_predict_per_group(hier_fit):
+    pred = hier_fit.predict(compute=[1e23])
+    assert pred["loss_mean"].dims == ("chain", "draw", "point", "task")
+    by_domain = hier_fit.predict(compute=[1e23], level="domain")
+    assert by_domain["loss_mean"].dims == ("chain", "draw", "point", "domain")
+    med = by_domain["loss_mean"].median(("chain", "draw")).sel(point=0)
+    assert float(med.sel(domain="language")) > float(med.sel(domain="vision"))  # E 1.7 against 0.4
+
+
+def test_saved_hierarchical_fit_round_trips(hier_fit, tmp_path):
+    path = hier_fit.save(tmp_path / "hier.nc")
+    again = bs.load_fit(path)
+    assert again.spec == hier_fit.spec
+    np.testing.assert_array_equal(again.posterior["alpha"].values, hier_fit.posterior["alpha"].values)
+    pd.testing.assert_frame_equal(again.summary(), hier_fit.summary())
+
+
+def test_compare_models_ranks_by_loo(hier_fit, hier_runs):
+    shared = bs.fit(hier_runs, "compute", draws=300, tune=500, chains=2, seed=SEED)
+    table = compare_models({"pooled": hier_fit, "shared": shared})
+    assert table.index[0] == "pooled"  # one exponent for six tasks with two true values fits worse
+    assert table.loc["shared", "elpd_diff"] < 0
+    assert {"elpd", "weight", "n_high_k", "warning"} <= set(table.columns)
+    assert any("sampler did not converge" in w or "Pareto k" in w for w in table.attrs["warnings"]) == bool(
+        table["warning"].str.len().sum())
+
+
+def test_compare_models_refuses_different_data(hier_fit, sim_fit):
+    with pytest.raises(bs.QueryError, match="same runs"):
+        compare_models([hier_fit, sim_fit])
+
+
+def test_data_that_cannot_support_pooling_is_refused(hier_runs):
+    table = hier_runs.table.copy()
+    one = pd.concat([table, table.iloc[[0]].assign(task="lonely", loss=0.9)], ignore_index=True)
+    with pytest.raises(bs.InputError, match="'lonely' \\(1 run\\)"):
+        bs.build_model(bs.read_runs(one), bs.load_spec("compute").with_pooling(alpha="task"))
+    with pytest.raises(bs.InputError, match="too few to fit"):
+        small = table.groupby("task").head(3)
+        bs.build_model(bs.read_runs(small), bs.load_spec("compute").with_pooling(
+            alpha="task_separate", e="task_separate", c0="task_separate"))
+    crossed = table.assign(task=np.where(table["domain"] == "vision", "shared_name", table["task"]))
+    crossed.loc[crossed.index[-1], "task"] = "shared_name"
+    with pytest.raises(bs.InputError, match="appears in domains"):
+        bs.read_runs(crossed)
+
+
+def test_non_centred_and_centred_models_have_the_same_variables(hier_runs):
+    spec = bs.load_spec("compute").with_pooling(alpha="task")
+    nc = bs.build_model(hier_runs, spec)
+    from dataclasses import replace
+
+    c = bs.build_model(hier_runs, replace(spec, hierarchy="centred"))
+    assert "alpha_z_task" in nc.named_vars and "alpha_raw_task" in c.named_vars
+    assert {"alpha", "alpha_domain", "E", "C0"} <= set(nc.named_vars) & set(c.named_vars)

@@ -427,7 +427,8 @@ def format_summary(fit: Fit, prob: float = DEFAULT_PROB) -> str:
                  f"sampler: {fit.settings.backend}, {fit.settings.chains}x{fit.settings.draws} draws")
     lines.append(f"diagnostics: {d.divergences} divergences, max R-hat {d.max_rhat:.3f}, "
                  f"min bulk ESS {d.min_ess_bulk:.0f}, min tail ESS {d.min_ess_tail:.0f}")
-    shown = table[["median", "lower", "upper", "sd", "r_hat", "ess_bulk", "ess_tail"]]
+    groups = [c for c in ("domain", "task") if c in table.columns]
+    shown = table[groups + ["median", "lower", "upper", "sd", "r_hat", "ess_bulk", "ess_tail"]].fillna({g: "" for g in groups})
     shown = shown.rename(columns={"lower": f"{prob:.0%} low", "upper": f"{prob:.0%} high"})
     lines.append(shown.to_string(float_format=lambda v: f"{v:.4g}"))
     return "\n".join(lines)

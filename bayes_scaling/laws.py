@@ -178,7 +178,47 @@ COMPUTE = Law(
     doc="Henighan et al. 2020. log_c0 = alpha·log(C0/Cp) at the pivot Cp.",
 )
 
-LAWS: dict[str, Law] = {law.name: law for law in (CHINCHILLA, KAPLAN, COMPUTE)}
+# Learning-curve laws in one data axis (tokens, examples or steps), SCIENCE.md §7; the pure functions
+# live in curve_laws.py, which does not import this module.
+from .curve_laws import (  # noqa: E402
+    m4_from_natural,
+    m4_log_mean,
+    m4_natural,
+    saturating_from_natural,
+    saturating_log_mean,
+    saturating_natural,
+)
+
+SATURATING = Law(
+    name="saturating",
+    formula="L = E + A·(x + x0)^-alpha",
+    inputs=("tokens",),
+    sampled=("log_e", "log_a0", "alpha", "log_x0"),
+    natural_names=("E", "A", "x0", "alpha"),
+    log_mean=saturating_log_mean,
+    to_natural=saturating_natural,
+    from_natural=saturating_from_natural,
+    has_allocation=False,
+    doc="Zhai et al. 2022 form in the data axis x (the tokens column). log_a0 = log(A·X0^-alpha), "
+        "log_x0 = log(x0/X0) at the pivot X0.",
+)
+
+M4 = Law(
+    name="m4",
+    formula="(L - E)/(eps0 - L)^shape = beta·x^-alpha, E < L < eps0",
+    inputs=("tokens",),
+    sampled=("log_e", "log_gap", "log_b0", "alpha", "shape"),
+    natural_names=("E", "eps0", "beta", "alpha", "shape"),
+    log_mean=m4_log_mean,
+    to_natural=m4_natural,
+    from_natural=m4_from_natural,
+    has_allocation=False,
+    doc="Alabdulmohsin et al. 2022, M4, in the data axis x (the tokens column); L is implicit "
+        "(curve_laws.m4_solve). log_gap = log(eps0 - E), log_b0 = log(beta·X0^-alpha) at the pivot X0; "
+        "shape = 0 is M2.",
+)
+
+LAWS: dict[str, Law] = {law.name: law for law in (CHINCHILLA, KAPLAN, COMPUTE, SATURATING, M4)}
 
 
 def get_law(name: str) -> Law:

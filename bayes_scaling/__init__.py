@@ -6,7 +6,7 @@
 >>> fit.summary(); fit.optimal(compute=[5.88e23]); fit.predict(params=70e9, tokens=1.4e12)  # doctest: +SKIP
 """
 
-from . import datasets
+from . import compare, datasets, planning
 from .data import Runs, read_runs
 from .errors import (
     BackendError,
@@ -30,6 +30,6 @@ __version__ = package_version()
 __all__ = [
     "BACKENDS", "DEFAULT_PROB", "LAWS", "BackendError", "BayesScalingError", "DatasetError", "Diagnostics",
     "Fit", "FitFileError", "InputError", "Law", "ModelSpec", "Prior", "QueryError", "Runs", "SamplerSettings",
-    "SamplerWarning", "SpecError", "available_specs", "build_model", "datasets", "diagnose", "fit",
-    "format_summary", "get_law", "interval_table", "load_fit", "load_spec", "read_runs", "sample",
+    "SamplerWarning", "SpecError", "available_specs", "build_model", "compare", "datasets", "diagnose", "fit",
+    "format_summary", "get_law", "interval_table", "load_fit", "load_spec", "planning", "read_runs", "sample",
 ]

@@ -16,12 +16,13 @@ import numpy as np
 import pandas as pd
 
 from . import datasets
+from .compare import compare, compare_models
 from .data import Runs, read_runs
 from .errors import BayesScalingError, InputError, SamplerWarning
-from .compare import compare, compare_models
 from .fit import Fit, fit, format_summary, load_fit
 from .inference import BACKENDS, DEFAULT_BACKEND
 from .intervals import DEFAULT_PROB, interval_table
+from .planning import compute_for_target, format_plan, format_target, plan
 from .spec import ModelSpec, load_spec, parse_pooling
 
 CHINCHILLA_COMPUTE = 5.88e23  # 6 · 70e9 · 1.4e12 FLOPs
@@ -85,6 +86,25 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--param", required=True, help="parameter to compare, e.g. alpha, beta, E")
     p.add_argument("--by", default="domain", choices=("domain", "task"))
     p.set_defaults(func=_cmd_compare)
+
+    p = sub.add_parser("plan", help="choose N and D for compute budgets under the whole posterior (mean, quantile, CVaR)")
+    _fit_arg(p)
+    p.add_argument("--budget", type=float, nargs="+", required=True, help="compute budgets in FLOPs")
+    p.add_argument("--objective", default="mean", choices=("mean", "quantile", "cvar"))
+    p.add_argument("--q", type=float, default=0.9, help="quantile / CVaR level (default 0.9)")
+    p.add_argument("--max-params", type=float, default=None, help="largest model that fits in memory")
+    p.add_argument("--max-tokens", type=float, default=None, help="tokens available (data-limited)")
+    p.add_argument("--params", type=float, default=None, help="a fixed model size N")
+    p.set_defaults(func=_cmd_plan)
+
+    p = sub.add_parser("target", help="smallest compute that reaches a loss with a given probability")
+    _fit_arg(p)
+    p.add_argument("--loss", type=float, nargs="+", required=True, help="target loss(es)")
+    p.add_argument("--target-prob", "--p", dest="target_prob", type=float, nargs="+", default=[0.9],
+                   help="required probability P(L <= loss) (default 0.9)")
+    p.add_argument("--max-params", type=float, default=None)
+    p.add_argument("--max-tokens", type=float, default=None)
+    p.set_defaults(func=_cmd_target)
 
     p = sub.add_parser("compare-models", help="rank fits of the same runs by PSIS-LOO")
     p.add_argument("fits", nargs="+", help="two or more fit files of the same data")
@@ -241,6 +261,32 @@ def _cmd_compare(args: argparse.Namespace) -> int:
                  if hasattr(row, "ratio_median") and np.isfinite(row.ratio_median) else "")
         print(f"{row.group} - {row.other}: {row.diff_median:+.4g} [{row.diff_lower:+.4g}, {row.diff_upper:+.4g}]; "
               f"P({args.param}[{row.group}] > {args.param}[{row.other}]) = {row.p_greater:.3f}{ratio}")
+    return 0
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    result = _load(args)
+    ds = plan(result, args.budget, objective=args.objective, q=args.q, max_params=args.max_params,
+              max_tokens=args.max_tokens, params=args.params)
+    if args.json:
+        table = interval_table(ds[["loss"]], args.prob)
+        choice = ds[["params", "tokens", "ratio", "objective"]].to_dataframe().reset_index()
+        _json({**_header(result), "prob": args.prob, "objective": args.objective, "q": args.q,
+               "plan": _records(choice), "loss": _records(table)})
+    else:
+        print(format_plan(ds, args.prob))
+    return 0
+
+
+def _cmd_target(args: argparse.Namespace) -> int:
+    result = _load(args)
+    ds = compute_for_target(result, args.loss, prob=args.target_prob, max_params=args.max_params,
+                            max_tokens=args.max_tokens)
+    if args.json:
+        table = ds[["budget", "params", "tokens", "ratio"]].to_dataframe().reset_index()
+        _json({**_header(result), "targets": _records(table)})
+    else:
+        print(format_target(ds))
     return 0
 
 

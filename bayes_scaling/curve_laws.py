@@ -151,8 +151,9 @@ def m4_solve(xp: ModuleType, log_k: Array, log_gap: Array, shape: Array) -> tupl
        If t < gap/2 then gap - t > gap/2 and t = K(gap - t)^shape >= K(gap/2)^shape, so
        t >= min(gap/2, K(gap/2)^shape); and t < gap, t = K(gap - t)^shape <= K·gap^shape, so
        t <= min(gap, K·gap^shape).  In logs the bracket is at most max(1, shape)·log 2 wide.
-    2. **Bisection**, ``M4_BISECTION_STEPS`` halvings, on values only (PyTensor: the result is
-       ``disconnected_grad``-ed, so no gradient is built through the bracket logic).
+    2. **Bisection**, ``M4_BISECTION_STEPS`` halvings, on values only: it runs on
+       ``disconnected_grad`` copies of the inputs, so PyTensor builds no gradient through the bracket
+       logic (or the ``scan`` that holds it).
     3. **Newton in w = logit(t/gap) = log t - log(gap - t)**.  Near the upper boundary s = log gap
        cannot resolve gap - t in float64 (gap - t ≈ gap·(log gap - s)), but w carries both
        log t = log gap - softplus(-w) and log(gap - t) = log gap - softplus(w) to full relative

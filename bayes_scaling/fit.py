@@ -13,7 +13,6 @@ from dataclasses import asdict, dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-import arviz as az
 import numpy as np
 import pandas as pd
 import pymc as pm
@@ -21,8 +20,15 @@ import xarray as xr
 
 from .data import Runs, read_runs
 from .errors import FitFileError, QueryError
-from .inference import DEFAULT_BACKEND, Diagnostics, SamplerSettings, diagnose, sample, warn_if_unconverged
 from .groups import Groups, expand
+from .inference import (
+    DEFAULT_BACKEND,
+    Diagnostics,
+    SamplerSettings,
+    diagnose,
+    sample,
+    warn_if_unconverged,
+)
 from .intervals import DEFAULT_PROB, convergence_table, interval_table
 from .laws import Law
 from .model import build_model, model_pivots
@@ -434,4 +440,4 @@ def format_summary(fit: Fit, prob: float = DEFAULT_PROB) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["Fit", "fit", "load_fit", "format_summary"]
+__all__ = ["Fit", "fit", "format_summary", "load_fit"]

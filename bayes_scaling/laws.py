@@ -20,6 +20,14 @@ from typing import Any
 
 import numpy as np
 
+from .curve_laws import (
+    m4_from_natural,
+    m4_log_mean,
+    m4_natural,
+    saturating_from_natural,
+    saturating_log_mean,
+    saturating_natural,
+)
 from .errors import SpecError
 
 Array = Any  # a numpy array, an xarray DataArray or a PyTensor variable
@@ -178,17 +186,8 @@ COMPUTE = Law(
     doc="Henighan et al. 2020. log_c0 = alpha·log(C0/Cp) at the pivot Cp.",
 )
 
-# Learning-curve laws in one data axis (tokens, examples or steps), SCIENCE.md §7; the pure functions
+# Learning-curve laws in one data axis (tokens, examples or steps), SCIENCE.md §7; their pure functions
 # live in curve_laws.py, which does not import this module.
-from .curve_laws import (  # noqa: E402
-    m4_from_natural,
-    m4_log_mean,
-    m4_natural,
-    saturating_from_natural,
-    saturating_log_mean,
-    saturating_natural,
-)
-
 SATURATING = Law(
     name="saturating",
     formula="L = E + A·(x + x0)^-alpha",

@@ -89,7 +89,7 @@ def optimal_allocation(
     return out
 
 
-def chinchilla_log_n(A, B, alpha, beta, log_budget):  # noqa: ANN001, ANN201 (numpy or xarray alike)
+def chinchilla_log_n(A, B, alpha, beta, log_budget):
     """log N* of the Chinchilla law at log(N·D) = ``log_budget`` (Hoffmann et al. 2022, Eq. 4).
 
     N* = G·(C/k)^(beta/(alpha+beta)) with G = (alpha·A/(beta·B))^(1/(alpha+beta)).

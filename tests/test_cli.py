@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import bayes_scaling as bs
 from bayes_scaling.cli import main
 
 
@@ -93,7 +94,8 @@ def test_bad_input_exits_2_with_one_line(problem, tmp_path, capsys):
 
 def test_unknown_spec_and_bad_fit_files(tmp_path, capsys, fit_file):
     code, _, err = run(capsys, "fit", "epoch_chinchilla", "--spec", "nope", "--out", "x.nc")
-    assert code == 2 and err.strip() == "error: unknown spec 'nope'; shipped specs: chinchilla, compute, kaplan (or give a .toml path)"
+    assert code == 2 and err.strip() == f"error: unknown spec 'nope'; shipped specs: {', '.join(bs.available_specs())} (or give a .toml path)"
+    assert {"chinchilla", "chinchilla_domain", "saturating_tasks", "m4"} <= set(bs.available_specs())
     blob = open(fit_file, "rb").read()
     truncated = tmp_path / "t.nc"
     truncated.write_bytes(blob[:4000])
@@ -116,3 +118,36 @@ def test_demo_runs_on_bundled_or_mirrored_data(tmp_path, capsys):
     code, out, _ = run(capsys, "demo", "--out", str(tmp_path / "demo.nc"), "--draws", "100", "--tune", "150", "--chains", "2")
     assert code == 0 and "demo data:" in out and "compute-optimal allocation" in out
     assert (tmp_path / "demo.nc").is_file()
+
+
+def test_compare_and_compare_models_from_the_cli(tmp_path, capsys, hier_fit, hier_runs):
+    path = hier_fit.save(tmp_path / "pooled.nc")
+    code, out, _ = run(capsys, "compare", str(path), "--param", "alpha", "--by", "domain")
+    assert code == 0 and "P(alpha[vision] > alpha[language]) = 1.000" in out
+    code, out, _ = run(capsys, "compare", str(path), "--param", "alpha", "--json")
+    doc = json.loads(out)
+    assert doc["comparisons"][0]["p_greater"] > 0.99 and "warnings" in doc
+    code, _, err = run(capsys, "compare", str(path), "--param", "nu")
+    assert code == 2 and err.strip().splitlines()[-1].startswith("error:") and "shared by every domain" in err
+    code, out, _ = run(capsys, "optimal", str(path), "--compute", "1e21")
+    assert code == 2  # the compute law has no N/D split: a clear error, not a traceback
+    code, out, _ = run(capsys, "predict", str(path), "--compute", "1e23", "--level", "domain")
+    assert code == 0 and "vision" in out and "language" in out
+    code, out, _ = run(capsys, "compare-models", str(path), str(path))
+    assert code == 0 and "PSIS-LOO" in out and "pooled" in out
+
+
+def test_plan_and_target_from_the_cli(capsys, fit_file):
+    code, out, _ = run(capsys, "plan", str(fit_file), "--budget", "5.88e23", "1e25", "--objective", "quantile", "--q", "0.9")
+    assert code == 0 and "quantile_0.9(L)" in out and "1e+25" in out
+    code, out, _ = run(capsys, "plan", str(fit_file), "--budget", "5.88e23", "--json")
+    doc = json.loads(out)
+    assert doc["plan"][0]["params"] > 1e9 and doc["objective"] == "mean"
+    code, out, _ = run(capsys, "target", str(fit_file), "--loss", "2.0", "--p", "0.5", "0.9", "--json")
+    budgets = [row["budget"] for row in json.loads(out)["targets"]]
+    assert code == 0 and budgets[1] > budgets[0]  # more certainty costs more compute
+    for argv in (("target", str(fit_file), "--loss", "1.0"),
+                 ("plan", str(fit_file), "--budget", "1e23", "--max-tokens", "1e9", "--max-params", "1e9"),
+                 ("plan", str(fit_file), "--budget", "-1")):
+        code, _, err = run(capsys, *argv)
+        assert code == 2 and err.strip().splitlines()[-1].startswith("error:") and "Traceback" not in err

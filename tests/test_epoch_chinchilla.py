@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from conftest import SEED
 
 import bayes_scaling as bs
-from conftest import SEED
 
 # Epoch AI's 95% bootstrap intervals (REFERENCE_RESULTS.md §1b)
 EPOCH_95 = {"E": (1.769, 1.871), "alpha": (0.317, 0.373), "beta": (0.331, 0.415)}

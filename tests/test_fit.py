@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import SEED
 
 import bayes_scaling as bs
 from bayes_scaling.simulate import EPOCH_PARAMS
-from conftest import SEED
 
 
 def test_sampler_converged(sim_fit):

@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import HIER_ALPHA, HIER_E, SEED
 
 import bayes_scaling as bs
 from bayes_scaling.compare import compare, compare_models, difference
-from conftest import HIER_ALPHA, HIER_E, SEED
 
 
 def test_pooled_parameters_have_group_dims(hier_fit):

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-matplotlib = pytest.importorskip("matplotlib")
+import matplotlib  # in the test extra: plots are tested, never skipped
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.axes import Axes

@@ -142,8 +142,8 @@ class Fit:
         convergence verdict is in ``table.attrs["diagnostics"]`` and ``table.attrs["problems"]``;
         :func:`format_summary` prints it above the table.
         """
-        params = xr.merge([self.parameters(), self.hyperparameters()], compat="override")
-        params = params[[*self.parameters().data_vars, *self.hyperparameters().data_vars]]
+        natural, hyper = self.parameters(), self.hyperparameters()
+        params = xr.merge([natural, hyper], compat="override")[[*natural.data_vars, *hyper.data_vars]]
         table = interval_table(params, prob)
         checks = convergence_table(params)
         keys = [c for c in table.columns if c in checks.columns]

@@ -7,8 +7,8 @@ of x):
 
 ``saturating`` (Zhai et al. 2022; M3-like)
     eps = E + A·(x + x0)^-alpha.  With ``log_x0 = log(x0/X0)``,
-    ``log((x + x0)/X0) = logaddexp(xc, log_x0)`` and
-    ``log eps = logaddexp(log_e, log_a0 - alpha·logaddexp(xc, log_x0))``.
+    ``log((x + x0)/(X0 + x0)) = logaddexp(xc, log_x0) - softplus(log_x0)`` and ``log_a0`` the log of
+    the power term at the pivot, ``log eps = logaddexp(log_e, log_a0 - alpha·log((x + x0)/(X0 + x0)))``.
 
 ``m4`` (Alabdulmohsin et al. 2022, M4)
     (eps - eps_inf)/(eps_0 - eps)^shape = beta·x^-alpha, with eps_inf < eps < eps_0.  eps is implicit:
@@ -81,16 +81,22 @@ def _log_gap_minus_exp(xp: ModuleType, log_gap: Array, s: Array) -> Array:
 
 
 def saturating_log_mean(xp: ModuleType, x: Mapping[str, Array], p: Mapping[str, Array]) -> Array:
-    """log eps = logaddexp(log_e, log_a0 - alpha·logaddexp(xc, log_x0)), xc = log x - log X0."""
-    shifted = xp.logaddexp(x["tokens"], p["log_x0"])  # log((x + x0)/X0)
+    """log eps = logaddexp(log_e, log_a0 - alpha·(logaddexp(xc, log_x0) - softplus(log_x0))).
+
+    ``logaddexp(xc, log_x0) - softplus(log_x0) = log((x + x0)/(X0 + x0))`` is zero at the pivot, so
+    ``log_a0`` is the log of the power term there whatever x0 is.  (With log_a0 = log(A·X0^-alpha), a
+    curve that saturates early, x0 > X0, puts log_a0 and alpha·log_x0 on a long ridge that NUTS walks
+    at tree depth 10.)
+    """
+    shifted = xp.logaddexp(x["tokens"], p["log_x0"]) - _softplus(xp, p["log_x0"])
     return xp.logaddexp(p["log_e"], p["log_a0"] - p["alpha"] * shifted)
 
 
 def saturating_natural(xp: ModuleType, p: Mapping[str, Array], piv: Mapping[str, float]) -> dict[str, Array]:
-    """E, A = exp(log_a0)·X0^alpha, x0 = X0·exp(log_x0), alpha."""
+    """E, A = exp(log_a0)·(X0 + x0)^alpha, x0 = X0·exp(log_x0), alpha."""
     return {
         "E": xp.exp(p["log_e"]),
-        "A": xp.exp(p["log_a0"] + p["alpha"] * piv["tokens"]),
+        "A": xp.exp(p["log_a0"] + p["alpha"] * (piv["tokens"] + _softplus(xp, p["log_x0"]))),
         "x0": xp.exp(p["log_x0"] + piv["tokens"]),
         "alpha": p["alpha"],
     }
@@ -99,8 +105,8 @@ def saturating_natural(xp: ModuleType, p: Mapping[str, Array], piv: Mapping[str,
 def saturating_from_natural(xp: ModuleType, n: Mapping[str, Array]) -> dict[str, Array]:
     """Sampled parameters at a zero pivot (X0 = 1).  E = 0 or x0 = 0 give -inf logs, which logaddexp takes."""
     with np.errstate(divide="ignore"):
-        return {"log_e": xp.log(n["E"]), "log_a0": xp.log(n["A"]), "alpha": n["alpha"],
-                "log_x0": xp.log(n["x0"])}
+        return {"log_e": xp.log(n["E"]), "log_a0": xp.log(n["A"]) - n["alpha"] * xp.log1p(n["x0"]),
+                "alpha": n["alpha"], "log_x0": xp.log(n["x0"])}
 
 
 # --------------------------------------------------------------------------------------------------

@@ -109,7 +109,7 @@ def build_model(runs: Runs, spec: ModelSpec | str | Path, centred: bool = True) 
     with pm.Model(coords=coords) as model:
         x = {k: pm.Data(f"x_{k}", logs[k] - at_run[k], dims=DIMS["run"]) for k in law.inputs}
         p = {name: pooled_parameter(name, spec.priors[name], spec.scales[name], spec.pooling[name], groups,
-                                    spec.hierarchy == "centred")
+                                    spec.hierarchy)
              for name in law.sampled}
         per_run = {name: _at_runs(value, base_level(spec.pooling[name]), groups) for name, value in p.items()}
         mu = law.log_mean(pt, x, per_run)
@@ -126,11 +126,12 @@ def build_model(runs: Runs, spec: ModelSpec | str | Path, centred: bool = True) 
 
 
 def pooled_parameter(name: str, prior: Prior, scale: Prior, pooling: str, groups: Groups,
-                     centred: bool = False) -> pt.TensorVariable:
+                     hierarchy: str = "non_centred") -> pt.TensorVariable:
     """One sampled law parameter at its pooling level (see the module docstring for the names).
 
-    ``centred=True`` samples group values directly (``<name>_raw_<level>``) instead of their
-    standardised offsets: better when every group has many precise runs.
+    ``hierarchy="centred"`` samples group values directly (``<name>_raw_<level>``) instead of their
+    standardised offsets: better when every group has many precise runs; ``"centred_tasks"`` does so
+    for tasks only and keeps domains (few, with a weakly identified scale) non-centred.
     """
     if pooling == "shared":
         return prior.to_pymc(name)
@@ -143,7 +144,7 @@ def pooled_parameter(name: str, prior: Prior, scale: Prior, pooling: str, groups
 
     def scatter(around: pt.TensorVariable, at: str) -> pt.TensorVariable:
         sd = scale.to_pymc(f"{name}_sd_{at}")
-        if centred:
+        if hierarchy == "centred" or (hierarchy == "centred_tasks" and at == "task"):
             return pm.Normal(f"{name}_raw_{at}", around, sd, dims=at)
         z = pm.Normal(f"{name}_z_{at}", 0.0, 1.0, dims=at)
         return around + sd * z

@@ -41,7 +41,9 @@ NOISE_LEVELS = ("shared", "domain", "task")
 PIVOT_LEVELS = ("global", "domain", "task")
 #: How partially pooled group values are sampled: as standardised offsets (the default, robust when
 #: groups have few runs) or directly (better when every group has many precise runs).
-HIERARCHIES = ("non_centred", "centred")
+#: ``centred_tasks`` samples task values directly and domain values as offsets: many curves, each
+#: with many points, but only a few domains whose between-domain scale the data hardly inform.
+HIERARCHIES = ("non_centred", "centred", "centred_tasks")
 LIKELIHOODS = ("student_t", "normal")
 LEVEL_RANK = {"shared": 0, "global": 0, "domain": 1, "task": 2}
 NOISE = ("sigma", "nu")
@@ -176,7 +178,8 @@ class ModelSpec:
     noise_pooling : str
         ``"shared"`` (one sigma), ``"domain"`` or ``"task"`` (one sigma per group).
     hierarchy : str
-        ``"non_centred"`` (default) or ``"centred"`` sampling of partially pooled group values.
+        ``"non_centred"`` (default), ``"centred"`` or ``"centred_tasks"`` (tasks centred, domains
+        non-centred) sampling of partially pooled group values.
     pivot : str
         Centre of the inputs: ``"global"`` (default) or per ``"domain"`` / ``"task"``; a per-group
         pivot needs every parameter pooled at that level or finer, since a level sampled at one pivot

@@ -122,3 +122,14 @@ def test_non_centred_and_centred_models_have_the_same_variables(hier_runs):
     c = bs.build_model(hier_runs, replace(spec, hierarchy="centred"))
     assert "alpha_z_task" in nc.named_vars and "alpha_raw_task" in c.named_vars
     assert {"alpha", "alpha_domain", "E", "C0"} <= set(nc.named_vars) & set(c.named_vars)
+
+
+def test_centred_tasks_centres_tasks_and_offsets_domains(hier_runs):
+    from dataclasses import replace
+
+    spec = replace(bs.load_spec("compute").with_pooling(alpha="task"), hierarchy="centred_tasks")
+    model = bs.build_model(hier_runs, spec)
+    assert {"alpha_raw_task", "alpha_z_domain"} <= set(model.named_vars)
+    assert not {"alpha_z_task", "alpha_raw_domain"} & set(model.named_vars)
+    with pytest.raises(bs.SpecError, match="unknown hierarchy 'centered'"):
+        replace(spec, hierarchy="centered")

@@ -58,6 +58,10 @@ class Law:
         The inverse at zero pivots: ``from_natural(xp, natural) -> sampled`` (used to simulate).
     has_allocation : bool
         Whether the law splits compute between N and D (and so has a compute-optimal allocation).
+    pivot_free : tuple of str
+        Sampled parameters whose meaning does not depend on the pivot (exponents, log E): they may be
+        pooled more coarsely than a per-group pivot (e.g. one exponent per domain, inputs centred
+        per task).
     """
 
     name: str
@@ -69,6 +73,7 @@ class Law:
     to_natural: Callable[[ModuleType, Mapping[str, Array], Mapping[str, float]], dict[str, Array]]
     from_natural: Callable[[ModuleType, Mapping[str, Array]], dict[str, Array]] | None = None
     has_allocation: bool = True
+    pivot_free: tuple[str, ...] = ()
     doc: str = field(default="", compare=False)
 
     @property
@@ -154,6 +159,7 @@ CHINCHILLA = Law(
     formula="L = E + A·N^-alpha + B·D^-beta",
     inputs=("params", "tokens"),
     sampled=("log_e", "log_a0", "alpha", "log_b0", "beta"),
+    pivot_free=("log_e", "alpha", "beta"),
     natural_names=("E", "A", "B", "alpha", "beta", "a"),
     log_mean=_chinchilla_log_mean,
     to_natural=_chinchilla_natural,
@@ -166,6 +172,7 @@ KAPLAN = Law(
     formula="L = [(N_c/N)^(alpha_n/alpha_d) + D_c/D]^alpha_d",
     inputs=("params", "tokens"),
     sampled=("alpha_n", "alpha_d", "log_n0", "log_d0"),
+    pivot_free=("alpha_n", "alpha_d"),
     natural_names=("N_c", "D_c", "alpha_n", "alpha_d"),
     log_mean=_kaplan_log_mean,
     to_natural=_kaplan_natural,
@@ -178,6 +185,7 @@ COMPUTE = Law(
     formula="L = E + (C0/C)^alpha",
     inputs=("compute",),
     sampled=("log_e", "log_c0", "alpha"),
+    pivot_free=("log_e", "alpha"),
     natural_names=("E", "C0", "alpha"),
     log_mean=_compute_log_mean,
     to_natural=_compute_natural,
@@ -193,6 +201,7 @@ SATURATING = Law(
     formula="L = E + A·(x + x0)^-alpha",
     inputs=("tokens",),
     sampled=("log_e", "log_a0", "alpha", "log_x0"),
+    pivot_free=("log_e", "alpha"),
     natural_names=("E", "A", "x0", "alpha"),
     log_mean=saturating_log_mean,
     to_natural=saturating_natural,
@@ -207,6 +216,7 @@ M4 = Law(
     formula="(L - E)/(eps0 - L)^shape = beta·x^-alpha, E < L < eps0",
     inputs=("tokens",),
     sampled=("log_e", "log_gap", "log_b0", "alpha", "shape"),
+    pivot_free=("log_e", "log_gap", "alpha", "shape"),
     natural_names=("E", "eps0", "beta", "alpha", "shape"),
     log_mean=m4_log_mean,
     to_natural=m4_natural,

@@ -183,7 +183,7 @@ class ModelSpec:
     pivot : str
         Centre of the inputs: ``"global"`` (default) or per ``"domain"`` / ``"task"``; a per-group
         pivot needs every parameter pooled at that level or finer, since a level sampled at one pivot
-        means something else at another.
+        means something else at another (exponents and E, ``Law.pivot_free``, may be coarser).
     """
 
     name: str
@@ -227,10 +227,11 @@ class ModelSpec:
         if self.pivot not in PIVOT_LEVELS:
             raise SpecError(f"spec '{self.name}': unknown pivot '{self.pivot}'; choose one of {list(PIVOT_LEVELS)}")
         if self.pivot != "global":
-            coarse = [p for p, level in self.pooling.items() if LEVEL_RANK[base_level(level)] < LEVEL_RANK[self.pivot]]
+            coarse = [p for p, level in self.pooling.items()
+                      if LEVEL_RANK[base_level(level)] < LEVEL_RANK[self.pivot] and p not in law.pivot_free]
             if coarse:
                 raise SpecError(
-                    f"spec '{self.name}': pivot '{self.pivot}' needs every parameter pooled by {self.pivot} "
+                    f"spec '{self.name}': pivot '{self.pivot}' needs every level parameter pooled by {self.pivot} "
                     f"or finer, but {coarse} are pooled more coarsely; use pivot = 'global'"
                 )
 

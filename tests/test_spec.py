@@ -78,8 +78,20 @@ def test_pooling_overrides_accept_natural_names():
 
 
 def test_per_group_pivot_needs_fine_pooling():
-    with pytest.raises(bs.SpecError, match="pivot 'task' needs every parameter pooled by task"):
+    # the level log_c0 means something else at every pivot; log_e and the exponent do not
+    with pytest.raises(bs.SpecError, match=r"pivot 'task' needs every level parameter pooled by task or finer, "
+                                           r"but \['log_c0'\]"):
         bs.ModelSpec(name="x", law="compute", pooling={"alpha": "task"}, pivot="task")
+
+
+def test_exponents_may_be_pooled_more_coarsely_than_the_pivot(hier_runs):
+    spec = bs.ModelSpec(name="x", law="compute", pooling={"alpha": "domain", "log_e": "domain", "log_c0": "task"},
+                        pivot="task")
+    model = bs.build_model(hier_runs, spec)
+    import pymc as pm
+
+    alpha, c0 = pm.draw([model["alpha"], model["C0"]], random_seed=1)
+    assert alpha.shape == (2,) and c0.shape == (6,)  # one exponent per domain; natural parameters per task
 
 
 def test_pooling_round_trips_through_dict():

@@ -8,6 +8,7 @@ Backends: ``pymc`` (PyMC's own NUTS on PyTensor's compiled C code; always instal
 from __future__ import annotations
 
 import importlib.util
+import multiprocessing
 import os
 import time
 import warnings
@@ -16,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 import arviz as az
 import numpy as np
 import pymc as pm
+import pytensor
 import xarray as xr
 
 from .errors import BackendError, SamplerWarning
@@ -27,6 +29,11 @@ DEFAULT_BACKEND = "pymc"
 RHAT_MAX = 1.01
 #: Minimum bulk and tail ESS per chain (Vehtari et al. 2021 ask for 100 per chain).
 ESS_PER_CHAIN_MIN = 100
+#: PyTensor flags of every sampling run. Numba's fastmath lets LLVM reorder floating-point arithmetic,
+#: and it does so differently in a fresh compile than in functions loaded from the compile cache: with
+#: it, draws changed in the 5th digit with the state of the cache. Without it the same data, spec and
+#: seed give the same draws, cold cache or warm (no measurable cost on the models here).
+COMPILE_FLAGS = {"numba__fastmath": False}
 #: Largest model (unconstrained parameters) for which ``dense_mass="auto"`` adapts a dense metric.
 DENSE_MAX_DIM = 60
 
@@ -138,13 +145,13 @@ def sample(
     start = time.perf_counter()
     common = dict(draws=int(draws), tune=int(tune), chains=int(chains), random_seed=int(seed),
                   progressbar=progressbar, model=model, compute_convergence_checks=False)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), pytensor.config.change_flags(**COMPILE_FLAGS):
         warnings.filterwarnings("ignore", message=".*ignored by `nuts_sampler.*")
         warnings.filterwarnings("ignore", message="QuadPotentialFullAdapt is an experimental feature")
         warnings.filterwarnings("ignore", message="overflow encountered", category=RuntimeWarning)
         if backend == "pymc":
             idata = pm.sample(nuts_sampler="pymc", init="jitter+adapt_full" if dense_mass else "jitter+adapt_diag",
-                              cores=min(int(chains), os.cpu_count() or 1), target_accept=target_accept, **common)
+                              cores=chain_processes(int(chains)), target_accept=target_accept, **common)
         elif backend in ("numpyro", "blackjax"):
             import pymc.sampling.jax  # noqa: F401  (sets the host device count before JAX starts)
 
@@ -158,6 +165,15 @@ def sample(
     settings = SamplerSettings(backend, int(draws), int(tune), int(chains), int(seed), float(target_accept),
                                bool(dense_mass), time.perf_counter() - start)
     return idata, settings
+
+
+def chain_processes(chains: int) -> int:
+    """How many processes PyMC's NUTS may run its chains in: one per chain up to the CPU count, or
+    one (chains in turn) inside a daemonic process such as a Dask worker, which cannot start children.
+    The draws are the same either way: every chain has its own seed."""
+    if multiprocessing.current_process().daemon:
+        return 1
+    return min(chains, os.cpu_count() or 1)
 
 
 def model_dim(model: pm.Model) -> int:

@@ -6,7 +6,9 @@
 >>> fit.summary(); fit.optimal(compute=[5.88e23]); fit.predict(params=70e9, tokens=1.4e12)  # doctest: +SKIP
 """
 
-from . import compare, datasets, planning
+from . import compare, datasets, frontier, planning, report
+from .backtest import Backtest, backtest, predict_runs, split_holdout
+from .calibrate import Calibration, calibrate
 from .data import Runs, read_runs
 from .errors import (
     BackendError,
@@ -33,3 +35,5 @@ __all__ = [
     "SamplerWarning", "SpecError", "available_specs", "build_model", "compare", "datasets", "diagnose", "fit",
     "format_summary", "get_law", "interval_table", "load_fit", "load_spec", "planning", "read_runs", "sample",
 ]
+__all__ += ["frontier", "report"]
+__all__ += ["Backtest", "Calibration", "backtest", "calibrate", "predict_runs", "split_holdout"]

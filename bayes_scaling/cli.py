@@ -115,6 +115,72 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="bayes_scaling_demo.nc", help="where to save the demo fit")
     _sampler_args(p)
     p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("backtest", help="fit on part of the runs, predict the held-out rest; score the posterior "
+                                        "and baselines (RMSLE, interval coverage, log predictive density)")
+    p.add_argument("data", help="CSV path, or the name of a registered dataset (e.g. epoch_chinchilla)")
+    p.add_argument("--spec", default="chinchilla", help="shipped spec name or TOML path (default: chinchilla)")
+    p.add_argument("--holdout", default=None,
+                   help="compute:0.2 (top 20%% by compute; default), params:>1e9 (threshold), tokens:half (x > x_max/2 per task)")
+    p.add_argument("--split", default=None, help="a registered dataset's split to use (to train on, with --split-test)")
+    p.add_argument("--split-test", default=None, help="a registered dataset's split to predict instead of a holdout (e.g. extrapolate)")
+    p.add_argument("--domain", nargs="+", default=None, help="keep only the runs of these domains")
+    p.add_argument("--columns", default="", help="rename columns, e.g. 'Model Size=params,Training FLOP=compute'")
+    p.add_argument("--drop-outliers", action="store_true", help="apply the dataset's published outlier rule")
+    p.add_argument("--pool", default="", help="override pooling, e.g. 'alpha=task,e=task'")
+    p.add_argument("--baselines", action="store_true", help="also score Huber + bootstrap (Chinchilla) or M4 (learning curves)")
+    p.add_argument("--resamples", type=int, default=200, help="bootstrap resamples of the baseline (default 200)")
+    p.add_argument("--levels", type=float, nargs="+", default=[0.5, 0.8, 0.9, 0.95], help="interval masses scored")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    _sampler_args(p)
+    p.set_defaults(func=_cmd_backtest)
+
+    p = sub.add_parser("calibrate", help="simulation-based calibration: refit simulated data sets and check that the "
+                                         "intervals cover the truth")
+    p.add_argument("--spec", default="chinchilla", help="a spec with every parameter shared (default: chinchilla)")
+    p.add_argument("--n", type=int, default=50, help="simulated data sets (default 50)")
+    p.add_argument("--truth", default="prior", help="'prior' (default), 'epoch' (Epoch's estimates, fixed) or a fit file")
+    p.add_argument("--design", default=None,
+                   help="CSV or registered dataset whose N and D are the design (default: chinchilla_sim's IsoFLOP design)")
+    p.add_argument("--compute", type=float, default=CHINCHILLA_COMPUTE, help="budget of the D*/N* check (FLOPs)")
+    p.add_argument("--levels", type=float, nargs="+", default=[0.5, 0.8, 0.9], help="interval masses checked")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    _sampler_args(p)
+    p.set_defaults(func=_cmd_calibrate, draws=500, tune=500, chains=2)
+
+    from .report import DEFAULT_COMPUTE as REPORT_COMPUTE
+    from .report import FIGURE_KINDS
+
+    p = sub.add_parser("plot", help="draw a figure of a fit (scaling curve, IsoFLOPs, frontier, forest, group curves)")
+    p.add_argument("fit", help="a fit file written by 'bayes-scaling fit'")
+    p.add_argument("--kind", required=True, choices=FIGURE_KINDS, help="which figure")
+    p.add_argument("--out", required=True, help="image to write (PNG; any suffix matplotlib knows)")
+    p.add_argument("--param", default=None, help="forest: the parameter (default: every one that varies by group)")
+    p.add_argument("--compute", type=float, nargs="+", default=None,
+                   help="isoflop: the budgets; frontier, curve: budgets the x range must reach (FLOPs)")
+    p.add_argument("--prob", type=float, default=DEFAULT_PROB, help=f"interval mass (default {DEFAULT_PROB})")
+    _level_arg(p)
+    p.set_defaults(func=_cmd_plot, json=False)
+
+    p = sub.add_parser("report", help="write a Markdown report with a LaTeX table (and figures) of a fit, for a paper")
+    p.add_argument("fit", help="a fit file written by 'bayes-scaling fit'")
+    p.add_argument("--out", required=True, help="the Markdown file; the LaTeX table (.tex) and figures go beside it")
+    p.add_argument("--compute", type=float, nargs="+", default=list(REPORT_COMPUTE),
+                   help="budgets (FLOPs) for N*, D*, D*/N* (default 1e21 5.88e23 1e25)")
+    p.add_argument("--figures", action="store_true", help="draw the figures as PNG files beside the report and link them")
+    p.add_argument("--prob", type=float, default=DEFAULT_PROB, help=f"interval mass (default {DEFAULT_PROB})")
+    p.set_defaults(func=_cmd_report, json=False)
+
+    p = sub.add_parser("sweep", help="run a grid of fits or backtests (datasets x specs x pooling x priors x holdouts "
+                                     "x seeds) on Dask workers; a restart skips finished jobs")
+    p.add_argument("sweep_file", help="the grid, a TOML file (see sweeps/*.toml)")
+    p.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler, e.g. tcp://host:8786 "
+                                                     "(default: a local cluster)")
+    p.add_argument("--workers", type=int, default=None, help="workers of the local cluster (default: one per core)")
+    p.add_argument("--results", default=None, help="folder of the results (default: <sweep file name>-results)")
+    p.add_argument("--serial", action="store_true", help="run the jobs one after another in this process (no Dask)")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.set_defaults(func=_cmd_sweep)
     return parser
 
 
@@ -326,6 +392,130 @@ def _cmd_demo(args: argparse.Namespace) -> int:
           f"[{pred.loc['loss_mean', 'lower']:.4f}, {pred.loc['loss_mean', 'upper']:.4f}], a new run "
           f"[{pred.loc['loss_pred', 'lower']:.4f}, {pred.loc['loss_pred', 'upper']:.4f}] (80%)")
     print(f"saved {result.save(args.out)}  (try: bayes-scaling optimal {args.out} --compute 1e24)")
+    return 0
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from .report import figure, save_figure
+
+    if args.param is not None and args.kind != "forest":
+        raise InputError(f"--param applies to --kind forest, not {args.kind}")
+    if not Path(args.out).resolve().parent.is_dir():
+        raise InputError(f"cannot write {args.out}: no such directory")
+    result = _load(args)
+    fig = figure(result, args.kind, param=args.param, level=args.level, prob=args.prob, compute=args.compute)
+    print(f"wrote {save_figure(fig, args.out)}")
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from .report import write_report
+
+    if not Path(args.out).resolve().parent.is_dir():
+        raise InputError(f"cannot write {args.out}: no such directory")
+    result = _load(args)
+    written = write_report(result, args.out, compute=args.compute, prob=args.prob, figures=args.figures,
+                           fit_path=args.fit)
+    if result.diagnostics.problems:
+        print("WARNING: the report says so at the top: the sampler did not converge", file=sys.stderr)
+    print("wrote " + ", ".join(str(p) for p in written))
+    return 0
+
+
+def _cmd_backtest(args: argparse.Namespace) -> int:
+    from .backtest import backtest, take
+
+    spec = load_spec(args.spec)
+    if args.split_test:
+        if args.holdout:
+            raise InputError("--holdout and --split-test are alternatives: give one")
+        data: Runs | tuple[Runs, Runs] = tuple(_read_data(args.data, args.columns, args.drop_outliers, s)
+                                               for s in (args.split, args.split_test))
+    else:
+        data = _read_data(args.data, args.columns, args.drop_outliers, args.split)
+    if args.domain:
+        parts = data if isinstance(data, tuple) else (data,)
+        parts = tuple(take(r, r.table["domain"].isin(args.domain)) for r in parts)
+        if any(len(r) == 0 for r in parts):
+            raise InputError(f"no runs in domain(s) {args.domain}")
+        data = parts if isinstance(data, tuple) else parts[0]
+    print(f"backtest of '{spec.name}' on {args.data} ({args.chains} chains x {args.draws} draws"
+          f"{', with baselines' if args.baselines else ''})...", file=sys.stderr)
+    result = backtest(data, spec, holdout=args.holdout, pool=args.pool or None, baselines=args.baselines,
+                      levels=args.levels, draws=args.draws, tune=args.tune, chains=args.chains, seed=args.seed,
+                      backend=args.backend, n_resamples=args.resamples)
+    problems = list(result.fit.diagnostics.problems)
+    if args.json:
+        _json({**result.to_dict(), "warnings": problems})
+        return 0
+    for problem in problems:
+        print(f"WARNING: {problem}")
+    print(f"holdout {result.holdout}: {len(result.train)} training runs, {len(result.test)} held out")
+    shown = ["method", "rmsle"] + [c for c in result.metrics.columns if c.startswith("coverage_") and "task" not in c]
+    shown += ["calibration_error", "mlpd"]
+    if result.metrics["n_tasks"].max() > 1:
+        shown += ["rmsle_task_mean", "mlpd_task_mean", "calibration_error_task_mean"]
+    print(result.metrics[shown].to_string(index=False, float_format=lambda v: f"{v:.4g}", na_rep="-"))
+    print("mlpd: mean log predictive density of log loss; coverage: observed share inside the central predictive interval")
+    for note in result.notes:
+        print(f"note: {note}")
+    return 0
+
+
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    from .calibrate import calibrate
+    from .simulate import EPOCH_PARAMS
+
+    if args.truth == "prior":
+        truth: object = "prior"
+    elif args.truth == "epoch":
+        truth = EPOCH_PARAMS
+    elif Path(args.truth).is_file():
+        truth = load_fit(args.truth)
+    else:
+        raise InputError(f"--truth must be 'prior', 'epoch' or a fit file, got {args.truth!r}")
+    design = None if args.design is None else _read_data(args.design, "", False).table
+    result = calibrate(args.spec, design, n_datasets=args.n, truth=truth, compute=args.compute, levels=args.levels,
+                       seed=args.seed, draws=args.draws, tune=args.tune, chains=args.chains, backend=args.backend,
+                       progress=True)
+    if args.json:
+        _json(result.to_dict())
+        return 0
+    print(f"{result.n_datasets} simulated data sets (truth: {result.truth}; {result.n_rejected} rejected by the loss "
+          f"guard; {result.n_unconverged} refits with sampler warnings); coverage of the central intervals:")
+    table = result.coverage.pivot(index="quantity", columns="level", values="coverage")
+    table = table.reindex(result.coverage["quantity"].unique())
+    print(table.rename(columns=lambda p: f"{p:.0%}").to_string(float_format=lambda v: f"{v:.2f}"))
+    print("SBC rank histogram (counts per bin of the normalised rank; p_uniform: chi-square test):")
+    print(result.histogram.to_string(float_format=lambda v: f"{v:.3g}"))
+    return 0
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from .sweep import format_sweep, jobs_from_toml, sweep, validate_job
+
+    jobs = jobs_from_toml(args.sweep_file)
+    for job in jobs:  # before anything starts
+        validate_job(job)
+    results = args.results or f"{Path(args.sweep_file).stem}-results"
+    print(f"sweep: {len(jobs)} jobs from {args.sweep_file}; results in {results}", file=sys.stderr)
+    table = sweep(jobs, scheduler=args.scheduler, n_workers=args.workers, results_dir=results, serial=args.serial,
+                  progress=lambda state: print(f"sweep: {state}", file=sys.stderr, flush=True))
+    if args.json:
+        _json({"results": str(results), "jobs": _records(table.astype(object).where(table.notna(), None))})
+    else:
+        print(format_sweep(table))
+    failed = int((table["status"] != "ok").sum())
+    if failed:
+        print(f"sweep: {failed} of {len(table)} jobs failed (see their 'error'); run it again to retry them",
+              file=sys.stderr)
+        return 1
     return 0
 
 

@@ -433,3 +433,437 @@ def target_curve(compute: xr.DataArray, ax: Axes | None = None) -> Axes:
     ax.set_ylabel("compute (FLOPs)")
     ax.legend(fontsize="small")
     return ax
+
+
+# ------------------------------------------------------------------------- scaling curve, isoflop, frontier
+# These take a Fit and draw the numbers that bayes_scaling.frontier computes from it.
+
+if TYPE_CHECKING:
+    from .fit import Fit
+
+#: Axis labels of the quantities a scaling curve can run along.
+AXIS_LABELS = {"compute": "compute C (FLOPs)", "params": "parameters N", "tokens": "data x (tokens / examples seen)"}
+
+
+def _log_tick_labels(axis: Any, minor_thresholds: tuple[float, float] = (1.0, 0.4)) -> None:
+    """Label a log axis with plain numbers (0.4, 2.5, 30) on the ticks matplotlib's LogFormatter would label."""
+    from matplotlib.ticker import LogFormatter
+
+    class PlainLogFormatter(LogFormatter):
+        def __call__(self, x: float, pos: int | None = None) -> str:
+            return f"{x:.3g}" if super().__call__(x, pos) else ""
+
+    axis.set_major_formatter(PlainLogFormatter(labelOnlyBase=False, minor_thresholds=minor_thresholds))
+    axis.set_minor_formatter(PlainLogFormatter(labelOnlyBase=False, minor_thresholds=minor_thresholds))
+
+
+def _loss_ticks(ax: Axes) -> None:
+    """Plain-number ticks on a log loss axis; within one decade, evenly spaced values (1.8, 2, 2.2...)."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullLocator
+
+    lo, hi = ax.get_ylim()
+    if not 0 < lo < hi or hi / lo >= 10:
+        _log_tick_labels(ax.yaxis)
+        return
+    ticks = MaxNLocator(nbins=7, steps=[1, 2, 2.5, 5, 10]).tick_values(lo, hi)
+    ticks = ticks[(ticks >= lo) & (ticks <= hi)]
+    ax.yaxis.set_major_locator(FixedLocator(ticks))
+    ax.yaxis.set_minor_locator(NullLocator())
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+
+
+def _extra_dim(da: xr.DataArray, *known: str) -> str | None:
+    rest = [str(d) for d in da.dims if d not in (*SAMPLE_DIMS, *known)]
+    return rest[0] if rest else None
+
+
+def _pick_groups(labels: Sequence[Any], groups: Sequence[str] | None, max_groups: int) -> list[str]:
+    labels = [str(v) for v in labels]
+    if groups is None:
+        return labels[:max_groups]
+    unknown = [g for g in groups if str(g) not in labels]
+    if unknown:
+        from .errors import QueryError
+
+        raise QueryError(f"unknown group(s) {unknown}; the fit has {labels[:10]}{' ...' if len(labels) > 10 else ''}")
+    return [str(g) for g in groups]
+
+
+def _band_handles(prob: float, color: Any = "0.4") -> list[Any]:
+    from matplotlib.patches import Patch
+
+    return [Patch(color=color, alpha=0.45, linewidth=0, label=f"{prob:.0%} credible (law)"),
+            Patch(color=color, alpha=0.15, linewidth=0, label=f"{prob:.0%} predictive (new run)")]
+
+
+def _draw_bands(ax: Axes, x: np.ndarray, mean: xr.DataArray, pred: xr.DataArray, prob: float, color: Any,
+                label: str | None) -> None:
+    """Predictive band (light), credible band (darker) and the median law, against x (sorted)."""
+    order = np.argsort(x)
+    med, lo, hi = (a.values[order] for a in _band(mean, prob))
+    _, plo, phi = (a.values[order] for a in _band(pred, prob))
+    ax.fill_between(x[order], plo, phi, color=color, alpha=0.15, linewidth=0)
+    ax.fill_between(x[order], lo, hi, color=color, alpha=0.45, linewidth=0)
+    ax.plot(x[order], med, color=color, linewidth=1.5, label=label)
+
+
+def scaling_curve(
+    fit: Fit,
+    x: Sequence[float] | np.ndarray | None = None,
+    prob: float = DEFAULT_PROB,
+    ax: Axes | None = None,
+    level: str | None = None,
+    groups: Sequence[str] | None = None,
+    max_groups: int = 6,
+) -> Axes:
+    """The posterior scaling curve with credible and predictive bands, over the runs.
+
+    Draws what :func:`bayes_scaling.frontier.scaling_curve_data` returns: for a law with an N/D split,
+    loss against compute at the posterior-median compute-optimal allocation (the frontier L*(C); the
+    runs, coloured by N, lie on or above it); for a one-input law (compute, or a learning curve's data
+    axis), loss against that input.
+
+    Parameters
+    ----------
+    fit : Fit
+    x : sequence of float, optional
+        Where to evaluate the curve (default: across the runs; pass a wider range to extrapolate).
+    prob : float
+        Mass of both bands.
+    ax : Axes, optional
+        Where to draw; ``None`` makes a new figure.
+    level : {"shared", "domain", "task"}, optional
+        One curve per group at this level (default: the fit's finest level).
+    groups : sequence of str, optional
+        Which groups to draw (default: the first ``max_groups``). With the default ``x``, each
+        group's curve spans its own runs' range (within a factor 2).
+    max_groups : int
+        At most this many groups when ``groups`` is not given.
+
+    Returns
+    -------
+    Axes
+        Log-log axes; median line, credible band (darker) and predictive band (lighter) per curve,
+        the runs as points, a legend naming the bands.
+    """
+    from .frontier import scaling_curve_data
+
+    prob = _check_prob(prob)
+    data = scaling_curve_data(fit, x, level=level)
+    name = data.attrs["x_name"]
+    xv = np.asarray(data["x"].values, dtype=float)
+    dim = _extra_dim(data["loss_mean"], "point")
+    table = fit.runs.table
+    ax = _new_axes(ax, figsize=(6.5, 4.5))
+    if dim is None:
+        _draw_bands(ax, xv, data["loss_mean"], data["loss_pred"], prob, "C0", "median (law)")
+        if fit.law.has_allocation:
+            points = ax.scatter(table[name], table["loss"], c=np.log10(table["params"]), cmap="viridis", s=10,
+                                edgecolors="none", zorder=3, label="runs")
+            bar = ax.figure.colorbar(points, ax=ax)
+            bar.set_label("log10 parameters N")
+        else:
+            ax.scatter(table[name], table["loss"], color="black", s=8, zorder=3, label="runs")
+        handles, _ = ax.get_legend_handles_labels()
+        ax.legend(handles=handles[:1] + _band_handles(prob, "C0") + handles[1:], fontsize="small")
+        shown = ""
+    else:
+        labels = _pick_groups(data[dim].values, groups, max_groups)
+        for g, color in zip(labels, _colors(len(labels)), strict=True):
+            obs = table[table[dim].astype(str) == g]
+            keep = np.arange(xv.size)
+            if x is None and len(obs):  # each group's curve over its own runs (within a factor 2)
+                keep = np.flatnonzero((xv >= obs[name].min() / 2) & (xv <= obs[name].max() * 2))
+            _draw_bands(ax, xv[keep], data["loss_mean"].isel(point=keep).sel({dim: g}),
+                        data["loss_pred"].isel(point=keep).sel({dim: g}), prob, color, g)
+            ax.scatter(obs[name], obs["loss"], color=color, s=10, edgecolors="black", linewidths=0.3, zorder=3)
+        handles, _ = ax.get_legend_handles_labels()
+        ax.legend(handles=handles + _band_handles(prob), fontsize="small", title=dim,
+                  ncol=1 if len(labels) <= 6 else 2)
+        total = data.sizes[dim]
+        shown = f"; {len(labels)} of {total} {dim}s shown" if total > len(labels) else ""
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    _loss_ticks(ax)
+    ax.set_xlabel(AXIS_LABELS.get(name, name))
+    ax.set_ylabel("loss")
+    what = "loss at the compute-optimal N*, D* (posterior median)" if fit.law.has_allocation else "loss"
+    ax.set_title(f"{fit.law.formula}: {what}{shown}", fontsize="small")
+    return ax
+
+
+def isoflop(
+    fit: Fit,
+    budgets: float | Sequence[float] | np.ndarray | None = None,
+    prob: float = DEFAULT_PROB,
+    ax: Axes | None = None,
+    group: str | None = None,
+    n_points: int = 60,
+) -> Axes:
+    """IsoFLOP curves: loss against N at fixed compute, with bands, the runs near each budget and N*.
+
+    Draws what :func:`bayes_scaling.frontier.isoflop_curves` returns, and the runs of
+    :func:`bayes_scaling.frontier.isoflop_runs`.
+
+    Parameters
+    ----------
+    fit : Fit
+        A fit of a law with an N/D split (else :class:`~bayes_scaling.QueryError`).
+    budgets : float or sequence of float, optional
+        Budgets in FLOPs (default: :func:`bayes_scaling.frontier.default_budgets`).
+    prob : float
+        Mass of the bands and of the N* interval.
+    ax : Axes, optional
+        Where to draw; ``None`` makes a new figure.
+    group : str, optional
+        For a grouped fit, the domain or task to draw (default: the first).
+    n_points : int
+        Points per curve.
+
+    Returns
+    -------
+    Axes
+        Log-log axes; one colour per budget: median, credible and predictive bands, the runs, and the
+        posterior median N* with its interval as a horizontal error bar.
+    """
+    from matplotlib.lines import Line2D
+
+    from .frontier import isoflop_curves, isoflop_runs
+
+    prob = _check_prob(prob)
+    data = isoflop_curves(fit, budgets, n_points=n_points)
+    dim = _extra_dim(data["loss_mean"], "compute", "n")
+    title = f"IsoFLOP curves of {fit.law.formula}"
+    if dim is not None:
+        label = _pick_groups(data[dim].values, None if group is None else [group], 1)[0]
+        data = data.sel({dim: label})
+        title += f" ({dim} {label})"
+    runs = isoflop_runs(fit, data["compute"].values)
+    if dim is not None:
+        runs = runs[runs[dim].astype(str) == label]
+    ax = _new_axes(ax, figsize=(6.5, 4.5))
+    colors = _colors(data.sizes["compute"])
+    for i, (c, color) in enumerate(zip(data["compute"].values, colors, strict=True)):
+        n = np.asarray(data["params"].values[i], dtype=float)
+        mean = data["loss_mean"].isel(compute=i)
+        _draw_bands(ax, n, mean, data["loss_pred"].isel(compute=i), prob, color, f"C = {c:.3g} FLOPs")
+        near = runs[runs["budget"] == c]
+        ax.scatter(near["params"], near["loss"], color=color, s=14, edgecolors="black", linewidths=0.4, zorder=3)
+        med, lo, hi = (float(v) for v in _band(data["params_opt"].isel(compute=i), prob))
+        y = float(np.interp(np.log(med), np.log(n), mean.median(SAMPLE_DIMS).values))
+        ax.errorbar([med], [y], xerr=[[med - lo], [hi - med]], fmt="D", color=color, markeredgecolor="black",
+                    markersize=5, capsize=3, zorder=4)
+    handles, _ = ax.get_legend_handles_labels()
+    handles += _band_handles(prob)
+    handles.append(Line2D([], [], color="0.3", marker="D", linestyle="none", label=f"N* median, {prob:.0%} interval"))
+    handles.append(Line2D([], [], color="0.3", marker="o", markeredgecolor="black", linestyle="none",
+                          label="runs near the budget"))
+    ax.legend(handles=handles, fontsize="small")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    _loss_ticks(ax)
+    ax.set_xlabel(AXIS_LABELS["params"] + " (D = C/(kN))")
+    ax.set_ylabel("loss")
+    ax.set_title(title, fontsize="small")
+    return ax
+
+
+def frontier(
+    fit: Fit,
+    compute_range: tuple[float, float] = (1e18, 1e26),
+    prob: float = DEFAULT_PROB,
+    published: bool | None = None,
+    level: str | None = None,
+    n_points: int = 60,
+) -> Figure:
+    """The compute-optimal frontier N*(C), D*(C) and D*/N*(C), with bands, against published point fits.
+
+    Draws :meth:`Fit.optimal` on a log grid of budgets and, for the Chinchilla law,
+    :func:`bayes_scaling.frontier.published_frontier` (Hoffmann et al. rounded and unrounded, Epoch).
+
+    Parameters
+    ----------
+    fit : Fit
+        A fit of a law with an N/D split (else :class:`~bayes_scaling.QueryError`).
+    compute_range : (float, float)
+        Smallest and largest budget in FLOPs.
+    prob : float
+        Mass of the band.
+    published : bool, optional
+        Draw the published point fits (default: for the Chinchilla law).
+    level : {"shared", "domain", "task"}, optional
+        One band per group at this level (default: the fit's finest level).
+    n_points : int
+        Budgets on the grid.
+
+    Returns
+    -------
+    Figure
+        Three log-log panels; the runs' compute range shaded; a legend under the panels.
+    """
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    from .errors import QueryError
+    from .frontier import CHINCHILLA_COMPUTE, published_frontier
+
+    prob = _check_prob(prob)
+    lo, hi = (float(v) for v in compute_range)
+    if not 0 < lo < hi:
+        raise QueryError(f"compute_range must be two increasing positive budgets, got {compute_range}")
+    if not fit.law.has_allocation:
+        raise QueryError(f"the compute-optimal frontier needs a law with an N/D split; '{fit.law.name}' has none")
+    grid = np.geomspace(lo, hi, int(n_points))
+    opt = fit.optimal(grid, level=level)
+    published = fit.law.name == "chinchilla" if published is None else published
+    ref = published_frontier(grid, compute_factor=fit.runs.compute_factor) if published else None
+    dim = _extra_dim(opt["params"], "compute")
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 3, figsize=(13.0, 4.4), layout="constrained")
+    panels = (("params", "N* (parameters)"), ("tokens", "D* (tokens)"), ("ratio", "D*/N* (tokens per parameter)"))
+    labels = [None] if dim is None else [str(v) for v in opt[dim].values]
+    colors = ["C0"] if dim is None else _colors(len(labels))
+    styles = ["--", "-.", ":", (0, (5, 1, 1, 1))]
+    c_runs = fit.runs.column("compute")
+    handles: list[Any] = []
+    for ax, (var, ylabel) in zip(axes, panels, strict=True):
+        ax.axvspan(c_runs.min(), c_runs.max(), color="0.85", alpha=0.6, linewidth=0)
+        for g, color in zip(labels, colors, strict=True):
+            da = opt[var] if g is None else opt[var].sel({dim: g})
+            med, blo, bhi = (a.values for a in _band(da, prob))
+            ax.fill_between(grid, blo, bhi, color=color, alpha=0.3, linewidth=0)
+            ax.plot(grid, med, color=color, linewidth=1.8)
+        if ref is not None:
+            for j, name in enumerate(ref["fit"].values):
+                ax.plot(grid, ref[var].sel(fit=name).values, color=f"C{j + 1}" if dim is None else "0.3",
+                        linestyle=styles[j % len(styles)], linewidth=1.4)
+            if var == "params":
+                ax.plot([CHINCHILLA_COMPUTE], [70e9], marker="*", color="black", markersize=11, linestyle="none")
+            elif var == "tokens":
+                ax.plot([CHINCHILLA_COMPUTE], [1.4e12], marker="*", color="black", markersize=11, linestyle="none")
+            else:
+                ax.plot([CHINCHILLA_COMPUTE], [20.0], marker="*", color="black", markersize=11, linestyle="none")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel(AXIS_LABELS["compute"])
+        ax.set_ylabel(ylabel)
+        ax.grid(True, which="major", alpha=0.3)
+    _log_tick_labels(axes[2].yaxis, minor_thresholds=(2.0, 0.5))
+    for g, color in zip(labels, colors, strict=True):
+        name = "posterior median" if g is None else f"{dim} {g}"
+        handles.append(Line2D([], [], color=color, linewidth=1.8, label=name))
+    handles.append(Patch(color=colors[0] if dim is None else "0.5", alpha=0.3, linewidth=0,
+                         label=f"{prob:.0%} credible interval"))
+    if ref is not None:
+        for j, label in enumerate(ref["label"].values):
+            handles.append(Line2D([], [], color=f"C{j + 1}" if dim is None else "0.3",
+                                  linestyle=styles[j % len(styles)], label=f"{label} (point fit)"))
+        handles.append(Line2D([], [], color="black", marker="*", markersize=10, linestyle="none",
+                              label="Chinchilla itself (70B, 1.4T)"))
+    handles.append(Patch(color="0.85", alpha=0.6, label="compute range of the runs"))
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(4, len(handles)), fontsize="small")
+    fig.suptitle(f"Compute-optimal allocation, {fit.law.formula} (C = {fit.runs.compute_factor:g}·N·D)")
+    return fig
+
+
+__all__ += ["frontier", "isoflop", "scaling_curve"]
+
+
+# ------------------------------------------------------------------------------ backtests and calibration
+
+
+def coverage_curve(result: Any, ax: Axes | None = None) -> Axes:
+    """Observed against nominal coverage of central intervals, with the diagonal of perfect calibration.
+
+    Parameters
+    ----------
+    result : Backtest or Calibration
+        A :class:`~bayes_scaling.backtest.Backtest` (one line per method with intervals) or a
+        :class:`~bayes_scaling.calibrate.Calibration` (one line per quantity); the numbers come from
+        its ``coverage_long()`` (columns ``label``, ``nominal``, ``observed``).
+    ax : Axes, optional
+        Where to draw; ``None`` makes a new figure.
+
+    Returns
+    -------
+    Axes
+        Points above the diagonal are intervals that cover more often than they claim (too wide).
+    """
+    table = result.coverage_long()
+    ax = _new_axes(ax, (4.8, 4.5))
+    ax.plot([0, 1], [0, 1], color="0.5", linestyle="--", linewidth=1, label="nominal = observed")
+    groups = list(table.groupby("label", sort=False))
+    for color, (label, frame) in zip(_colors(max(1, len(groups))), groups):
+        frame = frame.sort_values("nominal")
+        ax.plot(frame["nominal"], frame["observed"], marker="o", color=color, label=str(label))
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("nominal coverage of the central interval")
+    ax.set_ylabel("observed coverage")
+    ax.legend(fontsize="small")
+    return ax
+
+
+def extrapolation(backtest: Any, ax: Axes | None = None, prob: float = 0.9, task: str | None = None) -> Axes:
+    """Each method's prediction of the held-out runs, with its interval, against the observed losses.
+
+    Parameters
+    ----------
+    backtest : Backtest
+        From :func:`bayes_scaling.backtest.backtest`; its ``per_run`` table holds every number drawn.
+    ax : Axes, optional
+        Where to draw; ``None`` makes a new figure.
+    prob : float
+        Mass of the central predictive interval drawn (one of the backtest's levels); methods
+        without intervals (point fits) are drawn as points.
+    task : str, optional
+        The task to draw when the held-out runs span several (default: the first).
+
+    Returns
+    -------
+    Axes
+        Log axes: the training runs (grey), the held-out runs (black) and one marker per method and
+        run (offset slightly along x so that methods do not hide each other), against compute (or the
+        data axis x for learning curves).
+    """
+    prob = _check_prob(prob)
+    if not any(abs(prob - p) < 1e-9 for p in backtest.levels):
+        raise ValueError(f"prob {prob} is not among the backtest's levels {list(backtest.levels)}")
+    pct = format(round(100 * prob, 6), "g")
+    x_col = backtest.x_column
+    rows = backtest.per_run
+    train = backtest.train.table
+    tasks = list(dict.fromkeys(rows["task"]))
+    if task is None and len(tasks) > 1:
+        task = tasks[0]
+    if task is not None:
+        if task not in tasks:
+            raise ValueError(f"task {task!r} is not among the held-out tasks")
+        rows, train = rows[rows["task"] == task], train[train["task"] == task]
+    ax = _new_axes(ax, (6.5, 4.5))
+    ax.scatter(train[x_col], train["loss"], s=12, color="0.65", label="training runs", zorder=1)
+    held = rows.drop_duplicates("run")
+    ax.scatter(held[x_col], held["loss"], s=18, color="black", label="held-out runs", zorder=4)
+    methods = list(dict.fromkeys(rows["method"]))
+    for i, (method, color) in enumerate(zip(methods, _colors(len(methods)))):
+        frame = rows[rows["method"] == method]
+        x = frame[x_col].to_numpy(dtype=float) * 1.03 ** (i - (len(methods) - 1) / 2)
+        med = frame["median"].to_numpy(dtype=float)
+        lo = frame.get(f"lower_{pct}", pd.Series(np.nan, index=frame.index)).to_numpy(dtype=float)
+        hi = frame.get(f"upper_{pct}", pd.Series(np.nan, index=frame.index)).to_numpy(dtype=float)
+        if np.all(np.isfinite(lo)) and np.all(np.isfinite(hi)):
+            ax.errorbar(x, med, yerr=[med - lo, hi - med], fmt="o", markersize=4, color=color, capsize=2,
+                        linewidth=1, label=f"{method} ({prob:.0%} interval)", zorder=3)
+        else:
+            ax.scatter(x, med, marker="x", s=24, color=color, label=f"{method} (point)", zorder=3)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    _plain_log_labels(ax.yaxis)
+    ax.set_xlabel({"compute": "compute C (FLOPs)", "tokens": "data x (tokens / examples seen)"}.get(x_col, x_col))
+    ax.set_ylabel("loss")
+    ax.set_title(f"holdout {backtest.holdout}" + (f", task {task}" if task is not None else ""), fontsize="small")
+    ax.legend(fontsize="small")
+    return ax
+
+
+__all__ += ["coverage_curve", "extrapolation"]

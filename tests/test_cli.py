@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -123,7 +124,8 @@ def test_demo_runs_on_bundled_or_mirrored_data(tmp_path, capsys):
 def test_compare_and_compare_models_from_the_cli(tmp_path, capsys, hier_fit, hier_runs):
     path = hier_fit.save(tmp_path / "pooled.nc")
     code, out, _ = run(capsys, "compare", str(path), "--param", "alpha", "--by", "domain")
-    assert code == 0 and "P(alpha[vision] > alpha[language]) = 1.000" in out
+    probability = float(re.search(r"P\(alpha\[vision\] > alpha\[language\]\) = ([0-9.]+)", out).group(1))
+    assert code == 0 and probability > 0.99  # true domain exponents 0.30 vs 0.15
     code, out, _ = run(capsys, "compare", str(path), "--param", "alpha", "--json")
     doc = json.loads(out)
     assert doc["comparisons"][0]["p_greater"] > 0.99 and "warnings" in doc

@@ -554,7 +554,7 @@ def scaling_curve(
     xv = np.asarray(data["x"].values, dtype=float)
     dim = _extra_dim(data["loss_mean"], "point")
     table = fit.runs.table
-    ax = _new_axes(ax, figsize=(6.5, 4.5))
+    ax = _new_axes(ax, figsize=(6.5, 4.5) if dim is None else (9.0, 4.5))  # room for the legend beside
     if dim is None:
         _draw_bands(ax, xv, data["loss_mean"], data["loss_pred"], prob, "C0", "median (law)")
         if fit.law.has_allocation:
@@ -578,8 +578,8 @@ def scaling_curve(
                         data["loss_pred"].isel(point=keep).sel({dim: g}), prob, color, g)
             ax.scatter(obs[name], obs["loss"], color=color, s=10, edgecolors="black", linewidths=0.3, zorder=3)
         handles, _ = ax.get_legend_handles_labels()
-        ax.legend(handles=handles + _band_handles(prob), fontsize="small", title=dim,
-                  ncol=1 if len(labels) <= 6 else 2)
+        ax.legend(handles=handles + _band_handles(prob), fontsize="small", title=dim, loc="upper left",
+                  bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, ncol=1 if len(labels) <= 12 else 2)
         total = data.sizes[dim]
         shown = f"; {len(labels)} of {total} {dim}s shown" if total > len(labels) else ""
     ax.set_xscale("log")

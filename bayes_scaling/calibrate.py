@@ -38,6 +38,7 @@ from .inference import DEFAULT_BACKEND
 from .laws import Law
 from .model import model_pivots
 from .optimal import optimal_allocation
+from .scoring import records
 from .simulate import simulate_runs
 from .spec import ModelSpec, load_spec
 
@@ -58,7 +59,8 @@ class Calibration:
     ----------
     coverage : pandas.DataFrame
         One row per quantity and level: ``quantity``, ``level``, ``n`` (data sets), ``covered``,
-        ``coverage`` and ``se``, the binomial standard error of a coverage of ``level`` over ``n`` data sets.
+        ``coverage`` and ``se``, the binomial standard error of a coverage of ``level`` over ``n`` data sets;
+        ``n_converged`` and ``coverage_converged``: the same over the refits without sampler warnings.
     ranks : pandas.DataFrame
         One row per data set and quantity: ``dataset``, ``quantity``, ``truth``, ``median``,
         ``lower_<p>``/``upper_<p>``, ``rank`` (posterior draws below the truth, among ``n_ranked``
@@ -108,9 +110,9 @@ class Calibration:
         return {"spec": self.spec, "truth": self.truth, "n_datasets": self.n_datasets,
                 "n_rejected": self.n_rejected, "n_unconverged": self.n_unconverged, "levels": list(self.levels),
                 "compute": self.compute, "settings": self.settings,
-                "coverage": self.coverage.to_dict(orient="records"),
-                "rank_histogram": hist.to_dict(orient="records"),
-                "ranks": self.ranks[["dataset", "quantity", "truth", "median", "rank", "n_ranked"]].to_dict(orient="records")}
+                "coverage": records(self.coverage), "rank_histogram": records(hist),
+                "ranks": self.ranks[["dataset", "quantity", "truth", "median", "rank", "n_ranked", "converged"]].to_dict(
+                    orient="records")}
 
 
 def calibrate(
@@ -329,8 +331,10 @@ def _coverage(ranks: pd.DataFrame, quantities: Sequence[str], levels: Sequence[f
         for p in levels:
             covered = int(frame[f"covered_{_pct(p)}"].sum())
             n = len(frame)
+            ok = frame[frame["converged"]]
             rows.append({"quantity": q, "level": p, "n": n, "covered": covered, "coverage": covered / n,
-                         "se": math.sqrt(max(p * (1 - p), 1e-12) / n)})
+                         "se": math.sqrt(max(p * (1 - p), 1e-12) / n), "n_converged": len(ok),
+                         "coverage_converged": float(ok[f"covered_{_pct(p)}"].mean()) if len(ok) else math.nan})
     return pd.DataFrame(rows)
 
 

@@ -230,7 +230,6 @@ def test_backtest_given_split_and_refusals(sim_runs):
         backtest(sim_runs, levels=(0.5, 1.0))
 
 
-@pytest.mark.slow
 def test_learning_curve_backtest_scores_m4_per_task():
     runs = _curves({"a": CURVE, "b": CURVE}, n=16, seed=3)
     with warnings.catch_warnings():

@@ -361,10 +361,15 @@ def load_spec(spec: str | Path | ModelSpec) -> ModelSpec:
         if not shipped.is_file():
             raise SpecError(f"unknown spec '{spec}'; shipped specs: {', '.join(available_specs())} (or give a .toml path)")
         path = shipped
+    return ModelSpec.from_dict(read_toml(path, "spec file"), name=path.stem)
+
+
+def read_toml(path: str | Path, what: str) -> dict[str, Any]:
+    """Parse a TOML file, or raise a one-line :class:`SpecError` naming ``what`` it is (missing, not TOML)."""
+    path = Path(path)
     if not path.is_file():
-        raise SpecError(f"spec file not found: {path}")
+        raise SpecError(f"{what} not found: {path}")
     try:
-        data = tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise SpecError(f"spec file {path} is not valid TOML: {exc}") from None
-    return ModelSpec.from_dict(data, name=path.stem)
+        raise SpecError(f"{what} {path} is not valid TOML: {exc}") from None

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from itertools import product
@@ -21,7 +20,7 @@ from . import datasets
 from .data import Runs, read_runs
 from .errors import BackendError, BayesScalingError, DatasetError, InputError, SpecError
 from .inference import BACKENDS, DEFAULT_BACKEND
-from .spec import NOISE, ModelSpec, Prior, load_spec, resolve_parameter
+from .spec import NOISE, ModelSpec, Prior, load_spec, read_toml, resolve_parameter
 
 #: Hashed into every job key: bump it when the same job would mean something else.
 KEY_FORMAT = "bayes_scaling.sweep/1"
@@ -129,13 +128,7 @@ def jobs_from_toml(path: str | Path) -> list[Job]:
         If the file is missing, not TOML, or has unknown keys or malformed tables.
     """
     path = Path(path)
-    if not path.is_file():
-        raise SpecError(f"sweep file not found: {path}")
-    try:
-        doc = tomllib.loads(path.read_text())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise SpecError(f"sweep file {path} is not valid TOML: {exc}") from None
-    return jobs_from_dict(doc, base=path.parent, where=f"sweep file {path}")
+    return jobs_from_dict(read_toml(path, "sweep file"), base=path.parent, where=f"sweep file {path}")
 
 
 def jobs_from_dict(doc: Mapping[str, Any], base: str | Path = ".", where: str = "sweep") -> list[Job]:

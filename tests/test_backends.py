@@ -51,7 +51,6 @@ def _mean_and_mcse(result: bs.Fit, name: str) -> tuple[float, float]:
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["numpyro", "blackjax", "nutpie"])
 def test_backends_agree_on_the_chinchilla_posterior(backend, epoch_runs, reference):
-    pytest.importorskip("jax" if backend != "nutpie" else "nutpie", reason="the jax extra is not installed")
     result = bs.fit(epoch_runs, "chinchilla", backend=backend, draws=600, tune=600, chains=2, seed=7)
     assert result.settings.backend == backend
     # blackjax keeps a diagonal metric (pm.sample passes it no dense option): at 2 x 600 draws its
@@ -73,7 +72,6 @@ def test_backends_agree_on_the_chinchilla_posterior(backend, epoch_runs, referen
 @pytest.mark.parametrize("backend", ["numpyro", "nutpie"])
 def test_reproducible_for_every_backend(backend, sim_runs):
     """Same data, spec and seed: the same draws to the last digit, whatever the backend."""
-    pytest.importorskip("jax" if backend == "numpyro" else "nutpie", reason="the jax extra is not installed")
     a = bs.fit(sim_runs, "chinchilla", backend=backend, draws=50, tune=100, chains=2, seed=3)
     b = bs.fit(sim_runs, "chinchilla", backend=backend, draws=50, tune=100, chains=2, seed=3)
     np.testing.assert_array_equal(a.posterior["alpha"].values, b.posterior["alpha"].values)

@@ -5,12 +5,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import nbclient  # the test extra installs the notebook runner: a missing one fails, never skips
+import nbformat
 import pytest
 
 import bayes_scaling as bs
-
-nbformat = pytest.importorskip("nbformat")
-nbclient = pytest.importorskip("nbclient")
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 #: Each notebook and the public dataset it reads.

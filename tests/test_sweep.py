@@ -12,6 +12,7 @@ import textwrap
 import warnings
 from pathlib import Path
 
+import distributed  # the test extra installs the sweep extra: a missing one fails, never skips
 import numpy as np
 import pandas as pd
 import pytest
@@ -31,8 +32,6 @@ from bayes_scaling.sweep import (
     validate_job,
 )
 from bayes_scaling.sweep_jobs import job_spec
-
-distributed = pytest.importorskip("distributed")
 
 TINY = {"draws": 30, "tune": 30, "chains": 2}
 #: The issue's example: 2 specs x 2 holdouts (a plain fit and a backtest) on the simulated runs.

@@ -28,7 +28,7 @@ from .baselines import bootstrap, huber_fit
 from .baselines_m4 import fit_m4_curves
 from .data import Runs, read_runs
 from .errors import InputError, QueryError
-from .fit import Fit
+from .fit import Fit, predictive_noise
 from .fit import fit as fit_runs
 from .inference import DEFAULT_BACKEND
 from .scoring import (
@@ -202,7 +202,7 @@ def predict_runs(fit: Fit, runs: Runs | pd.DataFrame, seed: int | None = None) -
     runs = runs if isinstance(runs, Runs) else read_runs(runs)
     mu, sigma, nu = log_predictive(fit, runs)
     rng = np.random.default_rng(fit.settings.seed if seed is None else seed)
-    pred = mu + sigma * xr.DataArray(_noise(rng, mu.shape, None if nu is None else nu.values), dims=mu.dims)
+    pred = mu + sigma * xr.DataArray(predictive_noise(rng, mu.shape, None if nu is None else nu.values), dims=mu.dims)
     return xr.Dataset({"loss_mean": np.exp(mu), "loss_pred": np.exp(pred)}).assign_coords(_run_coords(runs))
 
 
@@ -254,12 +254,6 @@ def _group_index(fit: Fit, runs: Runs, level: str) -> xr.DataArray:
     return xr.DataArray(labels.map(position).to_numpy(dtype=int), dims="run")
 
 
-def _noise(rng: np.random.Generator, shape: tuple[int, ...], nu: np.ndarray | None) -> np.ndarray:
-    if nu is None:
-        return rng.standard_normal(shape)
-    return rng.standard_t(np.broadcast_to(nu.reshape(nu.shape + (1,) * (len(shape) - nu.ndim)), shape))
-
-
 def _run_coords(runs: Runs) -> dict[str, tuple[str, np.ndarray]]:
     t = runs.table
     return {**{c: ("run", t[c].to_numpy(dtype=float)) for c in COLUMNS},
@@ -281,7 +275,7 @@ def _posterior_rows(fit: Fit, test: Runs, levels: Sequence[float], seed: int) ->
         s = sigma.values.reshape(draws, -1)
         v = None if nu is None else nu.values.reshape(draws, 1)
         scores = pointwise_scores(np.log(part.column("loss")), m, s, v)
-        pred = m + s * _noise(rng, m.shape, None if v is None else v.ravel())
+        pred = m + s * predictive_noise(rng, m.shape, None if v is None else v.ravel())
         frames.append(scores.assign(**bounds(pred, levels)))
     return pd.concat(frames, ignore_index=True)
 

@@ -255,13 +255,8 @@ class Fit:
             raise QueryError(f"the noise scale varies by {noise_level}: predict by {noise_level}")
         sigma = expand(post["sigma"], noise_level, level, self.groups)
         rng = np.random.default_rng(self.settings.seed if seed is None else seed)
-        shape = mu.shape
-        if self.spec.likelihood == "student_t":
-            nu = post["nu"].values.reshape(post["nu"].shape + (1,) * (mu.ndim - 2))
-            noise = rng.standard_t(np.broadcast_to(nu, shape))
-        else:
-            noise = rng.standard_normal(shape)
-        pred = mu + sigma * xr.DataArray(noise, dims=mu.dims)
+        nu = post["nu"].values if self.spec.likelihood == "student_t" else None
+        pred = mu + sigma * xr.DataArray(predictive_noise(rng, mu.shape, nu), dims=mu.dims)
         coords = {k: ("point", v) for k, v in points.items()}
         return xr.Dataset({"loss_mean": np.exp(mu), "loss_pred": np.exp(pred)}).assign_coords(coords)
 
@@ -309,6 +304,14 @@ class Fit:
             "data_source": self.runs.source,
             "pivots": json.dumps(_pivots_to_json(self.pivots)),
         }
+
+
+def predictive_noise(rng: np.random.Generator, shape: tuple[int, ...], nu: np.ndarray | None) -> np.ndarray:
+    """Standardised noise of new runs: Student-t with the draws' ``nu`` (leading axes, broadcast over the
+    rest of ``shape``), or standard normal when ``nu`` is None."""
+    if nu is None:
+        return rng.standard_normal(shape)
+    return rng.standard_t(np.broadcast_to(nu.reshape(nu.shape + (1,) * (len(shape) - nu.ndim)), shape))
 
 
 def fit(

@@ -36,14 +36,15 @@ def group_draws(fit: Fit, param: str, by: str = "domain") -> xr.DataArray:
     """
     if by not in ("domain", "task"):
         raise QueryError(f"compare groups by 'domain' or 'task', not '{by}'")
-    params = fit.parameters(by) if _level_ok(fit, by) else None
-    if params is None:
-        raise QueryError(f"this fit's parameters do not vary by {by}")
+    params = fit.parameters(by)
     sampled = fit.sampled(by)
     if param in params:
         draws = params[param]
     elif param in sampled:
         draws = sampled[param]
+    elif param in fit.law.natural_names:
+        raise QueryError(f"'{param}' depends on the inputs' centre, which this fit sets per {fit.spec.pivot}: "
+                         f"compare it by {fit.spec.pivot}")
     else:
         names = sorted(set(params.data_vars) | set(sampled))
         raise QueryError(f"unknown parameter '{param}'; choose one of {', '.join(names)}")
@@ -54,13 +55,6 @@ def group_draws(fit: Fit, param: str, by: str = "domain") -> xr.DataArray:
         )
     return draws
 
-
-def _level_ok(fit: Fit, by: str) -> bool:
-    try:
-        fit.pivots_at(by)
-    except QueryError:
-        return False
-    return True
 
 
 def compare(fit: Fit, param: str, by: str = "domain", prob: float = DEFAULT_PROB,

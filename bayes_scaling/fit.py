@@ -115,11 +115,19 @@ class Fit:
         return out
 
     def parameters(self, level: str | None = None) -> xr.Dataset:
-        """Natural law parameters and the noise (sigma, nu), dims ``(chain, draw[, domain | task])``."""
+        """Natural law parameters and the noise (sigma, nu), dims ``(chain, draw[, domain | task])``.
+
+        At a level coarser than the fit's pivot (inputs centred per task, results asked by domain),
+        only the parameters that do not depend on the pivot (exponents, E) are returned.
+        """
         level = self._check_level(level)
         post = self.posterior
-        natural = self.law.natural(self.sampled(level), self.pivots_at(level))
-        out = dict(natural)
+        try:
+            pivots = self.pivots_at(level)
+        except QueryError:  # pivot-dependent parameters come out NaN and are dropped
+            pivots = {k: np.nan for k in self.pivots}
+        natural = self.law.natural(self.sampled(level), pivots)
+        out = {k: v for k, v in natural.items() if not bool(np.isnan(v).all())}
         if "sigma" in post and LEVEL_RANK[self.spec.noise_pooling] <= LEVEL_RANK[level]:
             out["sigma"] = expand(post["sigma"], self.spec.noise_pooling, level, self.groups)
         if "nu" in post:
@@ -378,7 +386,7 @@ def load_fit(path: str | Path) -> Fit:
     try:
         with xr.open_datatree(path, engine="h5netcdf") as tree:
             tree = tree.load()
-    except Exception as exc:  # h5py/netCDF raise many types for a damaged file
+    except Exception as exc:  # noqa: BLE001 -- h5py/netCDF raise many types for a damaged file
         raise FitFileError(f"{path} is not a readable fit file (corrupt or truncated?): {type(exc).__name__}") from None
     attrs = tree.attrs
     if attrs.get("format") != FORMAT:

@@ -3,6 +3,9 @@ per-group answers, comparisons, LOO, save/load and the errors of data that canno
 
 from __future__ import annotations
 
+import warnings
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -117,7 +120,6 @@ def test_data_that_cannot_support_pooling_is_refused(hier_runs):
 def test_non_centred_and_centred_models_have_the_same_variables(hier_runs):
     spec = bs.load_spec("compute").with_pooling(alpha="task")
     nc = bs.build_model(hier_runs, spec)
-    from dataclasses import replace
 
     c = bs.build_model(hier_runs, replace(spec, hierarchy="centred"))
     assert "alpha_z_task" in nc.named_vars and "alpha_raw_task" in c.named_vars
@@ -125,7 +127,6 @@ def test_non_centred_and_centred_models_have_the_same_variables(hier_runs):
 
 
 def test_centred_tasks_centres_tasks_and_offsets_domains(hier_runs):
-    from dataclasses import replace
 
     spec = replace(bs.load_spec("compute").with_pooling(alpha="task"), hierarchy="centred_tasks")
     model = bs.build_model(hier_runs, spec)
@@ -133,3 +134,20 @@ def test_centred_tasks_centres_tasks_and_offsets_domains(hier_runs):
     assert not {"alpha_z_task", "alpha_raw_domain"} & set(model.named_vars)
     with pytest.raises(bs.SpecError, match="unknown hierarchy 'centered'"):
         replace(spec, hierarchy="centered")
+
+
+def test_compare_by_domain_with_inputs_centred_per_task(hier_runs):
+    """Exponents and E per domain, levels per task, inputs centred per task: exponents and E compare
+    by domain (they do not depend on the centre); A does not, and the error says where it can."""
+    spec = replace(bs.load_spec("compute").with_pooling(alpha="domain", e="domain", c0="task"), pivot="task")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bs.SamplerWarning)
+        fit = bs.fit(hier_runs, spec, draws=150, tune=300, chains=2, seed=SEED)
+    table = compare(fit, "alpha", by="domain")
+    assert (table.iloc[0]["group"], table.iloc[0]["other"]) == ("vision", "language")
+    assert table.iloc[0]["p_greater"] > 0.99  # 0.30 against 0.15
+    by_domain = fit.parameters("domain")
+    assert {"alpha", "E"} <= set(by_domain.data_vars) and "C0" not in by_domain
+    assert float(by_domain["E"].sel(domain="language").median()) == pytest.approx(1.7, rel=0.05)
+    with pytest.raises(bs.QueryError, match="compare it by task"):
+        compare(fit, "C0", by="domain")

@@ -216,7 +216,7 @@ def _read_data(source: str, columns: str, drop_outliers: bool, split: str | None
 def _mapping(text: str) -> dict[str, str]:
     pairs = [item for item in text.split(",") if item.strip()]
     try:
-        return dict((k.strip(), v.strip()) for k, v in (item.split("=", 1) for item in pairs))
+        return {k.strip(): v.strip() for k, v in (item.split("=", 1) for item in pairs)}
     except ValueError:
         raise InputError(f"--columns must look like 'Old Name=params,Other=loss', got {text!r}") from None
 

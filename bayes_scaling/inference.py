@@ -143,8 +143,8 @@ def sample(
         if int(value) < 1:
             raise BackendError(f"{name} must be at least 1, got {value}")
     start = time.perf_counter()
-    common = dict(draws=int(draws), tune=int(tune), chains=int(chains), random_seed=int(seed),
-                  progressbar=progressbar, model=model, compute_convergence_checks=False)
+    common = {"draws": int(draws), "tune": int(tune), "chains": int(chains), "random_seed": int(seed),
+                  "progressbar": progressbar, "model": model, "compute_convergence_checks": False}
     with warnings.catch_warnings(), pytensor.config.change_flags(**COMPILE_FLAGS):
         warnings.filterwarnings("ignore", message=".*ignored by `nuts_sampler.*")
         warnings.filterwarnings("ignore", message="QuadPotentialFullAdapt is an experimental feature")

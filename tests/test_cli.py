@@ -6,6 +6,7 @@ import json
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -87,7 +88,7 @@ def bad_tables():
 def test_bad_input_exits_2_with_one_line(problem, tmp_path, capsys):
     csv = tmp_path / "bad.csv"
     bad_tables()[problem].to_csv(csv, index=False)
-    code, out, err = run(capsys, "fit", str(csv), "--out", str(tmp_path / "x.nc"), "--draws", "10", "--tune", "10")
+    code, _out, err = run(capsys, "fit", str(csv), "--out", str(tmp_path / "x.nc"), "--draws", "10", "--tune", "10")
     lines = [line for line in err.splitlines() if line.startswith("error:")]
     assert code == 2 and len(lines) == 1 and problem in lines[0], err
     assert "Traceback" not in err
@@ -97,7 +98,7 @@ def test_unknown_spec_and_bad_fit_files(tmp_path, capsys, fit_file):
     code, _, err = run(capsys, "fit", "epoch_chinchilla", "--spec", "nope", "--out", "x.nc")
     assert code == 2 and err.strip() == f"error: unknown spec 'nope'; shipped specs: {', '.join(bs.available_specs())} (or give a .toml path)"
     assert {"chinchilla", "chinchilla_domain", "saturating_tasks", "m4"} <= set(bs.available_specs())
-    blob = open(fit_file, "rb").read()
+    blob = Path(fit_file).read_bytes()
     truncated = tmp_path / "t.nc"
     truncated.write_bytes(blob[:4000])
     for path in (truncated, tmp_path / "none.nc"):
@@ -110,7 +111,7 @@ def test_unknown_spec_and_bad_fit_files(tmp_path, capsys, fit_file):
 def test_installed_entry_point_exits_2_without_traceback(tmp_path):
     bad = tmp_path / "bad.nc"
     bad.write_bytes(b"\x89HDF\r\n garbage")
-    proc = subprocess.run([sys.executable, "-m", "bayes_scaling.cli", "summary", str(bad)], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "bayes_scaling.cli", "summary", str(bad)], capture_output=True, text=True, check=False)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1
 

@@ -87,7 +87,7 @@ def test_corrupt_and_truncated_fit_files(sim_fit, tmp_path):
 
 def test_same_seed_same_draws_and_loud_warnings(sim_runs):
     """Identical to the last digit with one seed; a too-short run is reported, not hidden."""
-    kwargs = dict(draws=30, tune=30, chains=2)
+    kwargs = {"draws": 30, "tune": 30, "chains": 2}
     with pytest.warns(bs.SamplerWarning):
         a = bs.fit(sim_runs, seed=SEED, **kwargs)
     with pytest.warns(bs.SamplerWarning):

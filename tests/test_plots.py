@@ -5,12 +5,12 @@ from __future__ import annotations
 import importlib
 import sys
 
+import matplotlib  # in the test extra: plots are tested, never skipped
 import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
 
-import matplotlib  # in the test extra: plots are tested, never skipped
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.axes import Axes

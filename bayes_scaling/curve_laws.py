@@ -6,9 +6,11 @@ column and are evaluated, like the laws in :mod:`bayes_scaling.laws`, on the cen
 of x):
 
 ``saturating`` (Zhai et al. 2022; M3-like)
-    eps = E + A·(x + x0)^-alpha.  With ``log_x0 = log(x0/X0)``,
-    ``log((x + x0)/(X0 + x0)) = logaddexp(xc, log_x0) - softplus(log_x0)`` and ``log_a0`` the log of
-    the power term at the pivot, ``log eps = logaddexp(log_e, log_a0 - alpha·log((x + x0)/(X0 + x0)))``.
+    eps = E + A·(x + x0)^-alpha.  Sampled: ``log_l0`` = log eps at the pivot, ``logit_f`` = logit of
+    the irreducible fraction E/eps(X0) there, ``alpha`` and ``log_x0 = log(x0/X0)``.  With
+    ``log_e = log_l0 + log sigmoid(logit_f)``, ``log_a0 = log_l0 + log sigmoid(-logit_f)`` (the power
+    term at the pivot) and ``log((x + x0)/(X0 + x0)) = logaddexp(xc, log_x0) - softplus(log_x0)``,
+    ``log eps = logaddexp(log_e, log_a0 - alpha·log((x + x0)/(X0 + x0)))``.
 
 ``m4`` (Alabdulmohsin et al. 2022, M4)
     (eps - eps_inf)/(eps_0 - eps)^shape = beta·x^-alpha, with eps_inf < eps < eps_0.  eps is implicit:
@@ -80,32 +82,47 @@ def _log_gap_minus_exp(xp: ModuleType, log_gap: Array, s: Array) -> Array:
 # --------------------------------------------------------------------------------------------------
 
 
+def saturating_levels(xp: ModuleType, p: Mapping[str, Array]) -> tuple[Array, Array]:
+    """``(log E, log a0)``: the split of the loss at the pivot, ``log_l0``, by the fraction sigmoid(logit_f).
+
+    A curve that has not flattened inside its data pins its loss at the pivot and its local slope, not
+    how much of the loss is irreducible; sampled as (log E, log a0), that trade-off is an L-shaped ridge
+    along logaddexp(log E, log a0) = log eps(X0) that NUTS crosses slowly (R-hat 1.08-1.14 on 20
+    Alabdulmohsin curves at 2 x 300 draws). As (log eps(X0), logit E/eps(X0)) the level is one well
+    pinned coordinate and the split another (R-hat 1.03, 4-7x the ESS, half the time).
+    """
+    return p["log_l0"] - _softplus(xp, -p["logit_f"]), p["log_l0"] - _softplus(xp, p["logit_f"])
+
+
 def saturating_log_mean(xp: ModuleType, x: Mapping[str, Array], p: Mapping[str, Array]) -> Array:
     """log eps = logaddexp(log_e, log_a0 - alpha·(logaddexp(xc, log_x0) - softplus(log_x0))).
 
     ``logaddexp(xc, log_x0) - softplus(log_x0) = log((x + x0)/(X0 + x0))`` is zero at the pivot, so
-    ``log_a0`` is the log of the power term there whatever x0 is.  (With log_a0 = log(A·X0^-alpha), a
-    curve that saturates early, x0 > X0, puts log_a0 and alpha·log_x0 on a long ridge that NUTS walks
-    at tree depth 10.)
+    ``log_a0`` is the log of the power term there whatever x0 is, and eps(X0) = exp(log_l0).  (With
+    log_a0 = log(A·X0^-alpha), a curve that saturates early, x0 > X0, puts log_a0 and alpha·log_x0 on
+    a long ridge that NUTS walks at tree depth 10.)
     """
+    log_e, log_a0 = saturating_levels(xp, p)
     shifted = xp.logaddexp(x["tokens"], p["log_x0"]) - _softplus(xp, p["log_x0"])
-    return xp.logaddexp(p["log_e"], p["log_a0"] - p["alpha"] * shifted)
+    return xp.logaddexp(log_e, log_a0 - p["alpha"] * shifted)
 
 
 def saturating_natural(xp: ModuleType, p: Mapping[str, Array], piv: Mapping[str, float]) -> dict[str, Array]:
-    """E, A = exp(log_a0)·(X0 + x0)^alpha, x0 = X0·exp(log_x0), alpha."""
+    """E, A = a0·(X0 + x0)^alpha, x0 = X0·exp(log_x0), alpha."""
+    log_e, log_a0 = saturating_levels(xp, p)
     return {
-        "E": xp.exp(p["log_e"]),
-        "A": xp.exp(p["log_a0"] + p["alpha"] * (piv["tokens"] + _softplus(xp, p["log_x0"]))),
+        "E": xp.exp(log_e),
+        "A": xp.exp(log_a0 + p["alpha"] * (piv["tokens"] + _softplus(xp, p["log_x0"]))),
         "x0": xp.exp(p["log_x0"] + piv["tokens"]),
         "alpha": p["alpha"],
     }
 
 
 def saturating_from_natural(xp: ModuleType, n: Mapping[str, Array]) -> dict[str, Array]:
-    """Sampled parameters at a zero pivot (X0 = 1).  E = 0 or x0 = 0 give -inf logs, which logaddexp takes."""
+    """Sampled parameters at a zero pivot (X0 = 1).  x0 = 0 gives log_x0 = -inf, which logaddexp takes."""
     with np.errstate(divide="ignore"):
-        return {"log_e": xp.log(n["E"]), "log_a0": xp.log(n["A"]) - n["alpha"] * xp.log1p(n["x0"]),
+        log_e, log_a0 = xp.log(n["E"]), xp.log(n["A"]) - n["alpha"] * xp.log1p(n["x0"])
+        return {"log_l0": xp.logaddexp(log_e, log_a0), "logit_f": log_e - log_a0,
                 "alpha": n["alpha"], "log_x0": xp.log(n["x0"])}
 
 

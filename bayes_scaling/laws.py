@@ -200,15 +200,15 @@ SATURATING = Law(
     name="saturating",
     formula="L = E + A·(x + x0)^-alpha",
     inputs=("tokens",),
-    sampled=("log_e", "log_a0", "alpha", "log_x0"),
-    pivot_free=("log_e", "alpha"),
+    sampled=("log_l0", "logit_f", "alpha", "log_x0"),
+    pivot_free=("alpha",),
     natural_names=("E", "A", "x0", "alpha"),
     log_mean=saturating_log_mean,
     to_natural=saturating_natural,
     from_natural=saturating_from_natural,
     has_allocation=False,
-    doc="Zhai et al. 2022 form in the data axis x (the tokens column). log_a0 = log(A·X0^-alpha), "
-        "log_x0 = log(x0/X0) at the pivot X0.",
+    doc="Zhai et al. 2022 form in the data axis x (the tokens column). At the pivot X0: log_l0 = log L(X0), "
+        "logit_f = logit(E/L(X0)), log_x0 = log(x0/X0).",
 )
 
 M4 = Law(

@@ -117,11 +117,11 @@ LAW_PRIORS: dict[str, dict[str, Prior]] = {
         "log_c0": Prior("Normal", mu=-1.0, sigma=2.0),
         "alpha": Prior("HalfNormal", sigma=1.0),
     },
-    # Learning curves of error rates (0-1) or losses (up to ~10 nats): log E ~ N(-1, 1.5) puts
-    # E in (0.08, 1.6) at one sd and (0.02, 7.4) at two; the term's level at the pivot as for the others.
+    # Learning curves of error rates (0-1) or losses (up to ~10 nats): a log loss ~ N(-1, 1.5) puts
+    # it in (0.08, 1.6) at one sd and (0.02, 7.4) at two; the term's level at the pivot as for the others.
     "saturating": {
-        "log_e": Prior("Normal", mu=-1.0, sigma=1.5),
-        "log_a0": Prior("Normal", mu=-1.0, sigma=2.0),
+        "log_l0": Prior("Normal", mu=-1.0, sigma=1.5),  # the loss at the pivot, as log E above
+        "logit_f": Prior("Normal", mu=0.0, sigma=1.5),  # E/L(X0) in (0.18, 0.82) at one sd, (0.05, 0.95) at two
         "alpha": Prior("HalfNormal", sigma=1.0),
         "log_x0": Prior("Normal", mu=-3.0, sigma=2.0),  # x0/X0 ~ 0.05 (0.007-0.37 at one sd): a small shift
     },

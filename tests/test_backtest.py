@@ -100,7 +100,7 @@ def test_held_out_task_without_training_runs_is_refused():
     table = runs.table.copy()
     table.loc[table["task"] == "b", "tokens"] *= 1e3  # task b lies entirely beyond the cut
     runs = bs.read_runs(table)
-    spec = bs.load_spec("saturating").with_pooling(**{p: "task" for p in ("log_e", "log_a0", "alpha", "log_x0")})
+    spec = bs.load_spec("saturating").with_pooling(**{p: "task" for p in ("log_l0", "logit_f", "alpha", "log_x0")})
     with pytest.raises(bs.QueryError, match="held-out task.*'b'.*no training runs"):
         split_holdout(runs, "tokens:>5e8", spec)
     split_holdout(runs, "tokens:>5e8", "saturating")  # a shared spec can predict task b

@@ -21,7 +21,7 @@ NATURAL = {
 }
 # sampled parameters at a pivot inside the data, as the model sees them
 SAMPLED = {
-    "saturating": {"log_e": -2.0, "log_a0": -1.1, "alpha": 0.45, "log_x0": -2.5},
+    "saturating": {"log_l0": -0.8, "logit_f": -0.9, "alpha": 0.45, "log_x0": -2.5},
     "m4": {"log_e": -2.5, "log_gap": -0.2, "log_b0": -1.0, "alpha": 0.5, "shape": 1.3},
 }
 PIVOT = {"tokens": float(np.mean(LOG_X))}

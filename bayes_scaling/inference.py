@@ -73,6 +73,13 @@ class Diagnostics:
         """True when nothing is wrong."""
         return not self.problems
 
+    def __str__(self) -> str:
+        """One line: the numbers, then the problems (or "converged")."""
+        verdict = "PROBLEMS: " + "; ".join(self.problems) if self.problems else "converged"
+        return (f"{self.divergences} divergences in {self.draws} draws, max R-hat {self.max_rhat:.3f}, "
+                f"min bulk ESS {self.min_ess_bulk:.0f}, min tail ESS {self.min_ess_tail:.0f}, "
+                f"mean tree depth {self.mean_tree_depth:.1f}: {verdict}")
+
     def to_dict(self) -> dict:
         """JSON-able form."""
         d = asdict(self)

@@ -14,6 +14,7 @@ def test_sampler_converged(sim_fit):
     d = sim_fit.diagnostics
     assert d.ok, d.problems
     assert d.divergences == 0 and d.max_rhat <= 1.01
+    assert str(d).startswith("0 divergences in 1000 draws") and str(d).endswith(": converged")
 
 
 def test_summary_table(sim_fit):
@@ -98,3 +99,4 @@ def test_same_seed_same_draws_and_loud_warnings(sim_runs):
     assert not np.array_equal(a.posterior["alpha"].values, c.posterior["alpha"].values)
     assert not a.diagnostics.ok and any("ESS" in p for p in a.diagnostics.problems)
     assert "WARNING" in bs.format_summary(a)
+    assert str(a.diagnostics).endswith("PROBLEMS: " + "; ".join(a.diagnostics.problems))

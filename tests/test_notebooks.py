@@ -14,7 +14,7 @@ import bayes_scaling as bs
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 #: Each notebook and the public dataset it reads.
 DATA = {"01_chinchilla_uncertainty": "epoch_chinchilla", "02_vision_vs_language": "alabdulmohsin2022_revisiting",
-        "03_budget_planning": "epoch_chinchilla"}
+        "03_budget_planning": "epoch_chinchilla", "04_extrapolation": "alabdulmohsin2022_revisiting"}
 NAMES = list(DATA)
 CELL_TIMEOUT = 300  # seconds per cell; a quick run of a whole notebook takes about a minute on 2 cores
 NOTEBOOK_MAX_SECONDS = 240  # catches a notebook that ignores quick mode

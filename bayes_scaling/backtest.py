@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import xarray as xr
 from numpy.typing import ArrayLike
 
 from .baselines import bootstrap, huber_fit
@@ -31,6 +30,12 @@ from .errors import InputError, QueryError
 from .fit import Fit, predictive_noise
 from .fit import fit as fit_runs
 from .inference import DEFAULT_BACKEND
+from .predictive import (
+    discrepancy_scale,
+    log_predictive,
+    predict_runs,
+    with_discrepancy,
+)
 from .scoring import (
     DEFAULT_LEVELS,
     NSLPFN_LEVELS,
@@ -49,7 +54,6 @@ from .spec import LEVEL_RANK, ModelSpec, Prior, load_spec, parse_pooling
 DEFAULT_HOLDOUT = "compute:0.2"
 #: Upper bound on draws x runs evaluated at once when predicting (bounds memory on large test sets).
 CHUNK_ELEMENTS = 4_000_000
-COLUMNS = ("params", "tokens", "compute")
 _HOLDOUT = re.compile(r"^\s*(params|tokens|compute)\s*:\s*(half|>=|<=|>|<)?\s*([^\s]*)\s*$")
 _SYNTAX = ("'compute:0.2' (top fraction by a column), 'params:>1e9' (threshold: >, >=, <, <=) or "
            "'tokens:half' (x > x_max/2 within each task)")
@@ -170,100 +174,10 @@ def _number(text: str, holdout: str) -> float:
     return value
 
 
-# -------------------------------------------------------------------------------------- prediction
-
-
-def predict_runs(fit: Fit, runs: Runs | pd.DataFrame, seed: int | None = None) -> xr.Dataset:
-    """Predict each run with its own group's parameters: the law's mean loss and a new observed run.
-
-    Unlike :meth:`Fit.predict` (every point for every group), each run gets only the parameters (and the
-    noise scale and pivot) of its own task or domain, so the cost is draws x runs.
-
-    Parameters
-    ----------
-    fit : Fit
-    runs : Runs or DataFrame
-        Runs to predict (their ``loss`` is not used). Their domains/tasks must be groups of the fit
-        wherever the fit varies by group.
-    seed : int, optional
-        Seed of the predictive noise (default: the fit's seed).
-
-    Returns
-    -------
-    xarray.Dataset
-        ``loss_mean`` and ``loss_pred``, dims ``(chain, draw, run)``, with the runs' ``params``,
-        ``tokens``, ``compute``, ``domain`` and ``task`` as coordinates.
-
-    Raises
-    ------
-    QueryError
-        A run whose group the fit has no parameters for.
-    """
-    runs = runs if isinstance(runs, Runs) else read_runs(runs)
-    mu, sigma, nu = log_predictive(fit, runs)
-    rng = np.random.default_rng(fit.settings.seed if seed is None else seed)
-    pred = mu + sigma * xr.DataArray(predictive_noise(rng, mu.shape, None if nu is None else nu.values), dims=mu.dims)
-    return xr.Dataset({"loss_mean": np.exp(mu), "loss_pred": np.exp(pred)}).assign_coords(_run_coords(runs))
-
-
-def log_predictive(fit: Fit, runs: Runs) -> tuple[xr.DataArray, xr.DataArray, xr.DataArray | None]:
-    """Location, scale and degrees of freedom of each run's predictive distribution of log loss.
-
-    Returns
-    -------
-    mu : DataArray
-        The law's log mean loss, dims ``(chain, draw, run)``.
-    sigma : DataArray
-        Noise scale, dims ``(chain, draw[, run])``.
-    nu : DataArray or None
-        Student-t degrees of freedom ``(chain, draw)``; None for normal noise.
-    """
-    index: dict[str, xr.DataArray] = {}
-
-    def at_runs(value: float | xr.DataArray) -> float | xr.DataArray:
-        if not isinstance(value, xr.DataArray):
-            return value
-        for level in ("task", "domain"):
-            if level in value.dims:
-                if level not in index:
-                    index[level] = _group_index(fit, runs, level)
-                return value.isel({level: index[level]}).drop_vars(level, errors="ignore")
-        return value
-
-    sampled = {k: at_runs(v) for k, v in fit.sampled().items()}
-    pivots = {k: at_runs(v) for k, v in fit.pivots_at().items()}
-    logs = {k: xr.DataArray(np.log(runs.column(k)), dims="run") for k in fit.law.inputs}
-    mu = fit.law.log_loss(sampled, logs, pivots).transpose("chain", "draw", "run")
-    post = fit.posterior
-    sigma = post["sigma"]
-    if fit.spec.noise_pooling != "shared":
-        sigma = at_runs(sigma).transpose("chain", "draw", "run")
-    nu = post["nu"] if fit.spec.likelihood == "student_t" else None
-    return mu, sigma, nu
-
-
-def _group_index(fit: Fit, runs: Runs, level: str) -> xr.DataArray:
-    position = {label: i for i, label in enumerate(fit.groups.labels(level))}
-    labels = runs.table[level].astype(str)
-    missing = sorted(set(labels) - set(position))
-    if missing:
-        raise QueryError(
-            f"{level}(s) {', '.join(repr(m) for m in missing[:3])} are not in the fit, which has parameters per "
-            f"{level} for {', '.join(repr(g) for g in list(position)[:3])}{'...' if len(position) > 3 else ''}"
-        )
-    return xr.DataArray(labels.map(position).to_numpy(dtype=int), dims="run")
-
-
-def _run_coords(runs: Runs) -> dict[str, tuple[str, np.ndarray]]:
-    t = runs.table
-    return {**{c: ("run", t[c].to_numpy(dtype=float)) for c in COLUMNS},
-            "domain": ("run", t["domain"].to_numpy(dtype=str)), "task": ("run", t["task"].to_numpy(dtype=str))}
-
-
 # ------------------------------------------------------------------------------- posterior scores
 
 
-def _posterior_rows(fit: Fit, test: Runs, levels: Sequence[float], seed: int) -> pd.DataFrame:
+def _posterior_rows(fit: Fit, test: Runs, levels: Sequence[float], seed: int, tau: float = 0.0) -> pd.DataFrame:
     draws = fit.posterior.sizes["chain"] * fit.posterior.sizes["draw"]
     step = max(1, CHUNK_ELEMENTS // draws)
     rng = np.random.default_rng(seed)
@@ -272,7 +186,7 @@ def _posterior_rows(fit: Fit, test: Runs, levels: Sequence[float], seed: int) ->
         part = take(test, np.arange(len(test)) // step == start // step)
         mu, sigma, nu = log_predictive(fit, part)
         m = mu.values.reshape(draws, -1)
-        s = sigma.values.reshape(draws, -1)
+        s = with_discrepancy(np.broadcast_to(sigma.values.reshape(draws, -1), m.shape), tau)
         v = None if nu is None else nu.values.reshape(draws, 1)
         scores = pointwise_scores(np.log(part.column("loss")), m, s, v)
         pred = m + s * predictive_noise(rng, m.shape, None if v is None else v.ravel())
@@ -370,6 +284,9 @@ class Backtest:
     holdout : str
     notes : tuple of str
         Baselines skipped and why.
+    discrepancy : float or None
+        The out-of-sample discrepancy sd on log loss learned by the nested backtest (``discrepancy=``
+        of :func:`backtest`); None when not asked for.
     """
 
     fit: Fit
@@ -381,6 +298,7 @@ class Backtest:
     levels: tuple[float, ...]
     holdout: str
     notes: tuple[str, ...] = field(default=())
+    discrepancy: float | None = None
 
     @property
     def x_column(self) -> str:
@@ -399,7 +317,7 @@ class Backtest:
                "n_train": len(self.train), "n_test": len(self.test), "levels": list(self.levels),
                "metrics": records(self.metrics), "per_task": records(self.per_task),
                "sampler": asdict(self.fit.settings), "diagnostics": self.fit.diagnostics.to_dict(),
-               "notes": list(self.notes)}
+               "notes": list(self.notes), "discrepancy": self.discrepancy}
         if per_run:
             out["per_run"] = records(self.per_run)
         return out
@@ -425,6 +343,7 @@ def backtest(
     n_resamples: int = 200,
     huber_starts: str = "coarse",
     m4_options: Mapping[str, Any] | None = None,
+    discrepancy: bool | str = False,
 ) -> Backtest:
     """Fit on part of the runs, predict the held-out rest, and score posterior and baselines.
 
@@ -454,6 +373,12 @@ def backtest(
         Grid of L-BFGS starts of the Huber fit (108 or Hoffmann's 4500).
     m4_options : mapping, optional
         Options of :func:`bayes_scaling.baselines_m4.fit_m4_curves` (default: the original's settings).
+    discrepancy : bool or str
+        Also score ``"posterior+discrepancy"``: the posterior predictive with a discrepancy sd tau on
+        log loss added to the noise, tau learned by a nested backtest inside the training runs
+        (:func:`bayes_scaling.predictive.discrepancy_scale`; one more fit). ``True`` splits the
+        training runs by the same rule as ``holdout`` (``"tokens:half"`` for a given split of learning
+        curves, ``"compute:0.2"`` otherwise); a string gives the rule.
 
     Returns
     -------
@@ -481,8 +406,14 @@ def backtest(
     else:
         holdout = holdout or DEFAULT_HOLDOUT
         train, test = split_holdout(_as_runs(runs), holdout, spec)
-    result = fit_runs(train, spec, backend=backend, draws=draws, tune=tune, chains=chains, seed=seed)
+    nested = None if discrepancy is False else _nested_split(train, spec, _inner_rule(discrepancy, holdout, spec))
+    sampler = {"backend": backend, "draws": draws, "tune": tune, "chains": chains, "seed": seed}
+    result = fit_runs(train, spec, **sampler)
     rows = {"posterior": _posterior_rows(result, test, levels, seed)}
+    tau = None
+    if nested is not None:  # fit the training runs' smaller part, predict their larger part
+        tau, _ = discrepancy_scale(fit_runs(nested[0], spec, **sampler), nested[1])
+        rows["posterior+discrepancy"] = _posterior_rows(result, test, levels, seed, tau)
     notes = []
     if baselines:
         law = spec.law_obj
@@ -500,7 +431,23 @@ def backtest(
     per_run = pd.concat(frames, ignore_index=True)
     per_run["log_error"] = np.log(per_run["median"]) - np.log(per_run["loss"])
     metrics, per_task = tabulate(per_run, levels, len(train))
-    return Backtest(result, train, test, per_run, metrics, per_task, levels, holdout, tuple(notes))
+    return Backtest(result, train, test, per_run, metrics, per_task, levels, holdout, tuple(notes), tau)
+
+
+def _inner_rule(discrepancy: bool | str, holdout: str, spec: ModelSpec) -> str:
+    if isinstance(discrepancy, str):
+        return discrepancy
+    if holdout != "given split":
+        return holdout
+    return "tokens:half" if spec.law_obj.inputs == ("tokens",) else DEFAULT_HOLDOUT
+
+
+def _nested_split(train: Runs, spec: ModelSpec, rule: str) -> tuple[Runs, Runs]:
+    """The split of the training runs that the discrepancy is learned on (checked before any fit)."""
+    try:
+        return split_holdout(train, rule, spec)
+    except InputError as exc:
+        raise InputError(f"the nested split for the discrepancy ('{rule}' within the training runs): {exc}") from None
 
 
 __all__ = ["DEFAULT_LEVELS", "NSLPFN_LEVELS", "Backtest", "backtest", "check_split", "empirical_scores",

@@ -10,6 +10,7 @@ import json
 import sys
 import warnings
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -59,6 +60,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--drop-outliers", action="store_true", help="apply the dataset's published outlier rule")
     p.add_argument("--split", default=None, help="a registered dataset's split to fit (e.g. fit)")
     p.add_argument("--pool", default="", help="override pooling, e.g. 'alpha=domain,beta=domain,e=task'")
+    p.add_argument("--noise-pool", default=None, choices=("shared", "domain", "task"),
+                   help="one noise scale for all runs, or one per domain or task (default: the spec's)")
     _sampler_args(p)
     p.set_defaults(func=_cmd_fit)
 
@@ -128,6 +131,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--columns", default="", help="rename columns, e.g. 'Model Size=params,Training FLOP=compute'")
     p.add_argument("--drop-outliers", action="store_true", help="apply the dataset's published outlier rule")
     p.add_argument("--pool", default="", help="override pooling, e.g. 'alpha=task,e=task'")
+    p.add_argument("--noise-pool", default=None, choices=("shared", "domain", "task"),
+                   help="one noise scale for all runs, or one per domain or task (default: the spec's)")
+    p.add_argument("--discrepancy", nargs="?", const=True, default=False, metavar="RULE",
+                   help="also score the posterior with an out-of-sample discrepancy learned by a nested backtest "
+                        "inside the training runs (RULE: its split; default the same rule as --holdout)")
     p.add_argument("--baselines", action="store_true", help="also score Huber + bootstrap (Chinchilla) or M4 (learning curves)")
     p.add_argument("--resamples", type=int, default=200, help="bootstrap resamples of the baseline (default 200)")
     p.add_argument("--levels", type=float, nargs="+", default=[0.5, 0.8, 0.9, 0.95], help="interval masses scored")
@@ -229,10 +237,18 @@ def _fit_from(args: argparse.Namespace, runs: Runs, spec: ModelSpec) -> Fit:
                seed=args.seed, progressbar=progress)
 
 
-def _cmd_fit(args: argparse.Namespace) -> int:
+def _spec_from(args: argparse.Namespace) -> ModelSpec:
+    """The spec named by --spec with the --pool and --noise-pool overrides."""
     spec = load_spec(args.spec)
     if args.pool:
         spec = spec.with_pooling(**parse_pooling(args.pool))
+    if args.noise_pool:
+        spec = replace(spec, noise_pooling=args.noise_pool)
+    return spec
+
+
+def _cmd_fit(args: argparse.Namespace) -> int:
+    spec = _spec_from(args)
     runs = _read_data(args.data, args.columns, args.drop_outliers, args.split)
     result = _fit_from(args, runs, spec)
     path = result.save(args.out)
@@ -431,7 +447,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def _cmd_backtest(args: argparse.Namespace) -> int:
     from .backtest import backtest, take
 
-    spec = load_spec(args.spec)
+    spec = _spec_from(args)
     if args.split_test:
         if args.holdout:
             raise InputError("--holdout and --split-test are alternatives: give one")
@@ -447,9 +463,9 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
         data = parts if isinstance(data, tuple) else parts[0]
     print(f"backtest of '{spec.name}' on {args.data} ({args.chains} chains x {args.draws} draws"
           f"{', with baselines' if args.baselines else ''})...", file=sys.stderr)
-    result = backtest(data, spec, holdout=args.holdout, pool=args.pool or None, baselines=args.baselines,
-                      levels=args.levels, draws=args.draws, tune=args.tune, chains=args.chains, seed=args.seed,
-                      backend=args.backend, n_resamples=args.resamples)
+    result = backtest(data, spec, holdout=args.holdout, baselines=args.baselines, levels=args.levels,
+                      draws=args.draws, tune=args.tune, chains=args.chains, seed=args.seed, backend=args.backend,
+                      n_resamples=args.resamples, discrepancy=args.discrepancy)
     problems = list(result.fit.diagnostics.problems)
     if args.json:
         _json({**result.to_dict(), "warnings": problems})
@@ -457,6 +473,8 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     for problem in problems:
         print(f"WARNING: {problem}")
     print(f"holdout {result.holdout}: {len(result.train)} training runs, {len(result.test)} held out")
+    if result.discrepancy is not None:
+        print(f"discrepancy learned by the nested backtest: sd {result.discrepancy:.4g} on log loss")
     shown = ["method", "rmsle"] + [c for c in result.metrics.columns if c.startswith("coverage_") and "task" not in c]
     shown += ["calibration_error", "mlpd"]
     if result.metrics["n_tasks"].max() > 1:

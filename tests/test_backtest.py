@@ -33,6 +33,7 @@ from bayes_scaling.cli import main
 from bayes_scaling.curve_laws import m4_solve
 from bayes_scaling.fit import Fit
 from bayes_scaling.inference import Diagnostics, SamplerSettings
+from bayes_scaling.predictive import discrepancy_scale
 
 
 @pytest.fixture(autouse=True)
@@ -220,6 +221,35 @@ def test_backtest_per_run_rows_and_json(sim_backtest):
     assert doc["metrics"][1]["coverage_90"] is None  # NaN -> null
 
 
+def test_discrepancy_scale_finds_the_misfit_the_noise_misses(sim_backtest):
+    """Held-out runs perturbed by a known extra error on log loss: the profile's best tau recovers its size;
+    the clean runs (the law is true here) need next to none."""
+    fit, test = sim_backtest.fit, sim_backtest.test
+    clean_tau, profile = discrepancy_scale(fit, test)
+    assert list(profile.columns) == ["tau", "mlpd"] and profile["tau"].iloc[0] == 0.0
+    assert clean_tau < 0.01  # the simulated noise is 0.01·t_4: little left over
+    shift = 0.05 * np.random.default_rng(SEED).standard_normal(len(test))
+    table = test.table.assign(loss=test.table["loss"] * np.exp(shift))
+    perturbed = bs.Runs(table, test.compute_factor, test.source)
+    tau, _ = discrepancy_scale(fit, perturbed)
+    assert 0.03 < tau < 0.08
+
+
+def test_backtest_with_discrepancy_widens_intervals(sim_runs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bs.SamplerWarning)
+        result = backtest(sim_runs, "chinchilla", holdout="compute:0.2", discrepancy=True, draws=150, tune=300,
+                          chains=2, seed=SEED)
+    m = result.metrics.set_index("method")
+    assert list(m.index) == ["posterior", "posterior+discrepancy"]
+    assert result.discrepancy is not None and 0.0 <= result.discrepancy < 0.05
+    assert m.loc["posterior+discrepancy", "rmsle"] == m.loc["posterior", "rmsle"]  # same medians
+    assert m.loc["posterior+discrepancy", "coverage_90"] >= m.loc["posterior", "coverage_90"]
+    assert json.loads(json.dumps(result.to_dict()))["discrepancy"] == result.discrepancy
+    with pytest.raises(bs.InputError, match="nested split for the discrepancy"):
+        backtest(sim_runs, "chinchilla", holdout="compute:0.2", discrepancy="params:>1e13", draws=10, tune=10)
+
+
 def test_backtest_given_split_and_refusals(sim_runs):
     train, test = split_holdout(sim_runs, "compute:0.2")
     with pytest.raises(bs.InputError, match="not both"):
@@ -298,7 +328,10 @@ def test_cli_backtest_json(capsys):
                        "5", "--draws", "60", "--tune", "100", "--chains", "2", "--json")
     doc = json.loads(out)
     assert code == 0 and [m["method"] for m in doc["metrics"]] == ["posterior", "huber", "bootstrap"]
-    assert doc["holdout"] == "params:>5e9" and "warnings" in doc
+    assert doc["holdout"] == "params:>5e9" and "warnings" in doc and doc["discrepancy"] is None
+    code, out, _ = run(capsys, "backtest", "chinchilla_sim", "--holdout", "compute:0.2", "--discrepancy", "--noise-pool",
+                       "shared", "--draws", "60", "--tune", "100", "--chains", "2")
+    assert code == 0 and "posterior+discrepancy" in out and "discrepancy learned by the nested backtest: sd" in out
 
 
 # ------------------------------------------------------------------------------------------- plots

@@ -12,7 +12,8 @@ Epoch's estimates, the regime of simple-scaling-laws' simulations); ``--truth pr
 alpha, beta, a and D*/N* at 5.88e23 FLOPs are checked against the truth.
 
 ``epoch``: Epoch's 240 Chinchilla runs (5 outliers dropped), the top 20% of compute held out; posterior,
-Huber fit (Hoffmann's 4500-start grid) and its bootstrap (1000 resamples).
+posterior with the out-of-sample discrepancy learned by a nested backtest (top 20% of the training runs'
+compute), Huber fit (Hoffmann's 4500-start grid) and its bootstrap (1000 resamples).
 
 ``curves``: the 72 image-classification curves of Alabdulmohsin et al. (2022) (domain "vision"), fit on
 ``Training == 1``, scored on the rest: M4 per curve (the published baseline) and a posterior pooled across
@@ -74,7 +75,7 @@ def run_epoch(args: argparse.Namespace) -> dict:
     start = time.perf_counter()
     runs = bs.datasets.load("epoch_chinchilla", drop_outliers=True)
     bt = backtest(runs, "chinchilla", holdout="compute:0.2", baselines=True, levels=LEVELS, draws=1000, tune=1000,
-                  chains=2, seed=args.seed, n_resamples=1000, huber_starts="full")
+                  chains=2, seed=args.seed, n_resamples=1000, huber_starts="full", discrepancy=True)
     print(bt.metrics.to_string())
     doc = {"machine": machine(), "seconds": time.perf_counter() - start, "data": "epoch_chinchilla (outliers dropped)",
            **bt.to_dict(per_run=True)}
@@ -96,7 +97,7 @@ def run_curves(args: argparse.Namespace) -> dict:
     elif spec.noise_pooling == "domain":  # one domain here: one noise scale
         spec = replace(spec, noise_pooling="shared")
     bt = backtest((train, test), spec, baselines=True, levels=NSLPFN_LEVELS, draws=args.draws, tune=args.tune,
-                  chains=2, seed=args.seed, backend=args.backend)
+                  chains=2, seed=args.seed, backend=args.backend, discrepancy=args.discrepancy)
     cols = ["method", "rmsle_task_mean", "mlpd_task_mean", "mlpd_loss_task_mean", "calibration_error_task_mean",
             "coverage_90_task_mean", "rmsle"]
     print(bt.metrics[cols].to_string())
@@ -117,6 +118,8 @@ def main() -> None:
     parser.add_argument("--spec", default="saturating_tasks")
     parser.add_argument("--backend", default="pymc")
     parser.add_argument("--noise-pooling", default=None, choices=("shared", "task"), help="curves: noise scale level")
+    parser.add_argument("--discrepancy", action="store_true", help="curves: also learn the out-of-sample discrepancy "
+                        "(nested backtest, one more fit)")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     doc = {"calibration": run_calibration, "epoch": run_epoch, "curves": run_curves}[args.part](args)

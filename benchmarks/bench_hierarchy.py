@@ -2,9 +2,10 @@
 
     python benchmarks/bench_hierarchy.py [--tasks 10 100 1000] [--out benchmarks/results/hierarchy.json]
 
-Each task has 8 runs (1e17 to 1e23 FLOPs) of the compute law L = E + (C0/C)^alpha with its own exponent and level
+Also used by ``benchmarks/run.py`` (part d). Each task has 8 runs (1e17 to 1e23 FLOPs) of the compute law L = E + (C0/C)^alpha with its own exponent and level
 (pooled by task, tasks in 4 domains) and E per domain. The same sampler settings are used at every
-size (PyMC NUTS, 2 chains, diagonal metric, chosen by ``dense_mass="auto"`` above 60 parameters).
+size (2 chains, diagonal metric, chosen by ``dense_mass="auto"`` above 60 parameters; tasks centred,
+the 4 domains non-centred).
 Printed: seconds of sampling, seconds per task, min bulk ESS per second, and the ratio of each size's
 cost per task to the smallest size's (1.0 = exactly linear in tasks).
 """
@@ -46,20 +47,22 @@ def simulated_runs(n_tasks: int, seed: int = 0) -> bs.Runs:
     return bs.read_runs(frame[["params", "compute", "loss", "domain", "task"]])
 
 
-def measure(n_tasks: int, draws: int, tune: int, seed: int, hierarchy: str) -> dict:
+def measure(n_tasks: int, draws: int, tune: int, seed: int, hierarchy: str, backend: str = "pymc") -> dict:
+    """Build and sample one hierarchy; ``seconds`` includes compilation, ``sampling_s`` is NUTS alone."""
     runs = simulated_runs(n_tasks, seed)
     spec = replace(bs.load_spec("compute").with_pooling(alpha="task", c0="task", e="domain"), hierarchy=hierarchy)
-    model = build_model(runs, spec)
-    sample(model, draws=20, tune=20, chains=1, seed=seed)  # compile once, outside the timing
     start = time.perf_counter()
+    model = build_model(runs, spec)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        idata, settings = sample(model, draws=draws, tune=tune, chains=2, seed=seed)
+        idata, settings = sample(model, backend=backend, draws=draws, tune=tune, chains=2, seed=seed)
     seconds = time.perf_counter() - start
+    sampling = float(idata["posterior"].attrs.get("sampling_time", seconds))
     d = diagnose(idata)
-    return {"tasks": n_tasks, "runs": len(runs), "dim": model_dim(model), "dense_mass": settings.dense_mass,
-            "seconds": seconds, "seconds_per_task": seconds / n_tasks, "min_ess_bulk": d.min_ess_bulk,
-            "min_ess_bulk_per_s": d.min_ess_bulk / seconds, "max_rhat": d.max_rhat, "divergences": d.divergences,
+    return {"tasks": n_tasks, "runs": len(runs), "dim": model_dim(model), "backend": backend, "hierarchy": hierarchy,
+            "dense_mass": settings.dense_mass, "seconds": seconds, "sampling_s": sampling,
+            "seconds_per_task": sampling / n_tasks, "min_ess_bulk": d.min_ess_bulk,
+            "min_ess_bulk_per_s": d.min_ess_bulk / sampling, "max_rhat": d.max_rhat, "divergences": d.divergences,
             "mean_tree_depth": d.mean_tree_depth}
 
 
@@ -69,12 +72,13 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=500)
     parser.add_argument("--tune", type=int, default=500)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--hierarchy", default="centred", choices=("centred", "non_centred"))
+    parser.add_argument("--hierarchy", default="centred_tasks", choices=("centred", "non_centred", "centred_tasks"))
+    parser.add_argument("--backend", default="pymc")
     parser.add_argument("--out", default="benchmarks/results/hierarchy.json")
     args = parser.parse_args()
     rows = []
     for n in args.tasks:
-        row = measure(n, args.draws, args.tune, args.seed, args.hierarchy)
+        row = measure(n, args.draws, args.tune, args.seed, args.hierarchy, args.backend)
         rows.append(row)
         print(json.dumps(row), flush=True)
     base = rows[0]["seconds_per_task"]

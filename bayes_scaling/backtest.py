@@ -164,6 +164,19 @@ def take(runs: Runs, mask: np.ndarray | pd.Series, part: str = "") -> Runs:
     return Runs(table, runs.compute_factor, f"{runs.source} ({part})" if part else runs.source)
 
 
+def spread_tasks(runs: Runs, per_domain: int) -> Runs:
+    """The runs of ``per_domain`` tasks of each domain, spread evenly over its sorted task names
+    (a reproducible subset of many curves, covering each domain's range of tasks)."""
+    if per_domain < 1:
+        raise InputError(f"per_domain must be at least 1, got {per_domain}")
+    keep: list[str] = []
+    for _, part in runs.table.groupby("domain", sort=True):
+        tasks = sorted(part["task"].astype(str).unique())
+        picks = np.linspace(0, len(tasks) - 1, min(per_domain, len(tasks))).round().astype(int)
+        keep += [tasks[i] for i in picks]
+    return take(runs, runs.table["task"].astype(str).isin(keep), f"{per_domain} tasks per domain")
+
+
 def _number(text: str, holdout: str) -> float:
     try:
         value = float(text)
@@ -451,4 +464,5 @@ def _nested_split(train: Runs, spec: ModelSpec, rule: str) -> tuple[Runs, Runs]:
 
 
 __all__ = ["DEFAULT_LEVELS", "NSLPFN_LEVELS", "Backtest", "backtest", "check_split", "empirical_scores",
-           "log_predictive", "pointwise_scores", "predict_runs", "split_holdout", "summarise", "take"]
+           "log_predictive", "pointwise_scores", "predict_runs", "split_holdout", "spread_tasks", "summarise",
+           "take"]

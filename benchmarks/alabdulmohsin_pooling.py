@@ -31,7 +31,7 @@ import warnings
 from pathlib import Path
 
 import bayes_scaling as bs
-from bayes_scaling.backtest import backtest
+from bayes_scaling.backtest import backtest, spread_tasks, take
 from bayes_scaling.compare import compare, compare_models
 
 DATASET = "alabdulmohsin2022_revisiting"
@@ -53,13 +53,19 @@ def main() -> None:
     parser.add_argument("--chains", type=int, default=2)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--backend", default="nutpie")
+    parser.add_argument("--curves-per-domain", type=int, default=None,
+                        help="a subset: this many curves of each domain, spread over their names (default: all)")
     parser.add_argument("--out", default="benchmarks/results/alabdulmohsin_pooling.json")
     args = parser.parse_args()
     train = bs.datasets.load(DATASET, split="fit")
     test = bs.datasets.load(DATASET, split="extrapolate")
+    if args.curves_per_domain:
+        train = spread_tasks(train, args.curves_per_domain)
+        test = take(test, test.table["task"].isin(train.table["task"]))
     print(f"{DATASET}: {len(train)} fit points, {len(test)} extrapolate points; "
           f"{platform.machine()}, {os.cpu_count()} cores", flush=True)
     record: dict = {"machine": {"platform": platform.platform(), "cores": os.cpu_count()},
+                    "curves": sorted(train.table["task"].unique()),
                     "sampler": vars(args), "choices": {}}
     fits = {}
     for name in args.choices:

@@ -45,7 +45,7 @@ def posterior_run(runs: bs.Runs, backend: str, centred: bool, draws: int, tune: 
         spec = spec.with_priors(**NAIVE_PRIORS)
     start = time.perf_counter()
     model = build_model(runs, spec, centred=centred)
-    idata, settings = sample(model, backend=backend, draws=draws, tune=tune, chains=4, seed=seed, dense_mass=centred)
+    idata, _settings = sample(model, backend=backend, draws=draws, tune=tune, chains=4, seed=seed, dense_mass=centred)
     total = time.perf_counter() - start
     sampling = float(idata["posterior"].attrs.get("sampling_time", np.nan))
     d = diagnose(idata, PARAMS)

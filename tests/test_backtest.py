@@ -26,6 +26,7 @@ from bayes_scaling.backtest import (
     pointwise_scores,
     predict_runs,
     split_holdout,
+    spread_tasks,
     summarise,
 )
 from bayes_scaling.baselines_m4 import fit_m4, fit_m4_curves
@@ -219,6 +220,17 @@ def test_backtest_per_run_rows_and_json(sim_backtest):
     doc = json.loads(json.dumps(sim_backtest.to_dict()))
     assert doc["holdout"] == "compute:0.2" and doc["metrics"][0]["method"] == "posterior"
     assert doc["metrics"][1]["coverage_90"] is None  # NaN -> null
+
+
+def test_spread_tasks_keeps_whole_tasks_spread_over_each_domain():
+    table = pd.DataFrame({"params": 1e8, "tokens": np.tile([1e9, 1e10, 1e11], 10), "loss": np.tile([0.5, 0.4, 0.35], 10),
+                          "domain": np.repeat(["a"] * 7 + ["b"] * 3, 3), "task": np.repeat([f"t{i}" for i in range(10)], 3)})
+    runs = bs.read_runs(table)
+    kept = spread_tasks(runs, 3).table
+    assert sorted(kept["task"].unique()) == ["t0", "t3", "t6", "t7", "t8", "t9"]  # ends and middle of a; all of b
+    assert (kept.groupby("task").size() == 3).all()
+    with pytest.raises(bs.InputError, match="at least 1"):
+        spread_tasks(runs, 0)
 
 
 def test_discrepancy_scale_finds_the_misfit_the_noise_misses(sim_backtest):

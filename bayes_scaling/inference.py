@@ -1,6 +1,6 @@
 """Sampling with NUTS through one function, and convergence diagnostics.
 
-Backends: ``pymc`` (PyMC's own NUTS on PyTensor's compiled C code; always installed) and, with the
+Backends: ``pymc`` (PyMC's own NUTS on a numba-compiled PyTensor graph; always installed) and, with the
 ``jax`` extra (``pip install "bayes_scaling[jax]"``), ``numpyro``, ``blackjax`` (JAX) and ``nutpie``
 (Rust NUTS on a numba-compiled model). Every backend returns an ``xarray.DataTree`` in ArviZ layout.
 """

@@ -17,8 +17,10 @@ to it alone):
 (c) **The bootstrap**: L-BFGS + Huber from Hoffmann's 4,500-start grid, then 1,000 resamples
     (``bayes_scaling.baselines``), against the warm posterior of every backend.
 (d) **Hierarchies of 10, 100, 1,000 simulated tasks** (``bench_hierarchy.simulated_runs``: compute
-    law, exponent and level per task in 4 domains, 8 runs per task): seconds, ESS/s, the cost per task
-    relative to the smallest size (1.0 = linear in tasks), and the peak resident memory of the child.
+    law, exponent and level per task in 4 domains, 8 runs per task; nutpie, centred hierarchy):
+    seconds, ESS/s, the cost per task relative to the smallest size (1.0 = linear in tasks), and the
+    peak resident memory of the child. ``--parts hierarchy`` re-runs one part and keeps the others'
+    last record in the JSON.
 
 The GPU figures in the README come from the same script on a machine where JAX sees a GPU
 (``pip install "jax[cuda12]"``); nothing in CI depends on one.
@@ -138,7 +140,7 @@ def chinchilla_part(backends: list[str], parameterisation: str, draws: int, time
 def hierarchy_part(sizes: list[int], backend: str, draws: int, timeout: float) -> list[dict]:
     rows = []
     for n in sizes:
-        job = {"part": "hierarchy", "tasks": n, "draws": draws, "tune": draws, "hierarchy": "centred_tasks",
+        job = {"part": "hierarchy", "tasks": n, "draws": draws, "tune": draws, "hierarchy": "centred",
                "backend": backend}
         row = run_child(job, timeout)
         row.setdefault("tasks", n)
@@ -216,7 +218,13 @@ def main() -> None:
               f"{boot.get('bootstrap_s', float('nan')):.1f} s", flush=True)
     hier = hierarchy_part(tasks, args.hierarchy_backend, 500 if not args.quick else 100, args.timeout) \
         if "hierarchy" in args.parts else []
-    record.update(chinchilla=fits, naive=naive, bootstrap=boot, hierarchy=hier, ratios=ratios(fits, naive, boot),
+    parts = {"chinchilla": fits, "naive": naive, "bootstrap": boot, "hierarchy": hier}
+    previous = json.loads(Path(args.out).read_text()) if Path(args.out).exists() else {}
+    for name in ("chinchilla", "naive", "bootstrap", "hierarchy"):  # parts not run now keep their last record
+        record[name] = parts[name] if name in args.parts else previous.get(name, parts[name])
+        if name not in args.parts and name in previous:
+            record.setdefault("carried_over", []).append(f"{name} from {previous.get('when')}")
+    record.update(ratios=ratios(record["chinchilla"], record["naive"], record["bootstrap"]),
                   seconds=time.perf_counter() - start)
     print("ratios:", json.dumps({k: round(v, 2) for k, v in record["ratios"].items()}, indent=1), flush=True)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

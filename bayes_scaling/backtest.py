@@ -32,6 +32,7 @@ from .fit import fit as fit_runs
 from .inference import DEFAULT_BACKEND
 from .predictive import (
     discrepancy_scale,
+    draw_matrices,
     log_predictive,
     predict_runs,
     with_discrepancy,
@@ -197,10 +198,8 @@ def _posterior_rows(fit: Fit, test: Runs, levels: Sequence[float], seed: int, ta
     frames = []
     for start in range(0, len(test), step):
         part = take(test, np.arange(len(test)) // step == start // step)
-        mu, sigma, nu = log_predictive(fit, part)
-        m = mu.values.reshape(draws, -1)
-        s = with_discrepancy(np.broadcast_to(sigma.values.reshape(draws, -1), m.shape), tau)
-        v = None if nu is None else nu.values.reshape(draws, 1)
+        m, s, v = draw_matrices(fit, part)
+        s = with_discrepancy(s, tau)
         scores = pointwise_scores(np.log(part.column("loss")), m, s, v)
         pred = m + s * predictive_noise(rng, m.shape, None if v is None else v.ravel())
         frames.append(scores.assign(**bounds(pred, levels)))

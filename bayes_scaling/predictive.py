@@ -118,6 +118,15 @@ def _run_coords(runs: Runs) -> dict[str, tuple[str, np.ndarray]]:
             "domain": ("run", t["domain"].to_numpy(dtype=str)), "task": ("run", t["task"].to_numpy(dtype=str))}
 
 
+def draw_matrices(fit: Fit, runs: Runs) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """:func:`log_predictive` as arrays over (draw, run): location, scale (broadcast) and nu (draw, 1) or None."""
+    mu, sigma, nu = log_predictive(fit, runs)
+    draws = mu.sizes["chain"] * mu.sizes["draw"]
+    m = mu.values.reshape(draws, -1)
+    s = np.broadcast_to(sigma.values.reshape(draws, -1), m.shape)
+    return m, s, None if nu is None else nu.values.reshape(draws, 1)
+
+
 def with_discrepancy(sigma: np.ndarray | xr.DataArray, tau: float) -> np.ndarray | xr.DataArray:
     """Noise scale with a discrepancy of sd ``tau`` added in quadrature: sqrt(sigma^2 + tau^2)."""
     return np.sqrt(sigma**2 + tau**2) if tau > 0 else sigma
@@ -141,15 +150,11 @@ def discrepancy_scale(fit: Fit, runs: Runs) -> tuple[float, pd.DataFrame]:
     table : pandas.DataFrame
         ``tau`` and ``mlpd`` over the grid (the score's profile).
     """
-    mu, sigma, nu = log_predictive(fit, runs)
-    draws = mu.sizes["chain"] * mu.sizes["draw"]
-    m = mu.values.reshape(draws, -1)
-    s = np.broadcast_to(sigma.values.reshape(draws, -1), m.shape)
-    v = None if nu is None else nu.values.reshape(draws, 1)
+    m, s, v = draw_matrices(fit, runs)
     log_obs = np.log(runs.column("loss"))
     mlpd = [float(pointwise_scores(log_obs, m, with_discrepancy(s, tau), v)["lpd"].mean()) for tau in TAU_GRID]
     table = pd.DataFrame({"tau": TAU_GRID, "mlpd": mlpd})
     return float(TAU_GRID[int(np.argmax(mlpd))]), table
 
 
-__all__ = ["TAU_GRID", "discrepancy_scale", "log_predictive", "predict_runs", "with_discrepancy"]
+__all__ = ["TAU_GRID", "discrepancy_scale", "draw_matrices", "log_predictive", "predict_runs", "with_discrepancy"]

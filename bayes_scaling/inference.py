@@ -168,16 +168,17 @@ def sample(
             idata = pm.sample(nuts_sampler=backend, nuts=nuts, **common)
         else:
             nuts = {"target_accept": target_accept, "adaptation": "low_rank" if dense_mass else "diag"}
-            idata = pm.sample(nuts_sampler="nutpie", nuts=nuts, **common)
+            # pm.sample hands nutpie cores=1 unless told otherwise (chains then run one after another)
+            idata = pm.sample(nuts_sampler="nutpie", nuts=nuts, cores=chain_processes(int(chains)), **common)
     settings = SamplerSettings(backend, int(draws), int(tune), int(chains), int(seed), float(target_accept),
                                bool(dense_mass), time.perf_counter() - start)
     return idata, settings
 
 
 def chain_processes(chains: int) -> int:
-    """How many processes PyMC's NUTS may run its chains in: one per chain up to the CPU count, or
-    one (chains in turn) inside a daemonic process such as a Dask worker, which cannot start children.
-    The draws are the same either way: every chain has its own seed."""
+    """How many chains may run at once (PyMC's processes, nutpie's threads): one per chain up to the CPU
+    count, or one (chains in turn) inside a daemonic process such as a Dask worker, which cannot start
+    children and is given one core. The draws are the same either way: every chain has its own seed."""
     if multiprocessing.current_process().daemon:
         return 1
     return min(chains, os.cpu_count() or 1)

@@ -220,10 +220,11 @@ def main() -> None:
         if "hierarchy" in args.parts else []
     parts = {"chinchilla": fits, "naive": naive, "bootstrap": boot, "hierarchy": hier}
     previous = json.loads(Path(args.out).read_text()) if Path(args.out).exists() else {}
+    record["measured"] = {}
     for name in ("chinchilla", "naive", "bootstrap", "hierarchy"):  # parts not run now keep their last record
-        record[name] = parts[name] if name in args.parts else previous.get(name, parts[name])
-        if name not in args.parts and name in previous:
-            record.setdefault("carried_over", []).append(f"{name} from {previous.get('when')}")
+        carried = name not in args.parts and name in previous
+        record[name] = previous[name] if carried else parts[name]
+        record["measured"][name] = previous.get("measured", {}).get(name, previous.get("when")) if carried else record["when"]
     record.update(ratios=ratios(record["chinchilla"], record["naive"], record["bootstrap"]),
                   seconds=time.perf_counter() - start)
     print("ratios:", json.dumps({k: round(v, 2) for k, v in record["ratios"].items()}, indent=1), flush=True)

@@ -24,7 +24,7 @@ from .fit import Fit, fit, format_summary, load_fit
 from .inference import BACKENDS, DEFAULT_BACKEND
 from .intervals import DEFAULT_PROB, interval_table
 from .planning import compute_for_target, format_plan, format_target, plan
-from .spec import ModelSpec, load_spec, parse_pooling
+from .spec import NOISE_LEVELS, ModelSpec, load_spec, parse_pooling
 
 CHINCHILLA_COMPUTE = 5.88e23  # 6 · 70e9 · 1.4e12 FLOPs
 DEMO_COMPUTE = (1e21, CHINCHILLA_COMPUTE, 1e25)
@@ -59,9 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--columns", default="", help="rename columns, e.g. 'Model Size=params,Training FLOP=compute'")
     p.add_argument("--drop-outliers", action="store_true", help="apply the dataset's published outlier rule")
     p.add_argument("--split", default=None, help="a registered dataset's split to fit (e.g. fit)")
-    p.add_argument("--pool", default="", help="override pooling, e.g. 'alpha=domain,beta=domain,e=task'")
-    p.add_argument("--noise-pool", default=None, choices=("shared", "domain", "task"),
-                   help="one noise scale for all runs, or one per domain or task (default: the spec's)")
+    _pooling_args(p)
     _sampler_args(p)
     p.set_defaults(func=_cmd_fit)
 
@@ -130,9 +128,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--domain", nargs="+", default=None, help="keep only the runs of these domains")
     p.add_argument("--columns", default="", help="rename columns, e.g. 'Model Size=params,Training FLOP=compute'")
     p.add_argument("--drop-outliers", action="store_true", help="apply the dataset's published outlier rule")
-    p.add_argument("--pool", default="", help="override pooling, e.g. 'alpha=task,e=task'")
-    p.add_argument("--noise-pool", default=None, choices=("shared", "domain", "task"),
-                   help="one noise scale for all runs, or one per domain or task (default: the spec's)")
+    _pooling_args(p)
     p.add_argument("--discrepancy", nargs="?", const=True, default=False, metavar="RULE",
                    help="also score the posterior with an out-of-sample discrepancy learned by a nested backtest "
                         "inside the training runs (RULE: its split; default the same rule as --holdout)")
@@ -190,6 +186,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(func=_cmd_sweep)
     return parser
+
+
+def _pooling_args(p: argparse.ArgumentParser) -> None:
+    """The spec overrides that :func:`_spec_from` reads: --pool and --noise-pool."""
+    p.add_argument("--pool", default="", help="override pooling, e.g. 'alpha=domain,beta=domain,e=task'")
+    p.add_argument("--noise-pool", default=None, choices=NOISE_LEVELS,
+                   help="one noise scale for all runs, or one per domain or task (default: the spec's)")
 
 
 def _sampler_args(p: argparse.ArgumentParser) -> None:

@@ -8,7 +8,7 @@ Every choice fits the saturating law L = E + A·(x + x0)^-alpha to the 92 learni
 split (4,272 points) and predicts the held-out ``extrapolate`` split (the larger x of every curve):
 
 - ``partial``: the shipped spec ``saturating_tasks``: every parameter partially pooled by task within
-  domain (tasks centred, domains non-centred), inputs centred per curve, noise per domain;
+  domain (tasks centred, domains non-centred), inputs centred per curve, noise per curve;
 - ``none``: every parameter per curve with its prior only (``task_separate``): independent curve fits;
 - ``complete``: the exponent alpha shared by every curve of a domain (``domain_separate``), the rest
   (loss at the pivot, irreducible fraction, x0) per curve, since curves are in different units (error

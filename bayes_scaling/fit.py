@@ -401,6 +401,7 @@ def load_fit(path: str | Path) -> Fit:
         diag = json.loads(attrs["diagnostics"])
         diag.pop("ok", None)
         diag["problems"] = tuple(diag["problems"])
+        diag.update({k: float("nan") for k, v in diag.items() if v is None})  # written as null
         diagnostics = Diagnostics(**diag)
         pivots = _pivots_from_json(json.loads(attrs["pivots"]), Groups.from_runs(runs))
     except (KeyError, TypeError, ValueError) as exc:

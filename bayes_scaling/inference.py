@@ -81,8 +81,8 @@ class Diagnostics:
                 f"mean tree depth {self.mean_tree_depth:.1f}: {verdict}")
 
     def to_dict(self) -> dict:
-        """JSON-able form."""
-        d = asdict(self)
+        """JSON-able form (strict JSON: a number that is not finite, e.g. R-hat of one chain, is None)."""
+        d = {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in asdict(self).items()}
         d["problems"] = list(self.problems)
         d["ok"] = self.ok
         return d
@@ -196,7 +196,8 @@ def diagnose(idata: xr.DataTree, var_names: list[str] | None = None) -> Diagnost
     chains, draws = post.sizes["chain"], post.sizes["draw"]
     stats = idata["sample_stats"].to_dataset() if "sample_stats" in idata.children else xr.Dataset()
     divergences = int(stats["diverging"].sum()) if "diverging" in stats else 0
-    depth = float(stats["tree_depth"].mean()) if "tree_depth" in stats else float("nan")
+    depth_name = next((n for n in ("tree_depth", "depth") if n in stats), None)  # PyMC/JAX, nutpie
+    depth = float(stats[depth_name].mean()) if depth_name else float("nan")
     if chains > 1:
         rhat = float(max(float(az.rhat(post[n]).max()) for n in names))
     else:

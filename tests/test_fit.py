@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from conftest import SEED
@@ -100,3 +102,16 @@ def test_same_seed_same_draws_and_loud_warnings(sim_runs):
     assert not a.diagnostics.ok and any("ESS" in p for p in a.diagnostics.problems)
     assert "WARNING" in bs.format_summary(a)
     assert str(a.diagnostics).endswith("PROBLEMS: " + "; ".join(a.diagnostics.problems))
+
+
+def test_one_chain_is_flagged_and_written_as_strict_json(sim_runs, tmp_path):
+    """R-hat of one chain is undefined: a problem in words, null (not NaN) in JSON, NaN again on reload."""
+    with pytest.warns(bs.SamplerWarning, match="one chain only"):
+        one = bs.fit(sim_runs, draws=30, tune=30, chains=1, seed=SEED)
+    doc = json.loads(json.dumps(one.diagnostics.to_dict(), allow_nan=False))
+    assert doc["max_rhat"] is None and doc["ok"] is False
+    assert np.isfinite(one.diagnostics.mean_tree_depth)  # read from the sampler's stats
+    one.save(tmp_path / "one.nc")
+    with pytest.warns(bs.SamplerWarning, match="one chain only"):
+        back = bs.load_fit(tmp_path / "one.nc")
+    assert np.isnan(back.diagnostics.max_rhat) and back.diagnostics.problems == one.diagnostics.problems

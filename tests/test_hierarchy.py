@@ -136,6 +136,18 @@ def test_centred_tasks_centres_tasks_and_offsets_domains(hier_runs):
         replace(spec, hierarchy="centered")
 
 
+def test_noise_scale_per_task(hier_runs):
+    """One noise scale per curve: the shipped learning-curve hierarchy needs it (its domains mix metrics
+    whose noise differs ~100x), and a domain-level scale is refused where there is one domain."""
+    model = bs.build_model(hier_runs, replace(bs.load_spec("compute"), noise_pooling="task"))
+    assert model.named_vars_to_dims["sigma"] == ("task",)
+    assert model["sigma"].eval().shape == (len(hier_runs.tasks),)
+    assert bs.load_spec("saturating_tasks").noise_pooling == "task"
+    one = bs.read_runs(hier_runs.table[hier_runs.table["domain"] == hier_runs.table["domain"].iloc[0]])
+    with pytest.raises(bs.InputError, match="noise vary by domain"):
+        bs.build_model(one, replace(bs.load_spec("compute"), noise_pooling="domain"))
+
+
 def test_compare_by_domain_with_inputs_centred_per_task(hier_runs):
     """Exponents and E per domain, levels per task, inputs centred per task: exponents and E compare
     by domain (they do not depend on the centre); A does not, and the error says where it can."""

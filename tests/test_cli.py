@@ -154,3 +154,23 @@ def test_plan_and_target_from_the_cli(capsys, fit_file):
                  ("plan", str(fit_file), "--budget", "-1")):
         code, _, err = run(capsys, *argv)
         assert code == 2 and err.strip().splitlines()[-1].startswith("error:") and "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_second_multi_group_fit_from_the_cli(tmp_path, capsys):
+    """Cerebras-GPT against Pythia (model lineage as the domain) with the domain-pooled Chinchilla law:
+    the fit converges from the CLI and compare answers for the exponents of the two lineages."""
+    if not bs.datasets.available("cerebras_gpt_pile_table"):
+        pytest.skip("public data cerebras_gpt_pile_table is not mirrored here: set BAYES_SCALING_DATA to ../shared/datasets")
+    path = tmp_path / "lineages.nc"
+    code, out, err = run(capsys, "fit", "cerebras_gpt_pile_table", "--spec", "chinchilla_domain", "--backend", "nutpie",
+                         "--tune", "2000", "--draws", "3000", "--out", str(path))
+    assert code == 0 and "WARNING" not in out + err, out + err
+    assert "0 divergences" in out
+    code, out, _ = run(capsys, "compare", str(path), "--param", "alpha", "--by", "domain", "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["diagnostics"]["ok"] and doc["diagnostics"]["max_rhat"] <= 1.01
+    row = doc["comparisons"][0]
+    assert {row["group"], row["other"]} == {"cerebras", "pythia"}
+    assert 0.05 < row["other_median"] < 1.0 and 0.05 < row["group_median"] < 1.0
+    assert row["diff_lower"] < row["diff_median"] < row["diff_upper"] and 0.0 < row["p_greater"] < 1.0

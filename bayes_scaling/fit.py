@@ -398,11 +398,7 @@ def load_fit(path: str | Path) -> Fit:
         runs = Runs.from_dataset(tree["runs"].to_dataset())
         spec = ModelSpec.from_dict(json.loads(attrs["spec"]))
         settings = SamplerSettings(**json.loads(attrs["sampler"]))
-        diag = json.loads(attrs["diagnostics"])
-        diag.pop("ok", None)
-        diag["problems"] = tuple(diag["problems"])
-        diag.update({k: float("nan") for k, v in diag.items() if v is None})  # written as null
-        diagnostics = Diagnostics(**diag)
+        diagnostics = Diagnostics.from_dict(json.loads(attrs["diagnostics"]))
         pivots = _pivots_from_json(json.loads(attrs["pivots"]), Groups.from_runs(runs))
     except (KeyError, TypeError, ValueError) as exc:
         raise FitFileError(f"{path} has damaged provenance: {exc}") from None

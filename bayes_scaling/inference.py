@@ -87,6 +87,12 @@ class Diagnostics:
         d["ok"] = self.ok
         return d
 
+    @classmethod
+    def from_dict(cls, d: dict) -> Diagnostics:
+        """Inverse of :meth:`to_dict` (null back to NaN; ``ok`` is derived, not read)."""
+        values = {k: (float("nan") if v is None else v) for k, v in d.items() if k != "ok"}
+        return cls(**{**values, "problems": tuple(d["problems"])})
+
 
 def check_backend(backend: str) -> None:
     """Raise :class:`BackendError` if ``backend`` is unknown or its packages are missing."""

@@ -15,6 +15,12 @@ if "BAYES_SCALING_DATA" not in os.environ and SHARED.is_dir():
     os.environ["BAYES_SCALING_DATA"] = str(SHARED)  # CI sets it too: the public data mirror
 
 
+def require_mirrored(name: str) -> None:
+    """Skip the calling test where the public dataset ``name`` is not mirrored on this machine."""
+    if not bs.datasets.available(name):
+        pytest.skip(f"public data {name} is not mirrored here: set BAYES_SCALING_DATA to ../shared/datasets")
+
+
 @pytest.fixture(scope="session")
 def sim_runs() -> bs.Runs:
     """The bundled simulation: 108 IsoFLOP runs from Epoch's fit (known truth)."""
@@ -30,8 +36,7 @@ def sim_fit(sim_runs: bs.Runs) -> bs.Fit:
 @pytest.fixture(scope="session")
 def epoch_runs() -> bs.Runs:
     """Epoch's 240 Chinchilla runs, read through the loader from the mirror."""
-    if not bs.datasets.available("epoch_chinchilla"):
-        pytest.skip("public data epoch_chinchilla is not mirrored here: set BAYES_SCALING_DATA to ../shared/datasets")
+    require_mirrored("epoch_chinchilla")
     return bs.datasets.load("epoch_chinchilla", drop_outliers=True)
 
 

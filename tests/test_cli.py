@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import require_mirrored
 
 import bayes_scaling as bs
 from bayes_scaling.cli import main
@@ -160,8 +161,7 @@ def test_plan_and_target_from_the_cli(capsys, fit_file):
 def test_second_multi_group_fit_from_the_cli(tmp_path, capsys):
     """Cerebras-GPT against Pythia (model lineage as the domain) with the domain-pooled Chinchilla law:
     the fit converges from the CLI and compare answers for the exponents of the two lineages."""
-    if not bs.datasets.available("cerebras_gpt_pile_table"):
-        pytest.skip("public data cerebras_gpt_pile_table is not mirrored here: set BAYES_SCALING_DATA to ../shared/datasets")
+    require_mirrored("cerebras_gpt_pile_table")
     path = tmp_path / "lineages.nc"
     code, out, err = run(capsys, "fit", "cerebras_gpt_pile_table", "--spec", "chinchilla_domain", "--backend", "nutpie",
                          "--tune", "2000", "--draws", "3000", "--out", str(path))

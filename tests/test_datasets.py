@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import require_mirrored
 
 import bayes_scaling as bs
 from bayes_scaling.readers import slug
@@ -21,8 +22,7 @@ CEREBRAS = "cerebras_gpt_pile_table"
 
 def mirrored(name: str) -> bs.Runs:
     """Load ``name`` from the public-data mirror, or skip if this machine has no copy."""
-    if not bs.datasets.available(name):
-        pytest.skip(f"public data {name} is not mirrored here: set BAYES_SCALING_DATA to ../shared/datasets")
+    require_mirrored(name)
     return bs.datasets.load(name)
 
 

@@ -8,8 +8,7 @@ from pathlib import Path
 import nbclient  # the test extra installs the notebook runner: a missing one fails, never skips
 import nbformat
 import pytest
-
-import bayes_scaling as bs
+from conftest import require_mirrored
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 #: Each notebook and the public dataset it reads.
@@ -37,8 +36,7 @@ def test_notebooks_are_saved_without_outputs() -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
 def test_notebook_runs_and_concludes(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    if not bs.datasets.available(DATA[name]):
-        pytest.skip(f"public data {DATA[name]} is not mirrored here: set BAYES_SCALING_DATA to ../shared/datasets")
+    require_mirrored(DATA[name])
     monkeypatch.setenv("BAYES_SCALING_QUICK", "1")  # the kernel inherits the environment (and the data mirror)
     monkeypatch.setenv("MPLBACKEND", "Agg")
     nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)

@@ -4,36 +4,82 @@
 >>> runs = bs.datasets.load("chinchilla_sim")
 >>> fit = bs.fit(runs, spec="chinchilla", seed=1)        # doctest: +SKIP
 >>> fit.summary(); fit.optimal(compute=[5.88e23]); fit.predict(params=70e9, tokens=1.4e12)  # doctest: +SKIP
+
+The public names are imported on first use, so ``import bayes_scaling`` (and the command line's
+read commands) do not pay for the sampler stack until something needs it.
 """
 
-from . import compare, datasets, frontier, planning, report
-from .backtest import Backtest, backtest, predict_runs, split_holdout
-from .calibrate import Calibration, calibrate
-from .data import Runs, read_runs
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+from typing import Any
+
 from .errors import (
     BackendError,
     BayesScalingError,
     DatasetError,
+    DataWarning,
+    ExtrapolationWarning,
     FitFileError,
     InputError,
+    PriorWarning,
     QueryError,
     SamplerWarning,
+    SamplingInterrupted,
     SpecError,
 )
-from .fit import Fit, fit, format_summary, load_fit, package_version
-from .inference import BACKENDS, Diagnostics, SamplerSettings, diagnose, sample
-from .intervals import DEFAULT_PROB, interval_table
-from .laws import LAWS, Law, get_law
-from .model import build_model
-from .spec import ModelSpec, Prior, available_specs, load_spec
+from .version import package_version
 
 __version__ = package_version()
 
-__all__ = [
-    "BACKENDS", "DEFAULT_PROB", "LAWS", "BackendError", "BayesScalingError", "DatasetError", "Diagnostics",
-    "Fit", "FitFileError", "InputError", "Law", "ModelSpec", "Prior", "QueryError", "Runs", "SamplerSettings",
-    "SamplerWarning", "SpecError", "available_specs", "build_model", "compare", "datasets", "diagnose", "fit",
-    "format_summary", "get_law", "interval_table", "load_fit", "load_spec", "planning", "read_runs", "sample",
+#: Public name -> the module that defines it (a name mapped to itself is a submodule).
+_LAZY = {
+    "compare": "compare", "datasets": "datasets", "frontier": "frontier", "planning": "planning",
+    "report": "report",
+    "Backtest": "backtest", "backtest": "backtest", "predict_runs": "backtest", "split_holdout": "backtest",
+    "Calibration": "calibrate", "calibrate": "calibrate",
+    "Runs": "data", "read_runs": "data",
+    "Fit": "fit", "fit": "fit", "format_summary": "fit", "load_fit": "fit",
+    "BACKENDS": "defaults", "DEFAULT_PROB": "defaults",
+    "Diagnostics": "inference", "SamplerSettings": "inference", "diagnose": "inference", "sample": "inference",
+    "interval_table": "intervals",
+    "LAWS": "laws", "Law": "laws", "get_law": "laws",
+    "build_model": "model",
+    "ModelSpec": "spec", "Prior": "spec", "available_specs": "spec", "load_spec": "spec",
+}
+_SUBMODULES = {"compare", "datasets", "frontier", "planning", "report"}
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name's module on first use (PEP 562)."""
+    if name not in _LAZY:
+        raise AttributeError(f"module 'bayes_scaling' has no attribute {name!r}")
+    module = importlib.import_module(f".{_LAZY[name]}", __name__)
+    value = module if name in _SUBMODULES else getattr(module, name)
+    globals()[name] = value
+    return value
+
+
+class _Package(types.ModuleType):
+    """The package module: importing the submodule ``fit`` (or ``backtest``, ``calibrate``) must not
+    replace the function of the same name that the package exports."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, types.ModuleType) and name in _LAZY and name not in _SUBMODULES:
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
+__all__ = [  # noqa: RUF022 -- the eager names, then the lazy ones
+    "BackendError", "BayesScalingError", "DataWarning", "DatasetError", "ExtrapolationWarning", "FitFileError", "InputError", "PriorWarning", "QueryError", "SamplerWarning", "SamplingInterrupted", "SpecError", "package_version",
+    *_LAZY,
 ]
-__all__ += ["frontier", "report"]
-__all__ += ["Backtest", "Calibration", "backtest", "calibrate", "predict_runs", "split_holdout"]

@@ -63,6 +63,11 @@ _SYNTAX = ("'compute:0.2' (top fraction by a column), 'params:>1e9' (threshold: 
 # ------------------------------------------------------------------------------------------ splits
 
 
+#: Relative tolerance of every cut: values within it of the cut count as equal to it, so one nominal
+#: budget computed in different ways (6·N·D rounds differently) is never split.
+CUT_RTOL = 1e-9
+
+
 def split_holdout(runs: Runs, holdout: str, spec: ModelSpec | str | None = None) -> tuple[Runs, Runs]:
     """Split runs into a training and a held-out part.
 
@@ -72,7 +77,8 @@ def split_holdout(runs: Runs, holdout: str, spec: ModelSpec | str | None = None)
         All runs.
     holdout : str
         ``"<column>:<fraction>"``: the top fraction of runs by params, tokens or compute (runs tied at
-        the cut are held out together, so slightly more may be held out); ``"<column>:>X"`` (or
+        the cut, within a relative :data:`CUT_RTOL`, are held out together, so slightly more may be
+        held out); ``"<column>:>X"`` (or
         ``>=``, ``<``, ``<=``): a threshold; ``"<column>:half"``: within each task, the runs with
         x > x_max/2 (the protocol of Alabdulmohsin et al. 2022).
     spec : ModelSpec or spec name, optional
@@ -103,16 +109,17 @@ def split_holdout(runs: Runs, holdout: str, spec: ModelSpec | str | None = None)
         if text:
             raise InputError(f"unknown holdout '{holdout}'; use {_SYNTAX}")
         x_max = runs.table.groupby("task")[column].transform("max").to_numpy(dtype=float)
-        held = x > x_max / 2
+        held = x > (x_max / 2) * (1 + CUT_RTOL)
     else:
         value = _number(text, holdout)
         if rule is None:
             if not 0.0 < value < 1.0:
                 raise InputError(f"holdout '{holdout}': the fraction must lie strictly between 0 and 1")
             k = max(1, math.ceil(value * len(runs)))
-            held = x >= np.sort(x)[::-1][k - 1]
+            held = x >= np.sort(x)[::-1][k - 1] * (1 - CUT_RTOL)
         else:
-            held = {">": x > value, ">=": x >= value, "<": x < value, "<=": x <= value}[rule]
+            up, down = value * (1 + CUT_RTOL), value * (1 - CUT_RTOL)
+            held = {">": x > up, ">=": x >= down, "<": x < down, "<=": x <= up}[rule]
     train, test = take(runs, ~held, "train"), take(runs, held, "test")
     check_split(train, test, spec, f"holdout '{holdout}'", runs.column(column).max(), column)
     return train, test

@@ -31,6 +31,7 @@ import xarray as xr
 from scipy import stats
 
 from .data import Runs, read_runs
+from .defaults import CHINCHILLA_COMPUTE
 from .errors import InputError, SamplerWarning
 from .fit import Fit
 from .fit import fit as fit_runs
@@ -42,8 +43,6 @@ from .scoring import records
 from .simulate import simulate_runs
 from .spec import ModelSpec, load_spec
 
-#: Chinchilla's budget, 6 · 70e9 · 1.4e12 FLOPs.
-CHINCHILLA_COMPUTE = 5.88e23
 DEFAULT_LEVELS = (0.5, 0.8, 0.9)
 #: Noise of a fixed truth that names none: the bundled chinchilla_sim's (Student-t, scale 0.01, nu 4).
 DEFAULT_NOISE = {"sigma": 0.01, "nu": 4.0}

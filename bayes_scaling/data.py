@@ -9,6 +9,7 @@ checks the data again.
 from __future__ import annotations
 
 import hashlib
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .errors import InputError
+from .errors import DataWarning, InputError
 
 #: Default FLOPs per parameter per token: C = 6 N D (Kaplan et al. 2020; Hoffmann et al. 2022).
 DEFAULT_COMPUTE_FACTOR = 6.0
@@ -128,14 +129,14 @@ def read_runs(
         label used in two domains.
     """
     frame, default_source = _as_frame(data)
-    frame = _rename(frame, columns or {})
+    frame = _rename(_clean_columns(frame), columns or {})
     if not np.isfinite(compute_factor) or compute_factor <= 0:
         raise InputError(f"compute_factor must be a positive number, got {compute_factor!r}")
     table = pd.DataFrame(index=pd.RangeIndex(len(frame)))
     for name in NUMERIC:
         if name in frame.columns:
             table[name] = _numeric(frame[name], name)
-    _require_columns(table)
+    _require_columns(table, [str(c) for c in frame.columns])
     if "tokens" not in table:
         table["tokens"] = table["compute"] / (compute_factor * table["params"])
     if "compute" not in table:
@@ -197,11 +198,36 @@ def _as_frame(data: object) -> tuple[pd.DataFrame, str]:
         if not path.is_file():
             raise InputError(f"no such file: {path}")
         try:
-            return pd.read_csv(path), str(path)
+            header = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False)
+            frame = pd.read_csv(path)
+        except OSError as exc:
+            raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise InputError(f"cannot read {path} as CSV: {first}") from None
+        frame.columns = list(header.iloc[0]) if len(header) and header.shape[1] == frame.shape[1] else frame.columns
+        return frame, str(path)
     raise InputError(f"runs must be a pandas DataFrame or a CSV path, got {type(data).__name__}")
+
+
+def _clean_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """Strip spaces around column names (with a :class:`DataWarning`) and refuse duplicate names."""
+    names = [str(c) for c in frame.columns]
+    stripped = [n.strip() for n in names]
+    changed = [n for n, m in zip(names, stripped, strict=True) if n != m]
+    if changed:
+        warnings.warn(f"column name(s) {changed} have spaces around them; read as "
+                      f"{[n.strip() for n in changed]}", DataWarning, stacklevel=4)
+    seen: dict[str, int] = {}
+    for n in stripped:
+        seen[n] = seen.get(n, 0) + 1
+    dupes = [n for n, count in seen.items() if count > 1]
+    if dupes:
+        raise InputError(f"the table has more than one column named {dupes} (as spelled: "
+                         f"{[n for n in names if n.strip() in dupes]}); keep one of each")
+    frame = frame.copy()
+    frame.columns = stripped
+    return frame
 
 
 def _rename(frame: pd.DataFrame, columns: Mapping[str, str]) -> pd.DataFrame:
@@ -219,14 +245,14 @@ def _rename(frame: pd.DataFrame, columns: Mapping[str, str]) -> pd.DataFrame:
     return frame.rename(columns=aliases)
 
 
-def _require_columns(table: pd.DataFrame) -> None:
+def _require_columns(table: pd.DataFrame, columns: list[str]) -> None:
     missing = [c for c in ("params", "loss") if c not in table]
     if "tokens" not in table and "compute" not in table:
         missing.append("tokens (or compute)")
     if missing:
         raise InputError(
             f"missing column(s): {', '.join(missing)}; a table of runs needs params, tokens (or "
-            "compute) and loss; use columns={...} to map other names"
+            f"compute) and loss; use columns={{...}} to map other names (the table has {columns})"
         )
 
 

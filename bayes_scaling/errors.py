@@ -36,3 +36,23 @@ class QueryError(BayesScalingError, ValueError):
 
 class SamplerWarning(UserWarning):
     """The sampler did not converge cleanly: divergences, R-hat above 1.01 or low ESS."""
+
+
+class DataWarning(UserWarning):
+    """The runs are legal but suspicious (e.g. column names with surrounding spaces)."""
+
+
+class PriorWarning(UserWarning):
+    """The priors are legal but put the observed losses out of reach of the prior predictive."""
+
+
+class ExtrapolationWarning(UserWarning):
+    """An answer lies outside the range of the fitted runs (see its ``reach``)."""
+
+
+class SamplingInterrupted(KeyboardInterrupt):
+    """Sampling was interrupted (Ctrl-C): no fit is returned and nothing is saved.
+
+    A subclass of :class:`KeyboardInterrupt`, so code that stops on Ctrl-C keeps stopping; pass
+    ``keep_partial=True`` to :func:`bayes_scaling.fit` to keep the draws taken so far instead.
+    """

@@ -10,7 +10,6 @@ import json
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
@@ -33,18 +32,14 @@ from .intervals import DEFAULT_PROB, convergence_table, interval_table
 from .laws import Law
 from .model import build_model, model_pivots
 from .optimal import optimal_allocation
+from .prior_check import check_priors, explain
+from .reach import reach, reach_warnings
 from .spec import LEVEL_RANK, ModelSpec, Prior, base_level, load_spec, parse_pooling
+from .storage import CHECKSUM_ATTR, read_tree, verify_checksums, write_tree
+from .version import package_version
 
 FORMAT = "bayes_scaling.fit/1"
 NOISE_VARS = ("sigma", "nu")
-
-
-def package_version() -> str:
-    """Installed version of bayes_scaling."""
-    try:
-        return version("bayes_scaling")
-    except PackageNotFoundError:  # running from a source tree
-        return "0+unknown"
 
 
 @dataclass(frozen=True)
@@ -218,10 +213,15 @@ class Fit:
         -------
         xarray.Dataset
             Dims ``(chain, draw, compute[, domain | task])``; summarise with
-            :func:`bayes_scaling.interval_table`.
+            :func:`bayes_scaling.interval_table`. ``attrs["reach"]`` holds the decades of compute, N*
+            and D* (medians) beyond the fitted runs, ``attrs["warnings"]`` says where they extrapolate.
         """
-        return optimal_allocation(self.law, self.sampled(level), self.pivots_at(level), compute,
-                                  self.runs.compute_factor, method)
+        ds = optimal_allocation(self.law, self.sampled(level), self.pivots_at(level), compute,
+                                self.runs.compute_factor, method)
+        distances = reach(self.runs, compute=ds["compute"].values, params=ds["params"].median(("chain", "draw")).values.ravel(),
+                          tokens=ds["tokens"].median(("chain", "draw")).values.ravel())
+        ds.attrs.update(reach=distances, warnings=reach_warnings(distances, "the optimum"))
+        return ds
 
     def predict(
         self,
@@ -250,7 +250,8 @@ class Fit:
         xarray.Dataset
             ``loss_mean`` (the law's mean loss) and ``loss_pred`` (a new observed run), dims
             ``(chain, draw, point[, domain | task])``, with coordinates ``params``, ``tokens``,
-            ``compute``.
+            ``compute``. ``attrs["reach"]`` holds the decades beyond the fitted runs of each input and
+            ``attrs["warnings"]`` says where the prediction extrapolates.
         """
         level = self._check_level(level)
         points = self._points(params, tokens, compute)
@@ -266,7 +267,10 @@ class Fit:
         nu = post["nu"].values if self.spec.likelihood == "student_t" else None
         pred = mu + sigma * xr.DataArray(predictive_noise(rng, mu.shape, nu), dims=mu.dims)
         coords = {k: ("point", v) for k, v in points.items()}
-        return xr.Dataset({"loss_mean": np.exp(mu), "loss_pred": np.exp(pred)}).assign_coords(coords)
+        ds = xr.Dataset({"loss_mean": np.exp(mu), "loss_pred": np.exp(pred)}).assign_coords(coords)
+        distances = reach(self.runs, **points)
+        ds.attrs.update(reach=distances, warnings=reach_warnings(distances, "the prediction"))
+        return ds
 
     def _points(self, params, tokens, compute) -> dict[str, np.ndarray]:
         k = self.runs.compute_factor
@@ -287,16 +291,16 @@ class Fit:
         return arrays
 
     def save(self, path: str | Path) -> Path:
-        """Write the fit to NetCDF (h5netcdf) with its provenance; returns the path."""
+        """Write the fit to NetCDF (h5netcdf) with its provenance and a checksum per group; returns the path.
+
+        The write is atomic: a temporary file beside ``path`` is flushed and renamed over it, so an
+        interrupted save leaves any previous file at ``path`` as it was.
+        """
         path = Path(path)
         tree = self.idata.copy()
         tree["runs"] = xr.DataTree(self.runs.to_dataset())
         tree.attrs.update(self.provenance())
-        try:
-            tree.to_netcdf(path, engine="h5netcdf")
-        except OSError as exc:
-            raise FitFileError(f"cannot write {path}: {exc.strerror or exc}") from None
-        return path
+        return write_tree(tree, path, checksums=True)
 
     def provenance(self) -> dict[str, str | int]:
         """What a saved fit records: spec, priors, data hash, package version, sampler settings."""
@@ -334,6 +338,7 @@ def fit(
     seed: int = 1,
     target_accept: float = 0.9,
     progressbar: bool = False,
+    keep_partial: bool = False,
 ) -> Fit:
     """Fit a scaling law to training runs and return the posterior.
 
@@ -349,11 +354,19 @@ def fit(
         Overrides of the spec's pooling levels, ``{"alpha": "domain"}`` or ``"alpha=domain,e=task"``.
     backend, draws, tune, chains, seed, target_accept, progressbar
         Passed to :func:`bayes_scaling.sample`.
+    keep_partial : bool
+        On Ctrl-C, return the draws taken so far as a fit marked interrupted (its diagnostics, summary,
+        saved file and ``--json`` say so) instead of raising.
 
     Returns
     -------
     Fit
         Convergence problems are also raised as a :class:`~bayes_scaling.SamplerWarning`.
+
+    Raises
+    ------
+    SamplingInterrupted
+        Ctrl-C during sampling (a :class:`KeyboardInterrupt`), unless ``keep_partial``.
     """
     if not isinstance(runs, Runs):
         runs = read_runs(runs)
@@ -363,10 +376,12 @@ def fit(
     if pool:
         spec = spec.with_pooling(**(parse_pooling(pool) if isinstance(pool, str) else dict(pool)))
     model = build_model(runs, spec)
+    check_priors(runs, spec)
     idata, settings = sample(model, backend=backend, draws=draws, tune=tune, chains=chains, seed=seed,
-                             target_accept=target_accept, progressbar=progressbar)
+                             target_accept=target_accept, progressbar=progressbar, keep_partial=keep_partial)
     diagnostics = diagnose(idata, [n for n in idata["posterior"].data_vars if n not in spec.law_obj.natural_names
                                    or n in spec.law_obj.sampled])
+    diagnostics = explain(diagnostics, idata, settings)
     warn_if_unconverged(diagnostics)
     return Fit(idata, runs, spec, settings, diagnostics, model_pivots(runs, spec))
 
@@ -381,16 +396,18 @@ def load_fit(path: str | Path) -> Fit:
         match the recorded hash.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FitFileError(f"no such fit file: {path}")
-    try:
-        with xr.open_datatree(path, engine="h5netcdf") as tree:
-            tree = tree.load()
-    except Exception as exc:  # noqa: BLE001 -- h5py/netCDF raise many types for a damaged file
-        raise FitFileError(f"{path} is not a readable fit file (corrupt or truncated?): {type(exc).__name__}") from None
+    tree = read_tree(path)
     attrs = tree.attrs
     if attrs.get("format") != FORMAT:
         raise FitFileError(f"{path} was not written by bayes_scaling (format {attrs.get('format')!r})")
+    if CHECKSUM_ATTR not in attrs:
+        raise FitFileError(f"{path} has no checksums of its groups: it was not written by this version "
+                           "of bayes_scaling or was altered; refit to get a verifiable file")
+    try:
+        expected = json.loads(attrs[CHECKSUM_ATTR])
+    except (TypeError, ValueError):
+        raise FitFileError(f"{path} has damaged checksums") from None
+    verify_checksums(tree, expected, path)
     missing = [g for g in ("posterior", "runs") if g not in tree.children]
     if missing:
         raise FitFileError(f"{path} lacks group(s) {missing}")

@@ -15,13 +15,12 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .defaults import CHINCHILLA_COMPUTE
 from .errors import QueryError
 from .fit import Fit
 from .intervals import DEFAULT_PROB, interval_table
 from .optimal import chinchilla_log_n, compute_grid
 
-#: Chinchilla's own budget, 6 · 70e9 · 1.4e12 FLOPs.
-CHINCHILLA_COMPUTE = 5.88e23
 #: Runs within this many decades of an IsoFLOP budget are drawn on its curve.
 ISOFLOP_TOLERANCE = 0.05
 

@@ -7,11 +7,15 @@ Backends: ``pymc`` (PyMC's own NUTS on a numba-compiled PyTensor graph; always i
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import multiprocessing
 import os
+import signal
+import threading
 import time
 import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 
 import arviz as az
@@ -20,12 +24,11 @@ import pymc as pm
 import pytensor
 import xarray as xr
 
-from .errors import BackendError, SamplerWarning
+from .defaults import BACKENDS, DEFAULT_BACKEND
+from .errors import BackendError, SamplerWarning, SamplingInterrupted
 
-BACKENDS = ("pymc", "numpyro", "blackjax", "nutpie")
 #: Packages each optional backend needs (all in the ``jax`` extra).
 BACKEND_PACKAGES = {"numpyro": ("jax", "numpyro"), "blackjax": ("jax", "blackjax"), "nutpie": ("nutpie", "numba")}
-DEFAULT_BACKEND = "pymc"
 RHAT_MAX = 1.01
 #: Minimum bulk and tail ESS per chain (Vehtari et al. 2021 ask for 100 per chain).
 ESS_PER_CHAIN_MIN = 100
@@ -50,6 +53,13 @@ class SamplerSettings:
     target_accept: float = 0.9
     dense_mass: bool = True
     seconds: float = float("nan")
+    #: Draws per chain actually kept: fewer than ``draws`` only for an interrupted fit kept partial.
+    draws_done: int | None = None
+
+    @property
+    def interrupted(self) -> bool:
+        """True for a partial posterior kept after an interrupt (``fit(..., keep_partial=True)``)."""
+        return self.draws_done is not None and self.draws_done < self.draws
 
 
 @dataclass(frozen=True)
@@ -116,6 +126,7 @@ def sample(
     target_accept: float = 0.9,
     dense_mass: bool | str = "auto",
     progressbar: bool = False,
+    keep_partial: bool = False,
 ) -> tuple[xr.DataTree, SamplerSettings]:
     """Draw from the posterior of ``model`` with NUTS.
 
@@ -139,6 +150,9 @@ def sample(
         many tasks, where a dense matrix costs O(d^2) per step and cannot be estimated in warm-up).
     progressbar : bool
         Show the sampler's progress bar.
+    keep_partial : bool
+        On Ctrl-C, return the draws taken so far (``settings.draws_done`` says how many per chain)
+        instead of raising :class:`SamplingInterrupted`.
 
     Returns
     -------
@@ -147,7 +161,11 @@ def sample(
     Raises
     ------
     BackendError
-        Unknown backend or missing packages.
+        Unknown backend, missing packages, or draws, tune, chains below 1 or a negative seed.
+    SamplingInterrupted
+        Ctrl-C (SIGINT) during sampling, unless ``keep_partial`` and some draws were kept. PyMC and
+        nutpie catch the interrupt and return a shorter trace; it is detected here, never returned
+        as if complete.
     """
     check_backend(backend)
     if dense_mass == "auto":
@@ -155,8 +173,59 @@ def sample(
     for name, value in (("draws", draws), ("tune", tune), ("chains", chains)):
         if int(value) < 1:
             raise BackendError(f"{name} must be at least 1, got {value}")
+    if int(seed) < 0:
+        raise BackendError(f"seed must be a non-negative integer, got {seed}")
     start = time.perf_counter()
-    common = {"draws": int(draws), "tune": int(tune), "chains": int(chains), "random_seed": int(seed),
+    with interrupt_watch() as interrupted:
+        try:
+            idata = _run_sampler(model, backend, int(draws), int(tune), int(chains), int(seed), target_accept,
+                                 bool(dense_mass), progressbar)
+        except KeyboardInterrupt:
+            raise SamplingInterrupted("sampling was interrupted") from None
+        except Exception:
+            if interrupted():  # PyMC cannot build a trace from an interrupted warm-up
+                raise SamplingInterrupted("sampling was interrupted during warm-up") from None
+            raise
+    kept = int(idata["posterior"].sizes["draw"]) if "posterior" in idata.children else 0
+    if interrupted() or kept < int(draws):
+        if not keep_partial or kept == 0:
+            raise SamplingInterrupted(f"sampling was interrupted after {kept} of {int(draws)} draws per chain")
+    settings = SamplerSettings(backend, int(draws), int(tune), int(chains), int(seed), float(target_accept),
+                               bool(dense_mass), time.perf_counter() - start, kept if kept < int(draws) else None)
+    return idata, settings
+
+
+@contextlib.contextmanager
+def interrupt_watch() -> Iterator[Callable[[], bool]]:
+    """Note any SIGINT while the block runs (the samplers swallow the KeyboardInterrupt it raises).
+
+    Yields a function that says whether one arrived. The interrupt is still raised inside the
+    block as usual; only the main thread can watch signals, elsewhere it never reports one.
+    """
+    state = {"hit": False}
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(signum: int, frame: object) -> None:
+        state["hit"] = True
+        if callable(previous):
+            previous(signum, frame)
+        else:
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield lambda: state["hit"]
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _run_sampler(model: pm.Model, backend: str, draws: int, tune: int, chains: int, seed: int,
+                 target_accept: float, dense_mass: bool, progressbar: bool) -> xr.DataTree:
+    """One call of ``pm.sample`` with the backend's options."""
+    common = {"draws": draws, "tune": tune, "chains": chains, "random_seed": seed,
                   "progressbar": progressbar, "model": model, "compute_convergence_checks": False}
     with warnings.catch_warnings(), pytensor.config.change_flags(**COMPILE_FLAGS):
         warnings.filterwarnings("ignore", message=".*ignored by `nuts_sampler.*")
@@ -164,7 +233,7 @@ def sample(
         warnings.filterwarnings("ignore", message="overflow encountered", category=RuntimeWarning)
         if backend == "pymc":
             idata = pm.sample(nuts_sampler="pymc", init="jitter+adapt_full" if dense_mass else "jitter+adapt_diag",
-                              cores=chain_processes(int(chains)), target_accept=target_accept, **common)
+                              cores=chain_processes(chains), target_accept=target_accept, **common)
         elif backend in ("numpyro", "blackjax"):
             import pymc.sampling.jax  # noqa: F401  (sets the host device count before JAX starts)
 
@@ -175,10 +244,8 @@ def sample(
         else:
             nuts = {"target_accept": target_accept, "adaptation": "low_rank" if dense_mass else "diag"}
             # pm.sample hands nutpie cores=1 unless told otherwise (chains then run one after another)
-            idata = pm.sample(nuts_sampler="nutpie", nuts=nuts, cores=chain_processes(int(chains)), **common)
-    settings = SamplerSettings(backend, int(draws), int(tune), int(chains), int(seed), float(target_accept),
-                               bool(dense_mass), time.perf_counter() - start)
-    return idata, settings
+            idata = pm.sample(nuts_sampler="nutpie", nuts=nuts, cores=chain_processes(chains), **common)
+    return idata
 
 
 def chain_processes(chains: int) -> int:

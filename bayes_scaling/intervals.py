@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-#: The one default credible level of the package.
-DEFAULT_PROB = 0.9
+from .defaults import DEFAULT_PROB
+
 SAMPLE_DIMS = ("chain", "draw")
 
 

@@ -61,6 +61,7 @@ from scipy import special
 from .errors import QueryError
 from .laws import Law
 from .optimal import chinchilla_log_n
+from .reach import check_budget, reach, warn_reach
 
 if TYPE_CHECKING:
     from .fit import Fit
@@ -879,10 +880,18 @@ def plan(fit: Fit, budget: float | Sequence[float], objective: str = "mean", q: 
          span: float = DEFAULT_SPAN) -> xr.Dataset:
     """Risk-aware allocation of each compute budget for a :class:`~bayes_scaling.Fit`.
 
-    See :func:`plan_from_draws` for the parameters and the returned Dataset.
+    See :func:`plan_from_draws` for the parameters and the returned Dataset. A budget far below
+    every fitted run is refused (:func:`bayes_scaling.reach.check_budget`); the Dataset's
+    ``attrs["reach"]`` holds the decades beyond the fitted runs and ``attrs["warnings"]`` says where
+    the plan extrapolates (also raised as :class:`~bayes_scaling.ExtrapolationWarning`).
     """
-    return plan_from_draws(fit.law, fit.sampled(), fit.pivots_at(), budget, fit.runs.compute_factor, objective,
+    check_budget(fit.runs, budget)
+    ds = plan_from_draws(fit.law, fit.sampled(), fit.pivots_at(), budget, fit.runs.compute_factor, objective,
                            q, max_params, max_tokens, params, n_grid, span)
+    distances = reach(fit.runs, compute=ds["budget"].values if "budget" in ds else budget,
+                      params=ds["params"].values.ravel(), tokens=ds["tokens"].values.ravel())
+    ds.attrs.update(reach=distances, warnings=warn_reach(distances, "the plan"))
+    return ds
 
 
 def compute_for_target(fit: Fit, loss: float | Sequence[float], prob: float | Sequence[float] = 0.9,

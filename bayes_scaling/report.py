@@ -21,6 +21,7 @@ import pandas as pd
 import xarray as xr
 
 from .compare import group_draws
+from .defaults import FIGURE_KINDS, REPORT_COMPUTE
 from .errors import InputError, QueryError
 from .fit import Fit, package_version
 from .frontier import (
@@ -36,9 +37,8 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 #: Budgets (FLOPs) the report gives the allocation at when none are asked for.
-DEFAULT_COMPUTE = (1e21, CHINCHILLA_COMPUTE, 1e25)
+DEFAULT_COMPUTE = REPORT_COMPUTE
 #: Kinds of figure :func:`figure` draws.
-FIGURE_KINDS = ("curve", "isoflop", "frontier", "forest", "groups")
 #: Quantities of the compute-optimal allocation, in report order, with their labels.
 OPTIMAL = {"params": ("N*", "N^*"), "tokens": ("D*", "D^*"), "ratio": ("D*/N*", "D^*/N^*"), "loss": ("L*", "L^*")}
 #: LaTeX names of natural parameters (others are set in \texttt).

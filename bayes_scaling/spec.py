@@ -14,8 +14,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pymc as pm
 
+from .defaults import NOISE_LEVELS
 from .errors import SpecError
 from .laws import Law, get_law
 from .resources import resource_dir
@@ -35,8 +37,6 @@ DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
 #: hierarchy; tasks nest in domains). ``domain_separate`` / ``task_separate``: no pooling (each
 #: group gets the spec's prior independently), kept to compare pooling choices.
 POOLING_LEVELS = ("shared", "domain", "task", "domain_separate", "task_separate")
-#: Levels at which the noise scale sigma may differ (one sigma per group, no hierarchy).
-NOISE_LEVELS = ("shared", "domain", "task")
 #: Where the inputs are centred: one global pivot, or one per domain / task.
 PIVOT_LEVELS = ("global", "domain", "task")
 #: How partially pooled group values are sampled: as standardised offsets (the default, robust when
@@ -68,6 +68,7 @@ class Prior:
             clean = tuple((k, float(params[k])) for k in allowed if k in params)
         except (TypeError, ValueError):
             raise SpecError(f"prior {dist} parameters must be numbers, got {params}") from None
+        _check_support(dist, dict(clean))
         object.__setattr__(self, "dist", dist)
         object.__setattr__(self, "params", clean)
 
@@ -95,6 +96,31 @@ class Prior:
     def __str__(self) -> str:
         args = ", ".join(f"{k}={v:g}" for k, v in self.params)
         return f"{self.dist}({args})"
+
+
+#: Parameters every prior family must be given (the others have PyMC's defaults or are optional).
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "Normal": ("mu", "sigma"), "HalfNormal": ("sigma",), "LogNormal": ("mu", "sigma"),
+    "Gamma": ("alpha", "beta"), "Exponential": ("lam",), "TruncatedNormal": ("mu", "sigma"),
+    "Uniform": ("lower", "upper"), "HalfStudentT": ("nu", "sigma"),
+}
+#: Parameters that must be positive wherever they appear (scales, rates, shapes, degrees of freedom).
+POSITIVE_PARAMETERS = ("sigma", "lam", "alpha", "beta", "nu")
+
+
+def _check_support(dist: str, params: dict[str, float]) -> None:
+    """Refuse prior parameters outside their support, before any model is built."""
+    missing = [k for k in REQUIRED[dist] if k not in params]
+    if missing:
+        raise SpecError(f"prior {dist} needs {list(REQUIRED[dist])}; missing {missing}")
+    bad = {k: v for k, v in params.items() if not np.isfinite(v)}
+    if bad:
+        raise SpecError(f"prior {dist} parameters must be finite numbers, got {bad}")
+    for k in POSITIVE_PARAMETERS:
+        if k in params and params[k] <= 0:
+            raise SpecError(f"prior {dist}: {k} must be positive, got {params[k]:g}")
+    if "lower" in params and "upper" in params and not params["lower"] < params["upper"]:
+        raise SpecError(f"prior {dist}: lower ({params['lower']:g}) must be below upper ({params['upper']:g})")
 
 
 #: Default priors of each law's sampled parameters (see laws.py for their meaning).
@@ -371,5 +397,7 @@ def read_toml(path: str | Path, what: str) -> dict[str, Any]:
         raise SpecError(f"{what} not found: {path}")
     try:
         return tomllib.loads(path.read_text())
+    except OSError as exc:
+        raise SpecError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise SpecError(f"{what} {path} is not valid TOML: {exc}") from None

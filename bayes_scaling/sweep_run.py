@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -20,13 +19,15 @@ from typing import Any
 import pandas as pd
 import xarray as xr
 
+from .defaults import CHINCHILLA_COMPUTE
 from .errors import QueryError, SamplerWarning
 from .fit import Fit, fit
 from .intervals import interval_table
+from .storage import atomic_path
 from .sweep_jobs import Job, job_runs, job_spec
 
 #: Budget (FLOPs) at which a row reports the compute-optimal allocation: Chinchilla's 6·70e9·1.4e12.
-REFERENCE_COMPUTE = 5.88e23
+REFERENCE_COMPUTE = CHINCHILLA_COMPUTE
 #: Mass of the central intervals in a row: columns ``<quantity>_p10`` and ``<quantity>_p90``.
 ROW_PROB = 0.8
 
@@ -64,12 +65,13 @@ def run_job(job: Job, results_dir: str | Path) -> dict[str, Any]:
         result, metrics = _execute(job)
         row.update(_fit_columns(result))
         row.update(_metric_columns(metrics))
-        _write_atomic(results_dir / f"{job.key}.nc", result.save)
+        result.save(results_dir / f"{job.key}.nc")  # atomic
     except Exception as exc:  # noqa: BLE001  (a sweep reports every failure as a row)
         row.update(status="failed", error=one_line(exc))
     row["seconds"] = round(time.perf_counter() - start, 3)
     text = json.dumps(row, default=_builtin)
-    _write_atomic(results_dir / f"{job.key}.json", lambda tmp: Path(tmp).write_text(text))
+    with atomic_path(results_dir / f"{job.key}.json") as tmp:
+        tmp.write_text(text)
     return json.loads(text)  # exactly what a later run reads back
 
 
@@ -143,17 +145,6 @@ def _metric_columns(metrics: pd.DataFrame | None) -> dict[str, Any]:
         out["n_train"], out["n_test"] = int(record.pop("n_train")), int(record.pop("n_test"))
         out.update({f"{method}_{k}": v for k, v in record.items()})
     return out
-
-
-def _write_atomic(path: Path, write: Callable[[Path], object]) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def one_line(exc: BaseException) -> str:

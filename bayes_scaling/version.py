@@ -1,0 +1,13 @@
+"""The installed version of bayes_scaling (cheap: no heavy imports)."""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+
+def package_version() -> str:
+    """Installed version of bayes_scaling."""
+    try:
+        return version("bayes_scaling")
+    except PackageNotFoundError:  # running from a source tree
+        return "0+unknown"

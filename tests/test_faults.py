@@ -1,0 +1,188 @@
+"""Faults a user meets, in real processes: kills, Ctrl-C, concurrent writers, unwritable outputs.
+
+Each test runs ``bayes-scaling`` as a child process (``python -m bayes_scaling.cli``) in its own
+process group, as a terminal would, and asserts the outcome: the exit code, one ``error:`` line, no
+traceback, and the previous fit file byte for byte intact (or a whole new one).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import bayes_scaling as bs
+from bayes_scaling.storage import TEMP_PREFIX
+
+SMALL = ["--draws", "60", "--tune", "60", "--chains", "2", "--seed", "3"]
+
+
+@pytest.fixture(scope="module")
+def previous(tmp_path_factory, sim_fit) -> Path:
+    """A valid earlier fit that every test puts at its --out path first."""
+    return sim_fit.save(tmp_path_factory.mktemp("previous") / "previous.nc")
+
+
+def start(*argv: str, cwd: Path) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if k != "BAYES_SCALING_DEBUG"}
+    return subprocess.Popen([sys.executable, "-m", "bayes_scaling.cli", *argv], cwd=cwd, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def wait_for_line(proc: subprocess.Popen, text: str, timeout: float = 240.0) -> list[str]:
+    """Read stderr until a line containing ``text`` (the lines read so far)."""
+    lines, deadline = [], time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if not line:
+            break
+        lines.append(line)
+        if text in line:
+            return lines
+    raise AssertionError(f"no line with {text!r} on stderr; got {lines}")
+
+
+def finish(proc: subprocess.Popen, timeout: float = 120.0) -> tuple[int, str, str]:
+    out, err = proc.communicate(timeout=timeout)
+    return proc.returncode, out, err
+
+
+def assert_one_error(err: str, starts: str = "error:") -> None:
+    assert "Traceback" not in err, err
+    last = [line for line in err.splitlines() if line.strip()][-1]
+    assert last.startswith(starts), err
+    assert sum(line.startswith("error:") for line in err.splitlines()) == 1, err
+
+
+def temp_files(folder: Path) -> list[str]:
+    return [p.name for p in folder.iterdir() if p.name.startswith(TEMP_PREFIX)]
+
+
+@pytest.mark.slow
+def test_sigkill_at_the_first_write_leaves_the_previous_file(tmp_path, previous):
+    out = tmp_path / "fit.nc"
+    shutil.copy(previous, out)
+    before = out.read_bytes()
+    proc = start("fit", "chinchilla_sim", "--out", str(out), *SMALL, cwd=tmp_path)
+    caught = False
+    while proc.poll() is None:  # the save starts with a temporary file beside --out
+        if temp_files(tmp_path):
+            os.kill(proc.pid, signal.SIGKILL)
+            caught = True
+            break
+    proc.communicate(timeout=60)
+    assert caught, "the fit finished before its save could be caught"
+    assert out.read_bytes() == before  # byte for byte the earlier fit
+    bs.load_fit(out)
+
+
+@pytest.mark.slow
+def test_sigkill_while_sampling_leaves_the_previous_file(tmp_path, previous):
+    out = tmp_path / "fit.nc"
+    shutil.copy(previous, out)
+    before = out.read_bytes()
+    proc = start("fit", "chinchilla_sim", "--out", str(out), "--draws", "200000", "--tune", "50", "--chains", "2",
+                 cwd=tmp_path)
+    wait_for_line(proc, "NUTS:")
+    time.sleep(2.0)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=60)
+    assert out.read_bytes() == before
+    assert temp_files(tmp_path) == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("phase", ["warm-up", "draws"])
+def test_ctrl_c_while_sampling_exits_130_and_saves_nothing(tmp_path, previous, phase):
+    out = tmp_path / "fit.nc"
+    shutil.copy(previous, out)
+    before = out.read_bytes()
+    lengths = ["--tune", "200000", "--draws", "10"] if phase == "warm-up" else ["--tune", "10", "--draws", "200000"]
+    proc = start("fit", "chinchilla_sim", "--out", str(out), *lengths, "--chains", "2", cwd=tmp_path)
+    wait_for_line(proc, "NUTS:")
+    time.sleep(3.0)
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+    code, out_text, err = finish(proc)
+    assert code == 130, err
+    assert_one_error(err, "error: interrupted")
+    assert "nothing was written" in err
+    assert "saved" not in out_text
+    assert out.read_bytes() == before
+    assert temp_files(tmp_path) == []
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_start_up_is_one_line(tmp_path, previous):
+    out = tmp_path / "fit.nc"
+    shutil.copy(previous, out)
+    before = out.read_bytes()
+    proc = start("fit", "chinchilla_sim", "--out", str(out), *SMALL, cwd=tmp_path)
+    time.sleep(0.4)  # the interpreter is up; PyMC and its compiler are still being imported
+    os.killpg(proc.pid, signal.SIGINT)
+    code, _, err = finish(proc)
+    assert code == 130, err
+    assert "fitting" not in err  # it never reached the sampler
+    assert_one_error(err, "error: interrupted")
+    assert out.read_bytes() == before
+
+
+@pytest.mark.slow
+def test_ctrl_c_with_keep_partial_saves_a_fit_marked_interrupted(tmp_path, previous):
+    out = tmp_path / "fit.nc"
+    proc = start("fit", "chinchilla_sim", "--out", str(out), "--tune", "50", "--draws", "200000", "--chains", "2",
+                 "--keep-partial", cwd=tmp_path)
+    wait_for_line(proc, "NUTS:")
+    time.sleep(4.0)
+    os.killpg(proc.pid, signal.SIGINT)
+    code, out_text, err = finish(proc)
+    assert code == 0, err
+    assert "interrupted: a partial posterior" in out_text
+    kept = bs.load_fit(out)
+    assert kept.settings.interrupted and 0 < kept.settings.draws_done < 200000
+    assert any(p.startswith("interrupted") for p in kept.diagnostics.problems)
+    summary = subprocess.run([sys.executable, "-m", "bayes_scaling.cli", "summary", str(out), "--json"],
+                             capture_output=True, text=True, check=False)
+    import json
+
+    doc = json.loads(summary.stdout)
+    assert doc["sampler"]["interrupted"] is True
+    assert any(w.startswith("interrupted") for w in doc["warnings"])
+
+
+@pytest.mark.slow
+def test_two_writers_of_one_output_both_finish_with_a_whole_file(tmp_path):
+    out = tmp_path / "fit.nc"
+    procs = [start("fit", "chinchilla_sim", "--out", str(out), *SMALL[:-1], str(seed), cwd=tmp_path)
+             for seed in (3, 4)]
+    results = [finish(p, timeout=300) for p in procs]
+    assert [code for code, _, _ in results] == [0, 0], [err for _, _, err in results]
+    assert bs.load_fit(out).settings.seed in (3, 4)
+    assert temp_files(tmp_path) == []
+
+
+def _read_only_folder(tmp_path: Path) -> Path:
+    """A folder this process cannot create files in (root ignores permission bits: use sysfs)."""
+    if os.geteuid() == 0:
+        return Path("/sys")
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    folder.chmod(0o555)
+    return folder
+
+
+@pytest.mark.parametrize("where", ["missing folder", "read-only folder", "a directory"])
+def test_unwritable_output_is_refused_before_sampling(tmp_path, where):
+    out = {"missing folder": tmp_path / "no" / "such" / "fit.nc",
+           "read-only folder": _read_only_folder(tmp_path) / "fit.nc",
+           "a directory": tmp_path}[where]
+    proc = start("fit", "chinchilla_sim", "--out", str(out), *SMALL, cwd=tmp_path)
+    code, out_text, err = finish(proc)
+    assert code == 2, err
+    assert_one_error(err, "error: cannot write")
+    assert "fitting" not in err and out_text == ""  # refused before the sampler started

@@ -1,0 +1,281 @@
+"""Bad input gets one ``error:`` line and exit 2; legal but suspicious input gets a warning that names it.
+
+Also: every read command's ``--json`` on a grouped fit parses, altered fit files are refused by their
+checksums, the compute holdout cuts with a tolerance, and the demo samples cleanly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+
+import bayes_scaling as bs
+from bayes_scaling.backtest import split_holdout
+from bayes_scaling.cli import main
+from bayes_scaling.prior_check import check_priors
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_error(code: int, err: str, *words: str) -> None:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2, err
+    assert len(lines) == 1 and lines[0].startswith("error:"), err
+    for word in words:
+        assert word in lines[0], err
+
+
+@pytest.fixture(scope="module")
+def fit_file(tmp_path_factory, sim_fit) -> Path:
+    return sim_fit.save(tmp_path_factory.mktemp("reliability") / "fit.nc")
+
+
+@pytest.fixture(scope="module")
+def grouped_file(tmp_path_factory, sim_runs) -> Path:
+    """The simulation split into two domains, fitted with every parameter pooled by domain."""
+    table = sim_runs.table.copy()
+    table["domain"] = np.where(np.arange(len(table)) % 2 == 0, "even", "odd")
+    table["task"] = table["domain"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bs.SamplerWarning)
+        fit = bs.fit(table, "chinchilla_domain", draws=150, tune=300, chains=2, seed=11)
+    return fit.save(tmp_path_factory.mktemp("grouped") / "grouped.nc")
+
+
+# ---------------------------------------------------------------------------- tables
+
+def test_duplicate_column_names_are_refused(tmp_path, capsys, sim_runs):
+    csv = tmp_path / "dup.csv"
+    table = sim_runs.table[["params", "tokens", "loss"]]
+    csv.write_text("params,tokens,loss,loss\n" + "\n".join(f"{n},{d},{loss},{loss}" for n, d, loss in table.values))
+    code, _, err = run(capsys, "fit", csv, "--out", tmp_path / "x.nc")
+    one_error(code, err, "more than one column named ['loss']")
+    with pytest.raises(bs.InputError, match="more than one column"):
+        bs.read_runs(pd.DataFrame([[1e6, 1e9, 3.0, 3.0]], columns=["params", "tokens", "loss", "loss"]))
+    assert not (tmp_path / "x.nc").exists()
+
+
+def test_spaces_around_column_names_are_read_with_a_warning(tmp_path, sim_runs):
+    csv = tmp_path / "spaces.csv"
+    sim_runs.table[["params", "tokens", "loss"]].rename(columns={"loss": " loss "}).to_csv(csv, index=False)
+    with pytest.warns(bs.DataWarning, match=r"\[' loss '\]"):
+        runs = bs.read_runs(csv)
+    assert len(runs) == len(sim_runs)
+
+
+def test_a_missing_column_shows_the_columns_as_spelled(tmp_path, capsys):
+    csv = tmp_path / "miss.csv"
+    csv.write_text("params,tokens,Loss\n1e6,1e9,3\n2e6,2e9,2.9\n")
+    code, _, err = run(capsys, "fit", csv, "--out", tmp_path / "x.nc")
+    one_error(code, err, "missing column(s): loss", "'Loss'")
+
+
+def _unreadable(path: Path, monkeypatch) -> None:
+    """Make ``path`` unreadable: permission bits, or for root (who ignores them) a failing open."""
+    path.chmod(0)
+    if os.geteuid() == 0:
+        real_open = open
+
+        def refusing(file, *args, **kwargs):
+            if Path(str(file)).resolve() == path.resolve():
+                raise PermissionError(13, "Permission denied", str(file))
+            return real_open(file, *args, **kwargs)
+
+        monkeypatch.setattr("builtins.open", refusing)
+        monkeypatch.setattr(Path, "read_text", lambda self, *a, **k: refusing(self).read())
+
+
+def test_unreadable_data_spec_and_fit_files_are_one_line(tmp_path, capsys, monkeypatch, sim_runs, fit_file):
+    csv = tmp_path / "runs.csv"
+    sim_runs.table.to_csv(csv, index=False)
+    spec = tmp_path / "spec.toml"
+    spec.write_text('law = "chinchilla"\n')
+    fit = tmp_path / "fit.nc"
+    fit.write_bytes(Path(fit_file).read_bytes())
+    for path in (csv, spec, fit):
+        _unreadable(path, monkeypatch)
+    code, _, err = run(capsys, "fit", csv, "--out", tmp_path / "x.nc")
+    one_error(code, err, "cannot read", "Permission denied")
+    code, _, err = run(capsys, "fit", "chinchilla_sim", "--spec", spec, "--out", tmp_path / "x.nc")
+    one_error(code, err, "cannot read spec file", "Permission denied")
+    code, _, err = run(capsys, "summary", fit)
+    one_error(code, err, "cannot read", "Permission denied")
+    assert "corrupt" not in err
+
+
+# ---------------------------------------------------------------------------- specs and priors
+
+@pytest.mark.parametrize(("prior", "words"), [
+    ('{ dist = "HalfNormal", sigma = -1.0 }', "sigma must be positive"),
+    ('{ dist = "Normal", mu = 0.0, sigma = 0.0 }', "sigma must be positive"),
+    ('{ dist = "Uniform", lower = 2.0, upper = 1.0 }', "must be below upper"),
+    ('{ dist = "Normal", mu = 0.0 }', "missing ['sigma']"),
+])
+def test_priors_outside_their_support_are_refused_at_load(tmp_path, capsys, prior, words):
+    spec = tmp_path / "bad.toml"
+    spec.write_text(f'law = "chinchilla"\n[priors]\nalpha = {prior}\n')
+    with pytest.raises(bs.SpecError, match="prior"):
+        bs.load_spec(spec)
+    code, _, err = run(capsys, "fit", "chinchilla_sim", "--spec", spec, "--out", tmp_path / "x.nc")
+    one_error(code, err, words)
+
+
+def test_a_prior_that_excludes_the_data_warns_and_names_e(sim_runs):
+    spec = bs.load_spec("chinchilla").with_priors(log_e=bs.Prior("Uniform", lower=np.log(20), upper=np.log(55)))
+    with pytest.warns(bs.PriorWarning, match="out of reach.*prior of E"):
+        text = check_priors(sim_runs, spec)
+    assert "108 of 108 runs" in text
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", bs.PriorWarning)
+        assert check_priors(sim_runs, bs.load_spec("chinchilla")) is None  # the shipped priors reach the data
+
+
+# ---------------------------------------------------------------------------- arguments
+
+@pytest.mark.parametrize(("argv", "words"), [
+    (["--seed", "-1"], "--seed: must be a non-negative integer"),
+    (["--draws", "0"], "--draws: must be at least 1"),
+    (["--target-accept", "1.0"], "strictly between 0 and 1"),
+])
+def test_sampler_arguments_out_of_range(tmp_path, capsys, argv, words):
+    code, _, err = run(capsys, "fit", "chinchilla_sim", "--out", tmp_path / "x.nc", *argv)
+    one_error(code, err, words)
+    with pytest.raises(bs.BackendError, match="seed"):
+        bs.sample(bs.build_model(bs.datasets.load("chinchilla_sim"), "chinchilla"), seed=-1)
+
+
+def test_read_arguments_out_of_range(capsys, fit_file):
+    for argv, words in ((["summary", fit_file, "--prob", "1.5"], "--prob: must lie strictly between 0 and 1"),
+                        (["optimal", fit_file, "--compute", "nan"], "finite"),
+                        (["plan", fit_file, "--budget", "1e23", "--q", "0"], "--q"),
+                        (["target", fit_file, "--loss", "2.0", "--p", "1"], "--p")):
+        code, _, err = run(capsys, *argv)
+        one_error(code, err, words)
+
+
+def test_version(capsys):
+    code, out, _ = run(capsys, "--version")
+    assert code == 0 and out.strip() == f"bayes-scaling {bs.__version__}"
+
+
+def test_a_budget_far_below_the_runs_is_too_small(capsys, fit_file):
+    code, _, err = run(capsys, "plan", fit_file, "--budget", "1e10")
+    one_error(code, err, "too small", "decades below the smallest fitted run")
+    with pytest.raises(bs.QueryError, match="too small"):
+        bs.planning.plan(bs.load_fit(fit_file), 1e10)
+
+
+def test_answers_beyond_the_runs_say_how_far(capsys, fit_file):
+    code, out, err = run(capsys, "optimal", fit_file, "--compute", "5.88e23", "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["reach"]["compute"][0] > 2  # Chinchilla's budget: > 2 decades above the runs
+    assert any("extrapolates: compute" in w for w in doc["warnings"])
+    code, out, err = run(capsys, "predict", fit_file, "--params", "7e10", "--tokens", "1.4e12")
+    assert code == 0 and "warning: the prediction extrapolates: params" in err
+    fit = bs.load_fit(fit_file)
+    centre = {k: float(np.exp(np.log(fit.runs.column(k)).mean())) for k in ("params", "tokens")}
+    inside = fit.predict(**centre)
+    assert inside.attrs["warnings"] == [] and inside.attrs["reach"] == {k: [0.0] for k in ("params", "tokens", "compute")}
+
+
+# ---------------------------------------------------------------------------- fit files
+
+def test_an_altered_posterior_is_refused_by_its_checksum(tmp_path, capsys, fit_file):
+    altered = tmp_path / "altered.nc"
+    altered.write_bytes(Path(fit_file).read_bytes())
+    with h5py.File(altered, "r+") as handle:
+        handle["posterior/alpha"][0, 0] = 0.123
+    with pytest.raises(bs.FitFileError, match=r"\['posterior'\] differ from what was saved"):
+        bs.load_fit(altered)
+    code, _, err = run(capsys, "summary", altered, "--json")
+    one_error(code, err, "checksum mismatch")
+
+
+def test_every_read_command_prints_strict_json_on_a_grouped_fit(tmp_path, capsys, grouped_file):
+    commands = [
+        ["summary"], ["optimal", "--compute", "1e21", "5.88e23"], ["predict", "--params", "1e9", "--tokens", "2e10"],
+        ["compare", "--param", "alpha"], ["plan", "--budget", "1e21"], ["target", "--loss", "2.2"],
+    ]
+    for command in commands:
+        code, out, err = run(capsys, command[0], grouped_file, *command[1:], "--json")
+        assert code == 0, (command, err)
+        doc = json.loads(out, parse_constant=lambda c, name=command[0]: pytest.fail(f"{name}: non-strict JSON {c}"))
+        assert doc["spec"] == "chinchilla_domain" and "warnings" in doc and "diagnostics" in doc
+    code, out, _ = run(capsys, "summary", grouped_file, "--json")
+    params = json.loads(out)["parameters"]
+    assert {"alpha[even]", "alpha[odd]", "E[even]", "E[odd]"} <= set(params)
+    assert params["alpha[even]"]["variable"] == "alpha" and params["alpha[even]"]["domain"] == "even"
+    code, out, _ = run(capsys, "compare-models", grouped_file, grouped_file, "--json")
+    assert code == 0 and len(json.loads(out)["comparison"]) == 2
+
+
+@pytest.mark.slow
+def test_a_closed_pipe_is_not_a_traceback(grouped_file):
+    proc = subprocess.run(f'"{sys.executable}" -m bayes_scaling.cli summary "{grouped_file}" --json | true',
+                          shell=True, capture_output=True, text=True, check=False)
+    assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr, proc.stderr
+
+
+# ---------------------------------------------------------------------------- splits
+
+def test_the_compute_cut_treats_one_nominal_budget_as_one(sim_runs):
+    table = sim_runs.table.copy()
+    top = table["compute"].max()
+    for i, value in enumerate((3.1999999999999995e18, 3.2e18, 3.2000000000000005e18)):
+        row = table.iloc[i].copy()
+        row["compute"], row["params"] = value * 1e5, 1e9 + i  # three runs at one nominal budget, above the rest
+        row["tokens"] = row["compute"] / (6 * row["params"])
+        table.loc[len(table)] = row
+    runs = bs.read_runs(table)
+    assert runs.column("compute").max() > top
+    _, test = split_holdout(runs, "compute:0.02")  # ceil(0.02 * 111) = 3 runs: the three budget copies
+    assert len(test) == 3
+    _, test = split_holdout(runs, "compute:>=3.2e23")
+    assert len(test) == 3
+
+
+# ---------------------------------------------------------------------------- sampler
+
+@pytest.mark.slow
+def test_noise_free_runs_are_explained_in_one_line():
+    from bayes_scaling.simulate import simulate_runs
+
+    design = bs.datasets.load("chinchilla_sim").table[["params", "tokens"]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bs.SamplerWarning)
+        fit = bs.fit(simulate_runs(design, sigma=0.0, nu=None), "chinchilla", draws=150, tune=150, chains=2, seed=1)
+    assert any("noise scale collapsed" in p and "follow the law almost exactly" in p for p in fit.diagnostics.problems)
+
+
+@pytest.mark.slow
+def test_the_demo_samples_cleanly_with_its_defaults(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("BAYES_SCALING_DATA", str(tmp_path))  # no mirror and no cache: the bundled chinchilla_sim
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    code, out, err = run(capsys, "demo", "--out", tmp_path / "demo.nc")
+    assert code == 0, err
+    assert "chinchilla_sim" in out and "WARNING" not in out
+    d = bs.load_fit(tmp_path / "demo.nc").diagnostics
+    assert d.divergences == 0 and d.max_rhat <= 1.01 and d.ok
+
+
+@pytest.mark.parametrize("backend", ["nutpie", "numpyro"])
+def test_fits_of_every_backend_reload_with_their_checksums(tmp_path, sim_runs, backend):
+    """Each backend writes its own sample stats (nutpie: an object array of messages, NaN on disk)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bs.SamplerWarning)
+        fit = bs.fit(sim_runs, "chinchilla", draws=30, tune=30, chains=2, seed=2, backend=backend)
+    again = bs.load_fit(fit.save(tmp_path / f"{backend}.nc"))
+    assert np.array_equal(again.posterior["alpha"].values, fit.posterior["alpha"].values)

@@ -46,6 +46,9 @@ PIVOT_LEVELS = ("global", "domain", "task")
 HIERARCHIES = ("non_centred", "centred", "centred_tasks")
 LIKELIHOODS = ("student_t", "normal")
 LEVEL_RANK = {"shared": 0, "global": 0, "domain": 1, "task": 2}
+#: The keys of a spec document (TOML or JSON); any other key is a typo and refused.
+SPEC_KEYS = ("name", "law", "description", "likelihood", "priors", "pooling", "scales", "noise_pooling", "pivot",
+             "hierarchy")
 NOISE = ("sigma", "nu")
 
 
@@ -304,10 +307,18 @@ class ModelSpec:
         """Build a spec from a parsed TOML or JSON document."""
         if "law" not in data:
             raise SpecError(f"spec '{name or data.get('name', '?')}' has no 'law' key")
+        unknown = sorted(set(data) - set(SPEC_KEYS))
+        if unknown:
+            raise SpecError(f"spec '{name or data.get('name', '?')}' has unknown key(s) {unknown}; "
+                            f"a spec has {list(SPEC_KEYS)}")
         priors = {k: Prior.from_dict(v, where=f"prior for '{k}'") for k, v in dict(data.get("priors", {})).items()}
         likelihood = data.get("likelihood", "student_t")
         noise_pooling = str(data.get("noise_pooling", "shared"))
         if isinstance(likelihood, Mapping):  # [likelihood] table: family, noise priors, sigma pooling
+            extra = sorted(set(likelihood) - {"family", "sigma_pooling", *NOISE})
+            if extra:
+                raise SpecError(f"spec '{name or data.get('name', '?')}': unknown [likelihood] key(s) {extra}; "
+                                f"it has family, sigma_pooling, {', '.join(NOISE)}")
             for key in NOISE:
                 if key in likelihood:
                     priors.setdefault(key, Prior.from_dict(likelihood[key], where=f"likelihood.{key}"))

@@ -279,3 +279,20 @@ def test_fits_of_every_backend_reload_with_their_checksums(tmp_path, sim_runs, b
         fit = bs.fit(sim_runs, "chinchilla", draws=30, tune=30, chains=2, seed=2, backend=backend)
     again = bs.load_fit(fit.save(tmp_path / f"{backend}.nc"))
     assert np.array_equal(again.posterior["alpha"].values, fit.posterior["alpha"].values)
+
+
+def test_a_misspelt_spec_table_is_refused_not_ignored(tmp_path, capsys):
+    spec = tmp_path / "typo.toml"
+    spec.write_text('law = "chinchilla"\n[prior]\nalpha = { dist = "HalfNormal", sigma = 0.1 }\n')
+    code, _, err = run(capsys, "fit", "chinchilla_sim", "--spec", spec, "--out", tmp_path / "x.nc")
+    one_error(code, err, "unknown key(s) ['prior']")
+    spec.write_text('law = "chinchilla"\n[likelihood]\nfamily = "normal"\nsigma_pool = "task"\n')
+    with pytest.raises(bs.SpecError, match=r"unknown \[likelihood\] key\(s\) \['sigma_pool'\]"):
+        bs.load_spec(spec)
+
+
+def test_options_that_would_be_ignored_are_refused(tmp_path, capsys):
+    code, _, err = run(capsys, "fit", "chinchilla_sim", "--columns", "N=params", "--out", tmp_path / "x.nc")
+    one_error(code, err, "--columns renames the columns of a CSV file")
+    code, _, err = run(capsys, "backtest", "chinchilla_sim", "--holdout", "compute:1.5")
+    one_error(code, err, "the fraction must lie strictly between 0 and 1")  # before the status line

@@ -166,6 +166,9 @@ def read_data(source: str, columns: str, drop_outliers: bool, split: str | None 
             raise InputError("--split applies to registered datasets, not to CSV files")
         return read_runs(source, columns=mapping(columns))
     if source in datasets.registry():
+        if columns.strip():
+            raise InputError(f"--columns renames the columns of a CSV file; the registered dataset '{source}' "
+                             "is read with its own column map")
         return datasets.load(source, drop_outliers=drop_outliers, split=split)
     raise InputError(f"'{source}' is neither a CSV file nor a registered dataset ({', '.join(datasets.registry())})")
 

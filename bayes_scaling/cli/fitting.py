@@ -172,10 +172,14 @@ def _backtest_data(args: argparse.Namespace) -> Runs | tuple[Runs, Runs]:
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:
-    from ..backtest import backtest
+    from ..backtest import DEFAULT_HOLDOUT, backtest, check_split, split_holdout
 
     spec = spec_from(args)
     data = _backtest_data(args)
+    if isinstance(data, tuple):  # refuse a bad split before the status line and the sampler
+        check_split(*data, spec, "the given split")
+    else:
+        split_holdout(data, args.holdout or DEFAULT_HOLDOUT, spec)
     print(f"backtest of '{spec.name}' on {args.data} ({args.chains} chains x {args.draws} draws"
           f"{', with baselines' if args.baselines else ''})...", file=sys.stderr)
     result = backtest(data, spec, holdout=args.holdout, baselines=args.baselines, levels=args.levels,

@@ -36,8 +36,8 @@ __version__ = package_version()
 
 #: Public name -> the module that defines it (a name mapped to itself is a submodule).
 _LAZY = {
-    "compare": "compare", "datasets": "datasets", "frontier": "frontier", "planning": "planning",
-    "report": "report",
+    "datasets": "datasets", "frontier": "frontier", "planning": "planning", "report": "report",
+    "compare": "compare", "compare_models": "compare", "plan": "planning", "compute_for_target": "planning",
     "Backtest": "backtest", "backtest": "backtest", "predict_runs": "backtest", "split_holdout": "backtest",
     "Calibration": "calibrate", "calibrate": "calibrate",
     "Runs": "data", "read_runs": "data",
@@ -49,7 +49,7 @@ _LAZY = {
     "build_model": "model",
     "ModelSpec": "spec", "Prior": "spec", "available_specs": "spec", "load_spec": "spec",
 }
-_SUBMODULES = {"compare", "datasets", "frontier", "planning", "report"}
+_SUBMODULES = {"datasets", "frontier", "planning", "report"}
 
 
 def __getattr__(name: str) -> Any:

@@ -436,11 +436,11 @@ def backtest(
     notes = []
     if baselines:
         law = spec.law_obj
-        if law.name == "chinchilla":
+        if law.baseline == "huber":
             rows["huber"], boot = _huber_rows(train, test, spec, levels, n_resamples, huber_starts, seed)
             if len(boot):
                 rows["bootstrap"] = boot
-        elif law.inputs == ("tokens",):
+        elif law.baseline == "m4":
             rows["m4"] = _m4_rows(train, test, m4_options)
         else:
             notes.append(f"no baseline is implemented for the '{law.name}' law (Huber/bootstrap need the "

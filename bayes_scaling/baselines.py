@@ -24,7 +24,7 @@ from threadpoolctl import threadpool_limits  # a dependency of pymc
 
 from .data import Runs
 from .errors import InputError
-from .optimal import chinchilla_log_n
+from .laws.chinchilla import log_n_star
 
 DELTA = 1e-3
 #: L-BFGS-B options. scipy's defaults (``options={}``, what Hoffmann et al. and Epoch ran) stop on an absolute
@@ -195,7 +195,7 @@ def optimal_ratio(A: ArrayLike, B: ArrayLike, alpha: ArrayLike, beta: ArrayLike,
     G = (alpha A / (beta B))^(1/(alpha+beta)), N* = G (C/k)^(beta/(alpha+beta)), D* = C/(k N*).
     """
     log_budget = np.log(np.asarray(compute, dtype=float) / compute_factor)
-    log_n = chinchilla_log_n(np.asarray(A, dtype=float), np.asarray(B, dtype=float),
+    log_n = log_n_star(np.asarray(A, dtype=float), np.asarray(B, dtype=float),
                              np.asarray(alpha, dtype=float), np.asarray(beta, dtype=float), log_budget)
     return np.exp(log_budget - 2.0 * log_n)
 

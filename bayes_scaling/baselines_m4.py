@@ -19,7 +19,7 @@ which this module re-implements without its sklearn dependency), by alternating
 until beta changes by less than 1e-10 (after iteration 101) or 10,000 iterations. Duplicate x keep their
 last y (the original fits a dict keyed by x). Predictions solve ``w = f·(b - w)^alpha`` for
 w = eps - eps_inf on a grid of 10,000 points in [0, b], b = eps_0 - eps_inf, as the original does
-(``method="grid"``), or exactly with :func:`bayes_scaling.curve_laws.m4_solve` (``method="exact"``).
+(``method="grid"``), or exactly with :func:`bayes_scaling.laws.m4.m4_solve` (``method="exact"``).
 
 All curves of a batch are fitted together: the gradient and Newton steps are vectorised over curves (a
 curve stops updating once it has converged); only the small NNLS problems loop over curves.
@@ -34,8 +34,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.optimize import nnls
 
-from .curve_laws import m4_solve
 from .errors import InputError
+from .laws.m4 import m4_solve
 
 #: Margin the original puts around the observed range when projecting eps_inf and eps_0.
 ERR_MARGIN = 1e-3

@@ -9,7 +9,6 @@ law live in one place, :data:`PUBLISHED_FITS` (values from SCIENCE.md §2-3).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -19,38 +18,15 @@ from .defaults import CHINCHILLA_COMPUTE
 from .errors import QueryError
 from .fit import Fit
 from .intervals import DEFAULT_PROB, interval_table
-from .optimal import chinchilla_log_n, compute_grid
+from .laws.chinchilla import CHINCHILLA, PointFit, log_n_star
+from .optimal import compute_grid
 
 #: Runs within this many decades of an IsoFLOP budget are drawn on its curve.
 ISOFLOP_TOLERANCE = 0.05
 
 
-@dataclass(frozen=True)
-class PointFit:
-    """A published point estimate of the Chinchilla law L = E + A·N^-alpha + B·D^-beta."""
-
-    label: str
-    E: float
-    A: float
-    B: float
-    alpha: float
-    beta: float
-    source: str
-
-
-#: Published point fits of the Chinchilla law to Hoffmann et al.'s runs (SCIENCE.md §2-3).
-PUBLISHED_FITS: dict[str, PointFit] = {
-    "hoffmann_rounded": PointFit(
-        "Hoffmann et al. 2022 (rounded)", E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28,
-        source="Hoffmann et al. 2022, Eq. 10 (values as printed)"),
-    "hoffmann_unrounded": PointFit(
-        "Hoffmann et al. 2022 (unrounded)", E=float(np.exp(0.5267228)), A=float(np.exp(6.0073404)),
-        B=float(np.exp(6.0179186)), alpha=0.33917084, beta=0.2849083,
-        source="Hoffmann et al. 2022, TeX source (via Epoch's notebook)"),
-    "epoch": PointFit(
-        "Besiroglu et al. 2024 (Epoch)", E=1.8172, A=482.01, B=2085.43, alpha=0.3478, beta=0.3658,
-        source="Besiroglu et al. 2024, refit of the digitised runs"),
-}
+#: Published point fits of the Chinchilla law (they live with the law, ``laws/chinchilla.py``).
+PUBLISHED_FITS: dict[str, PointFit] = CHINCHILLA.published
 
 
 def _require_allocation(fit: Fit, what: str) -> None:
@@ -99,7 +75,7 @@ def published_frontier(
         raise QueryError("no published fits given")
     get = {k: xr.DataArray([getattr(fits[n], k) for n in names], dims="fit", coords={"fit": names})
            for k in ("E", "A", "B", "alpha", "beta")}
-    log_n = chinchilla_log_n(get["A"], get["B"], get["alpha"], get["beta"], log_m)
+    log_n = log_n_star(get["A"], get["B"], get["alpha"], get["beta"], log_m)
     log_d = log_m - log_n
     loss = get["E"] + get["A"] * np.exp(-get["alpha"] * log_n) + get["B"] * np.exp(-get["beta"] * log_d)
     out = xr.Dataset({"params": np.exp(log_n), "tokens": np.exp(log_d), "ratio": np.exp(log_d - log_n),
@@ -143,7 +119,7 @@ def frontier_table(
     opt = fit.optimal(compute, level=level)
     table = interval_table(opt, prob)
     if published:
-        if fit.law.name != "chinchilla":
+        if fit.law.published is not CHINCHILLA.published:
             raise QueryError("published point fits are of the Chinchilla law; this fit is "
                              f"'{fit.law.name}'")
         ref = published_frontier(compute, compute_factor=fit.runs.compute_factor)

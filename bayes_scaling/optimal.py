@@ -70,10 +70,10 @@ def optimal_allocation(
         raise QueryError(f"unknown method '{method}'; choose one of {METHODS}")
     c = compute_grid(compute)
     log_budget = np.log(c / compute_factor)  # log(N·D)
-    if method == "closed" or (method == "auto" and law.name == "chinchilla"):
-        if law.name != "chinchilla":
+    if method == "closed" or (method == "auto" and law.log_optimum is not None):
+        if law.log_optimum is None:
             raise QueryError(f"the '{law.name}' law has no closed-form optimum here; use method='numeric'")
-        log_n = _chinchilla_log_n(law, sampled, pivots, log_budget)
+        log_n = law.log_optimum(law.natural(sampled, pivots), log_budget)
     else:
         log_n = _golden_log_n(law, sampled, pivots, log_budget)
     log_d = log_budget - log_n
@@ -87,21 +87,6 @@ def optimal_allocation(
     out = out.transpose("chain", "draw", "compute", ...)
     out.attrs["compute_factor"] = compute_factor
     return out
-
-
-def chinchilla_log_n(A, B, alpha, beta, log_budget):
-    """log N* of the Chinchilla law at log(N·D) = ``log_budget`` (Hoffmann et al. 2022, Eq. 4).
-
-    N* = G·(C/k)^(beta/(alpha+beta)) with G = (alpha·A/(beta·B))^(1/(alpha+beta)).
-    """
-    log_g = (np.log(alpha) + np.log(A) - np.log(beta) - np.log(B)) / (alpha + beta)
-    return log_g + beta / (alpha + beta) * log_budget
-
-
-def _chinchilla_log_n(law: Law, p: Mapping[str, xr.DataArray], piv: Mapping[str, float],
-                      log_budget: xr.DataArray) -> xr.DataArray:
-    nat = law.natural(p, piv)
-    return chinchilla_log_n(nat["A"], nat["B"], nat["alpha"], nat["beta"], log_budget)
 
 
 def _golden_log_n(law: Law, p: Mapping[str, xr.DataArray], piv: Mapping[str, float],

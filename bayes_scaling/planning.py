@@ -60,7 +60,6 @@ from scipy import special
 
 from .errors import QueryError
 from .laws import Law
-from .optimal import chinchilla_log_n
 from .reach import check_budget, reach, warn_reach
 
 if TYPE_CHECKING:
@@ -263,9 +262,8 @@ def _log_loss_at(law: Law, sampled: Sampled, pivots: Mapping[str, float], log_m:
 
 def _draw_optimum(law: Law, sampled: Sampled, pivots: Mapping[str, float], log_m: Any, lo: Any, hi: Any) -> Any:
     """log N* of every draw at log(C/k) = log_m, clipped to [lo, hi] (exact for convex laws)."""
-    if law.name == "chinchilla":
-        nat = law.natural(sampled, pivots)
-        u = chinchilla_log_n(nat["A"], nat["B"], nat["alpha"], nat["beta"], log_m)
+    if law.log_optimum is not None:
+        u = law.log_optimum(law.natural(sampled, pivots), log_m)
         return np.minimum(np.maximum(u, lo), hi)
     return _golden(lambda u: _log_loss_at(law, sampled, pivots, log_m, u), lo, hi, DRAW_ITERATIONS)
 

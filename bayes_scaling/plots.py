@@ -705,7 +705,7 @@ def frontier(
     from matplotlib.patches import Patch
 
     from .errors import QueryError
-    from .frontier import CHINCHILLA_COMPUTE, published_frontier
+    from .frontier import CHINCHILLA_COMPUTE, PUBLISHED_FITS, published_frontier
 
     prob = _check_prob(prob)
     lo, hi = (float(v) for v in compute_range)
@@ -715,7 +715,7 @@ def frontier(
         raise QueryError(f"the compute-optimal frontier needs a law with an N/D split; '{fit.law.name}' has none")
     grid = np.geomspace(lo, hi, int(n_points))
     opt = fit.optimal(grid, level=level)
-    published = fit.law.name == "chinchilla" if published is None else published
+    published = fit.law.published is PUBLISHED_FITS if published is None else published
     ref = published_frontier(grid, compute_factor=fit.runs.compute_factor) if published else None
     dim = _extra_dim(opt["params"], "compute")
     plt = _pyplot()

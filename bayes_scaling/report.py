@@ -25,7 +25,6 @@ from .defaults import FIGURE_KINDS, REPORT_COMPUTE
 from .errors import InputError, QueryError
 from .fit import Fit, package_version
 from .frontier import (
-    CHINCHILLA_COMPUTE,
     PUBLISHED_FITS,
     curve_axis,
     frontier_table,
@@ -45,14 +44,6 @@ OPTIMAL = {"params": ("N*", "N^*"), "tokens": ("D*", "D^*"), "ratio": ("D*/N*", 
 LATEX_NAMES = {"E": "E", "A": "A", "B": "B", "alpha": r"\alpha", "beta": r"\beta", "a": r"a = \beta/(\alpha+\beta)",
                "sigma": r"\sigma", "nu": r"\nu", "x0": "x_0", "C0": "C_0", "N_c": "N_c", "D_c": "D_c",
                "alpha_n": r"\alpha_N", "alpha_d": r"\alpha_D", "eps0": r"\varepsilon_0", "shape": r"\text{shape}"}
-#: Each law in LaTeX.
-LATEX_FORMULAS = {
-    "chinchilla": r"L = E + A N^{-\alpha} + B D^{-\beta}",
-    "kaplan": r"L = [(N_c/N)^{\alpha_N/\alpha_D} + D_c/D]^{\alpha_D}",
-    "compute": r"L = E + (C_0/C)^{\alpha}",
-    "saturating": r"L = E + A (x + x_0)^{-\alpha}",
-    "m4": r"(L - E)/(\varepsilon_0 - L)^{\text{shape}} = \beta x^{-\alpha}",
-}
 
 
 # -------------------------------------------------------------------------------------------- figures
@@ -259,7 +250,8 @@ def _markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> lis
 def _optimal(fit: Fit, compute: Sequence[float], prob: float) -> pd.DataFrame | None:
     if not fit.law.has_allocation:
         return None
-    published = fit.law.name == "chinchilla" and fit.runs.source.startswith("epoch_chinchilla")
+    published = fit.law.published is PUBLISHED_FITS and any(
+        fit.runs.source.startswith(point.data) for point in PUBLISHED_FITS.values())
     return frontier_table(fit, compute, prob, published=published)
 
 
@@ -310,7 +302,7 @@ def latex_table(fit: Fit, compute: Sequence[float] = DEFAULT_COMPUTE, prob: floa
 
 
 def _tex_formula(fit: Fit) -> str:
-    return LATEX_FORMULAS.get(fit.law.name, r"\text{" + _tex_text(fit.law.formula) + "}")
+    return fit.law.latex or r"\text{" + _tex_text(fit.law.formula) + "}"
 
 
 # ------------------------------------------------------------------------------------------ markdown

@@ -19,7 +19,7 @@ import pymc as pm
 
 from .defaults import NOISE_LEVELS
 from .errors import SpecError
-from .laws import Law, get_law
+from .laws import LAWS, Law, get_law
 from .resources import resource_dir
 
 #: Allowed prior families and their parameters (the PyMC names).
@@ -126,43 +126,10 @@ def _check_support(dist: str, params: dict[str, float]) -> None:
         raise SpecError(f"prior {dist}: lower ({params['lower']:g}) must be below upper ({params['upper']:g})")
 
 
-#: Default priors of each law's sampled parameters (see laws.py for their meaning).
+#: Default priors of each law's sampled parameters, read from the law components (``laws/<name>.py``).
 LAW_PRIORS: dict[str, dict[str, Prior]] = {
-    "chinchilla": {
-        "log_e": Prior("Normal", mu=0.0, sigma=1.0),
-        "log_a0": Prior("Normal", mu=-1.0, sigma=2.0),
-        "alpha": Prior("HalfNormal", sigma=1.0),
-        "log_b0": Prior("Normal", mu=-1.0, sigma=2.0),
-        "beta": Prior("HalfNormal", sigma=1.0),
-    },
-    "kaplan": {
-        "alpha_n": Prior("HalfNormal", sigma=0.5),
-        "alpha_d": Prior("HalfNormal", sigma=0.5),
-        "log_n0": Prior("Normal", mu=2.0, sigma=3.0),
-        "log_d0": Prior("Normal", mu=2.0, sigma=3.0),
-    },
-    "compute": {
-        "log_e": Prior("Normal", mu=0.0, sigma=1.0),
-        "log_c0": Prior("Normal", mu=-1.0, sigma=2.0),
-        "alpha": Prior("HalfNormal", sigma=1.0),
-    },
-    # Learning curves of error rates (0-1) or losses (up to ~10 nats): a log loss ~ N(-1, 1.5) puts
-    # it in (0.08, 1.6) at one sd and (0.02, 7.4) at two; the term's level at the pivot as for the others.
-    "saturating": {
-        "log_l0": Prior("Normal", mu=-1.0, sigma=1.5),  # the loss at the pivot, as log E above
-        "logit_f": Prior("Normal", mu=0.0, sigma=1.5),  # E/L(X0) in (0.18, 0.82) at one sd, (0.05, 0.95) at two
-        "alpha": Prior("HalfNormal", sigma=1.0),
-        "log_x0": Prior("Normal", mu=-3.0, sigma=2.0),  # x0/X0 ~ 0.05 (0.007-0.37 at one sd): a small shift
-    },
-    "m4": {
-        "log_e": Prior("Normal", mu=-1.0, sigma=1.5),
-        # gap = eps0 - E: for error rates eps0 is the random-guess error (0.5-1) and E is small, so
-        # gap ~ 0.6 (log -0.5); sd 1.5 still reaches LM losses (eps0 = log V ~ 10.8, gap ~ 9) at 1.8 sd.
-        "log_gap": Prior("Normal", mu=-0.5, sigma=1.5),
-        "log_b0": Prior("Normal", mu=-1.0, sigma=2.0),  # log K at the pivot, K ~ (eps - E)·(eps0 - eps)^-shape
-        "alpha": Prior("HalfNormal", sigma=1.0),  # paper's -c: ~0.24-0.4 for ViT, ~1/3 for LM (SCIENCE.md §7)
-        "shape": Prior("HalfNormal", sigma=1.0),  # shape = 0 is M2; mass near 0 shrinks towards M2
-    },
+    name: {k: Prior.from_dict(v, where=f"the '{name}' law's default prior for '{k}'") for k, v in law.priors.items()}
+    for name, law in LAWS.items()
 }
 #: Default prior of the between-group scale of a partially pooled parameter: on the log scale for
 #: positive parameters such as exponents (0.5 lets groups differ by a factor of ~1.6 at one sd), on the

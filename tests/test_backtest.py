@@ -31,9 +31,9 @@ from bayes_scaling.backtest import (
 )
 from bayes_scaling.baselines_m4 import fit_m4, fit_m4_curves
 from bayes_scaling.cli import main
-from bayes_scaling.curve_laws import m4_solve
 from bayes_scaling.fit import Fit
 from bayes_scaling.inference import Diagnostics, SamplerSettings
+from bayes_scaling.laws.m4 import m4_solve
 from bayes_scaling.predictive import discrepancy_scale
 
 

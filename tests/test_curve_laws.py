@@ -9,8 +9,8 @@ import pytensor.tensor as pt
 import pytest
 
 import bayes_scaling as bs
-from bayes_scaling.curve_laws import m4_log_t, m4_solve
 from bayes_scaling.laws import get_law
+from bayes_scaling.laws.m4 import m4_log_t, m4_solve
 from bayes_scaling.spec import LAW_PRIORS
 
 SEED = 20240417

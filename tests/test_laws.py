@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import importlib
+import re
+from pathlib import Path
+
 import numpy as np
 import pytensor.tensor as pt
 import pytest
 
+import bayes_scaling as bs
 from bayes_scaling.errors import SpecError
 from bayes_scaling.laws import get_law
 
@@ -72,3 +77,24 @@ def test_pivot_is_a_pure_reparameterisation(name):
 def test_unknown_law():
     with pytest.raises(SpecError, match="unknown law 'bnsl'"):
         get_law("bnsl")
+
+
+@pytest.mark.parametrize("name", sorted(bs.LAWS))
+def test_each_law_is_a_whole_component(name):
+    """Formula, default priors (as data), LaTeX and baseline live in laws/<name>.py."""
+    law = bs.get_law(name)
+    module = importlib.import_module(f"bayes_scaling.laws.{name}")
+    assert law in vars(module).values()
+    assert set(law.priors) == set(law.sampled)
+    assert all(isinstance(p, dict) and "dist" in p for p in law.priors.values())
+    assert law.latex.startswith(("L =", "(L")) and law.baseline in (None, "huber", "m4")
+    assert (law.log_optimum is not None) == (name == "chinchilla") and law.published.keys() == (
+        {"hoffmann_rounded", "hoffmann_unrounded", "epoch"} if name == "chinchilla" else set())
+
+
+def test_no_module_outside_laws_branches_on_a_law_name():
+    package = Path(bs.__file__).parent
+    pattern = re.compile(r"""law\.name\s*[!=]=\s*["']|["'](chinchilla|kaplan|compute|saturating|m4)["']\s*[!=]=""")
+    offenders = [f"{path.relative_to(package)}:{i}" for path in package.rglob("*.py") if "laws" not in path.parts
+                 for i, line in enumerate(path.read_text().splitlines(), 1) if pattern.search(line)]
+    assert offenders == []

@@ -9,7 +9,8 @@ import xarray as xr
 from bayes_scaling import planning as P
 from bayes_scaling.errors import QueryError
 from bayes_scaling.laws import get_law
-from bayes_scaling.optimal import chinchilla_log_n, optimal_allocation
+from bayes_scaling.laws.chinchilla import log_n_star
+from bayes_scaling.optimal import optimal_allocation
 
 CHINCHILLA_C = 5.88e23
 K = 6.0
@@ -29,7 +30,7 @@ def posterior(natural: dict, n: int = 1, law: str = "chinchilla", chains: int = 
 
 
 def n_star(A, B, alpha, beta, compute):
-    return np.exp(chinchilla_log_n(A, B, alpha, beta, np.log(np.asarray(compute) / K)))
+    return np.exp(log_n_star(A, B, alpha, beta, np.log(np.asarray(compute) / K)))
 
 
 def chin_loss(nat: dict, n, d):

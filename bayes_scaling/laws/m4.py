@@ -1,35 +1,19 @@
-"""Learning-curve laws in one data axis x (tokens, examples or steps seen), for numpy and PyTensor.
+"""The M4 learning-curve law (Alabdulmohsin et al. 2022) in one data axis x.
 
-Two families from the functional-form literature (SCIENCE.md §7), both read the runs' ``tokens``
-column and are evaluated, like the laws in :mod:`bayes_scaling.laws`, on the centred log input
-``xc = log x - log X0`` with the level of the power term sampled at the pivot X0 (the geometric mean
-of x):
-
-``saturating`` (Zhai et al. 2022; M3-like)
-    eps = E + A·(x + x0)^-alpha.  Sampled: ``log_l0`` = log eps at the pivot, ``logit_f`` = logit of
-    the irreducible fraction E/eps(X0) there, ``alpha`` and ``log_x0 = log(x0/X0)``.  With
-    ``log_e = log_l0 + log sigmoid(logit_f)``, ``log_a0 = log_l0 + log sigmoid(-logit_f)`` (the power
-    term at the pivot) and ``log((x + x0)/(X0 + x0)) = logaddexp(xc, log_x0) - softplus(log_x0)``,
-    ``log eps = logaddexp(log_e, log_a0 - alpha·log((x + x0)/(X0 + x0)))``.
-
-``m4`` (Alabdulmohsin et al. 2022, M4)
-    (eps - eps_inf)/(eps_0 - eps)^shape = beta·x^-alpha, with eps_inf < eps < eps_0.  eps is implicit:
-    see :func:`m4_solve`.  ``shape = 0`` is M2, eps = eps_inf + beta·x^-alpha, exactly.
-
-This module imports nothing from :mod:`bayes_scaling.laws` (which imports it), so the pure functions
-can be used on their own.  Every function takes ``xp``: the ``numpy`` module (arrays or xarray
-DataArrays, so only ufuncs are used) or ``pytensor.tensor``.
+(eps - eps_inf)/(eps_0 - eps)^shape = beta·x^-alpha, with eps_inf < eps < eps_0.  eps is implicit:
+see :func:`m4_solve`.  ``shape = 0`` is M2, eps = eps_inf + beta·x^-alpha, exactly.  The law reads
+the runs' ``tokens`` column and is evaluated on the centred log input ``xc = log x - log X0``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from types import ModuleType
-from typing import Any
 
 import numpy as np
 
-Array = Any  # a numpy array, an xarray DataArray or a PyTensor variable
+from .base import Array, Law
+from .xp import is_pytensor, softplus, stop_gradient
 
 #: Bisection steps on s = log t.  The bracket is at most max(1, shape)·log 2 wide (see m4_solve), so
 #: 50 halvings leave it below 6e-16·max(1, shape): the Newton steps that follow start converged.
@@ -45,29 +29,6 @@ M4_SHAPE_FLOOR = 1e-30
 _TINY = 1e-300
 
 
-# --------------------------------------------------------------------------------------------------
-# helpers shared by numpy and PyTensor
-# --------------------------------------------------------------------------------------------------
-
-
-def _is_pytensor(xp: ModuleType) -> bool:
-    return getattr(xp, "__name__", "").startswith("pytensor")
-
-
-def _stop_gradient(xp: ModuleType, value: Array) -> Array:
-    """``value`` with no gradient flowing through it (PyTensor); the identity for numpy."""
-    if _is_pytensor(xp):
-        from pytensor.gradient import disconnected_grad
-
-        return disconnected_grad(value)
-    return value
-
-
-def _softplus(xp: ModuleType, v: Array) -> Array:
-    """log(1 + e^v), stable for any v (logaddexp is stable in both namespaces)."""
-    return xp.logaddexp(0.0, v)
-
-
 def _log_gap_minus_exp(xp: ModuleType, log_gap: Array, s: Array) -> Array:
     """log(gap - e^s) = log gap + log(-expm1(-d)), d = log gap - s floored at 1e-300 (finite always).
 
@@ -75,60 +36,6 @@ def _log_gap_minus_exp(xp: ModuleType, log_gap: Array, s: Array) -> Array:
     """
     d = xp.maximum(log_gap - s, _TINY)
     return log_gap + xp.log(-xp.expm1(-d))
-
-
-# --------------------------------------------------------------------------------------------------
-# saturating: eps = E + A·(x + x0)^-alpha
-# --------------------------------------------------------------------------------------------------
-
-
-def saturating_levels(xp: ModuleType, p: Mapping[str, Array]) -> tuple[Array, Array]:
-    """``(log E, log a0)``: the split of the loss at the pivot, ``log_l0``, by the fraction sigmoid(logit_f).
-
-    A curve that has not flattened inside its data pins its loss at the pivot and its local slope, not
-    how much of the loss is irreducible; sampled as (log E, log a0), that trade-off is an L-shaped ridge
-    along logaddexp(log E, log a0) = log eps(X0) that NUTS crosses slowly (R-hat 1.08-1.14 on 20
-    Alabdulmohsin curves at 2 x 300 draws). As (log eps(X0), logit E/eps(X0)) the level is one well
-    pinned coordinate and the split another (R-hat 1.03, 4-7x the ESS, half the time).
-    """
-    return p["log_l0"] - _softplus(xp, -p["logit_f"]), p["log_l0"] - _softplus(xp, p["logit_f"])
-
-
-def saturating_log_mean(xp: ModuleType, x: Mapping[str, Array], p: Mapping[str, Array]) -> Array:
-    """log eps = logaddexp(log_e, log_a0 - alpha·(logaddexp(xc, log_x0) - softplus(log_x0))).
-
-    ``logaddexp(xc, log_x0) - softplus(log_x0) = log((x + x0)/(X0 + x0))`` is zero at the pivot, so
-    ``log_a0`` is the log of the power term there whatever x0 is, and eps(X0) = exp(log_l0).  (With
-    log_a0 = log(A·X0^-alpha), a curve that saturates early, x0 > X0, puts log_a0 and alpha·log_x0 on
-    a long ridge that NUTS walks at tree depth 10.)
-    """
-    log_e, log_a0 = saturating_levels(xp, p)
-    shifted = xp.logaddexp(x["tokens"], p["log_x0"]) - _softplus(xp, p["log_x0"])
-    return xp.logaddexp(log_e, log_a0 - p["alpha"] * shifted)
-
-
-def saturating_natural(xp: ModuleType, p: Mapping[str, Array], piv: Mapping[str, float]) -> dict[str, Array]:
-    """E, A = a0·(X0 + x0)^alpha, x0 = X0·exp(log_x0), alpha."""
-    log_e, log_a0 = saturating_levels(xp, p)
-    return {
-        "E": xp.exp(log_e),
-        "A": xp.exp(log_a0 + p["alpha"] * (piv["tokens"] + _softplus(xp, p["log_x0"]))),
-        "x0": xp.exp(p["log_x0"] + piv["tokens"]),
-        "alpha": p["alpha"],
-    }
-
-
-def saturating_from_natural(xp: ModuleType, n: Mapping[str, Array]) -> dict[str, Array]:
-    """Sampled parameters at a zero pivot (X0 = 1).  x0 = 0 gives log_x0 = -inf, which logaddexp takes."""
-    with np.errstate(divide="ignore"):
-        log_e, log_a0 = xp.log(n["E"]), xp.log(n["A"]) - n["alpha"] * xp.log1p(n["x0"])
-        return {"log_l0": xp.logaddexp(log_e, log_a0), "logit_f": log_e - log_a0,
-                "alpha": n["alpha"], "log_x0": xp.log(n["x0"])}
-
-
-# --------------------------------------------------------------------------------------------------
-# m4: (eps - eps_inf)/(eps_0 - eps)^shape = K,  K = beta·x^-alpha
-# --------------------------------------------------------------------------------------------------
 
 
 def _bisect_step(xp: ModuleType, factor: Array, lo: Array, width: Array, log_k: Array, log_gap: Array,
@@ -147,7 +54,7 @@ def _bisect(xp: ModuleType, lo: Array, width: Array, log_k: Array, log_gap: Arra
     graph holds a single step (50 unrolled steps cost 10-25 s of numba compilation per model).
     """
     factors = 0.5 ** np.arange(1, M4_BISECTION_STEPS + 1, dtype=float)
-    if _is_pytensor(xp):
+    if is_pytensor(xp):
         import pytensor
 
         steps = pytensor.scan(
@@ -190,7 +97,7 @@ def m4_solve(xp: ModuleType, log_k: Array, log_gap: Array, shape: Array) -> tupl
     """
     shape = xp.maximum(shape, M4_SHAPE_FLOOR)
     # -- 1. bracket on s = log t (values only) -------------------------------------------------
-    k_v, gap_v, shape_v = (_stop_gradient(xp, v) for v in (log_k, log_gap, shape))
+    k_v, gap_v, shape_v = (stop_gradient(xp, v) for v in (log_k, log_gap, shape))
     log_half_gap = gap_v - np.log(2.0)
     lo = xp.minimum(log_half_gap, k_v + shape_v * log_half_gap)
     hi = xp.minimum(gap_v, k_v + shape_v * gap_v)
@@ -207,7 +114,7 @@ def m4_solve(xp: ModuleType, log_k: Array, log_gap: Array, shape: Array) -> tupl
     w = -(d + xp.log(-xp.expm1(-d)))  # -log(expm1(d)) = log t - log(gap - t), stable for all d > 0
 
     def residual(w: Array, log_k: Array, log_gap: Array, shape: Array) -> tuple[Array, Array]:
-        sp_neg, sp_pos = _softplus(xp, -w), _softplus(xp, w)  # -log sigmoid(w), -log sigmoid(-w)
+        sp_neg, sp_pos = softplus(xp, -w), softplus(xp, w)  # -log sigmoid(w), -log sigmoid(-w)
         f = -sp_neg + shape * sp_pos - log_k + (1.0 - shape) * log_gap
         fprime = xp.exp(-sp_pos) + shape * xp.exp(-sp_neg)
         return f, fprime
@@ -215,10 +122,10 @@ def m4_solve(xp: ModuleType, log_k: Array, log_gap: Array, shape: Array) -> tupl
     for _ in range(M4_NEWTON_STEPS):
         f, fprime = residual(w, k_v, gap_v, shape_v)
         w = w - f / fprime
-    w = _stop_gradient(xp, w)
+    w = stop_gradient(xp, w)
     f, fprime = residual(w, log_k, log_gap, shape)
-    w = w - f / _stop_gradient(xp, fprime)
-    return log_gap - _softplus(xp, -w), log_gap - _softplus(xp, w)
+    w = w - f / stop_gradient(xp, fprime)
+    return log_gap - softplus(xp, -w), log_gap - softplus(xp, w)
 
 
 def m4_log_t(xp: ModuleType, log_k: Array, log_gap: Array, shape: Array) -> Array:
@@ -251,3 +158,32 @@ def m4_from_natural(xp: ModuleType, n: Mapping[str, Array]) -> dict[str, Array]:
     with np.errstate(divide="ignore"):
         return {"log_e": xp.log(n["E"]), "log_gap": xp.log(n["eps0"] - n["E"]), "log_b0": xp.log(n["beta"]),
                 "alpha": n["alpha"], "shape": n["shape"]}
+
+
+PRIORS = {
+    "log_e": {"dist": "Normal", "mu": -1.0, "sigma": 1.5},
+    # gap = eps0 - E: for error rates eps0 is the random-guess error (0.5-1) and E is small, so gap ~ 0.6
+    # (log -0.5); sd 1.5 still reaches LM losses (eps0 = log V ~ 10.8, gap ~ 9) at 1.8 sd.
+    "log_gap": {"dist": "Normal", "mu": -0.5, "sigma": 1.5},
+    "log_b0": {"dist": "Normal", "mu": -1.0, "sigma": 2.0},  # log K at the pivot, K ~ (eps - E)·(eps0 - eps)^-shape
+    "alpha": {"dist": "HalfNormal", "sigma": 1.0},  # paper's -c: ~0.24-0.4 for ViT, ~1/3 for LM (SCIENCE.md §7)
+    "shape": {"dist": "HalfNormal", "sigma": 1.0},  # shape = 0 is M2; mass near 0 shrinks towards M2
+}
+
+M4 = Law(
+    name="m4",
+    formula="(L - E)/(eps0 - L)^shape = beta·x^-alpha, E < L < eps0",
+    inputs=("tokens",),
+    sampled=("log_e", "log_gap", "log_b0", "alpha", "shape"),
+    pivot_free=("log_e", "log_gap", "alpha", "shape"),
+    natural_names=("E", "eps0", "beta", "alpha", "shape"),
+    log_mean=m4_log_mean,
+    to_natural=m4_natural,
+    from_natural=m4_from_natural,
+    has_allocation=False,
+    doc="Alabdulmohsin et al. 2022, M4, in the data axis x (the tokens column); L is implicit "
+        "(m4_solve). log_gap = log(eps0 - E), log_b0 = log(beta·X0^-alpha) at the pivot X0; shape = 0 is M2.",
+    priors=PRIORS,
+    latex=r"(L - E)/(\varepsilon_0 - L)^{\text{shape}} = \beta x^{-\alpha}",
+    baseline="m4",
+)

@@ -1,0 +1,39 @@
+"""The law library: one module per scaling-law family, each a complete :class:`Law` component.
+
+========================  ===============================================================
+``chinchilla``            L = E + A·N^-alpha + B·D^-beta (closed-form optimum, published fits)
+``kaplan``                L = [(N_c/N)^(alpha_n/alpha_d) + D_c/D]^alpha_d
+``compute``               L = E + (C0/C)^alpha (compute only)
+``saturating``            L = E + A·(x + x0)^-alpha (learning curves)
+``m4``                    (L - E)/(eps0 - L)^shape = beta·x^-alpha (learning curves)
+========================  ===============================================================
+"""
+
+from __future__ import annotations
+
+from ..errors import SpecError
+from .base import Law, pivots_for
+from .chinchilla import CHINCHILLA
+from .compute import COMPUTE
+from .kaplan import KAPLAN
+from .m4 import M4
+from .saturating import SATURATING
+
+LAWS: dict[str, Law] = {law.name: law for law in (CHINCHILLA, KAPLAN, COMPUTE, SATURATING, M4)}
+
+
+def get_law(name: str) -> Law:
+    """Look a law up by name.
+
+    Raises
+    ------
+    SpecError
+        If no law has that name.
+    """
+    try:
+        return LAWS[name]
+    except KeyError:
+        raise SpecError(f"unknown law '{name}'; known laws: {', '.join(sorted(LAWS))}") from None
+
+
+__all__ = ["CHINCHILLA", "COMPUTE", "KAPLAN", "LAWS", "M4", "SATURATING", "Law", "get_law", "pivots_for"]

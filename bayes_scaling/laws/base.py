@@ -1,0 +1,114 @@
+"""The :class:`Law` component: everything the package knows about one scaling-law family.
+
+A law is evaluated in log space on inputs centred at a *pivot* inside the data (the geometric mean
+of each input), with the level of every power-law term sampled at that pivot. On Chinchilla's data
+log A and alpha are 0.999 correlated in the raw parameterisation; at the pivot they are nearly
+independent (SCIENCE.md §10), so NUTS takes short trajectories. The natural parameters (E, A, B, ...)
+are derived from the sampled ones by :meth:`Law.natural`.
+
+The ``xp`` argument of every function is a namespace with ``exp``, ``log`` and ``logaddexp``: the
+``numpy`` module for post-processing and ``pytensor.tensor`` inside the model, so each formula exists
+once. Each law's module (``laws/<name>.py``) holds its formula, default priors (as data), LaTeX,
+closed-form compute optimum where one exists, published fits and the baseline it is compared with;
+nothing outside ``laws/`` branches on a law's name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+Array = Any  # a numpy array, an xarray DataArray or a PyTensor variable
+#: A prior as data: ``{"dist": "Normal", "mu": 0.0, "sigma": 1.0}`` (see :class:`bayes_scaling.Prior`).
+PriorData = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Law:
+    """A scaling-law family.
+
+    Attributes
+    ----------
+    name : str
+        Registry name, e.g. ``"chinchilla"``.
+    formula : str
+        The law in natural parameters, for humans.
+    inputs : tuple of str
+        Run columns the law reads: ``("params", "tokens")`` or ``("compute",)``.
+    sampled : tuple of str
+        Names of the parameters the sampler sees (levels at the pivot, exponents, log E).
+    natural_names : tuple of str
+        Names of the natural parameters returned by :meth:`natural`.
+    log_mean : callable
+        ``log_mean(xp, x, p) -> log L`` with ``x`` the centred log inputs (``log N - log N0`` ...) and
+        ``p`` the sampled parameters.
+    to_natural : callable
+        ``to_natural(xp, p, pivots) -> dict`` of natural parameters, ``pivots`` the log pivots.
+    from_natural : callable
+        The inverse at zero pivots: ``from_natural(xp, natural) -> sampled`` (used to simulate).
+    has_allocation : bool
+        Whether the law splits compute between N and D (and so has a compute-optimal allocation).
+    pivot_free : tuple of str
+        Sampled parameters whose meaning does not depend on the pivot (exponents, log E): they may be
+        pooled more coarsely than a per-group pivot (e.g. one exponent per domain, inputs centred
+        per task).
+    priors : mapping
+        Default prior of every sampled parameter, as data (``{"dist": ..., <param>: value}``).
+    latex : str
+        The law in LaTeX, for reports.
+    log_optimum : callable, optional
+        ``log_optimum(natural, log_budget) -> log N*``: the closed-form compute-optimal model size at
+        log(C/k) = ``log_budget`` from the natural parameters, where the law has one.
+    published : mapping
+        Published point fits of the law (label, natural values, source, the data they were made on).
+    baseline : str, optional
+        The point-estimate method a backtest compares the posterior with: ``"huber"`` (L-BFGS on a
+        Huber loss with a bootstrap) or ``"m4"`` (Alabdulmohsin et al.'s estimator per curve).
+    """
+
+    name: str
+    formula: str
+    inputs: tuple[str, ...]
+    sampled: tuple[str, ...]
+    natural_names: tuple[str, ...]
+    log_mean: Callable[[ModuleType, Mapping[str, Array], Mapping[str, Array]], Array]
+    to_natural: Callable[[ModuleType, Mapping[str, Array], Mapping[str, float]], dict[str, Array]]
+    from_natural: Callable[[ModuleType, Mapping[str, Array]], dict[str, Array]] | None = None
+    has_allocation: bool = True
+    pivot_free: tuple[str, ...] = ()
+    doc: str = field(default="", compare=False)
+    priors: Mapping[str, PriorData] = field(default_factory=dict, compare=False)
+    latex: str = field(default="", compare=False)
+    log_optimum: Callable[[Mapping[str, Array], Array], Array] | None = field(default=None, compare=False)
+    published: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    baseline: str | None = field(default=None, compare=False)
+
+    @property
+    def n_parameters(self) -> int:
+        """Number of law parameters (noise parameters not counted)."""
+        return len(self.sampled)
+
+    def natural(self, p: Mapping[str, Array], pivots: Mapping[str, float], xp: ModuleType = np) -> dict[str, Array]:
+        """Natural parameters (E, A, B, alpha, beta, ...) from sampled ones."""
+        return self.to_natural(xp, p, pivots)
+
+    def sampled_from_natural(self, natural: Mapping[str, Array], xp: ModuleType = np) -> dict[str, Array]:
+        """Sampled parameters at zero pivots from natural ones (the inverse of :meth:`natural`)."""
+        return self.from_natural(xp, natural)
+
+    def log_loss(self, p: Mapping[str, Array], log_inputs: Mapping[str, Array], pivots: Mapping[str, float],
+                 xp: ModuleType = np) -> Array:
+        """log L at the given log inputs (uncentred), e.g. ``{"params": log N, "tokens": log D}``."""
+        x = {k: log_inputs[k] - pivots[k] for k in self.inputs}
+        return self.log_mean(xp, x, p)
+
+
+
+
+def pivots_for(law: Law, log_inputs: Mapping[str, np.ndarray]) -> dict[str, float]:
+    """Log pivots: the mean of each log input over the runs (geometric mean of N, D or C)."""
+    return {k: float(np.mean(log_inputs[k])) for k in law.inputs}

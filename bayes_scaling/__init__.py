@@ -12,8 +12,6 @@ read commands) do not pay for the sampler stack until something needs it.
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 from typing import Any
 
 from .errors import (
@@ -36,15 +34,15 @@ __version__ = package_version()
 
 #: Public name -> the module that defines it (a name mapped to itself is a submodule).
 _LAZY = {
-    "datasets": "datasets", "frontier": "frontier", "planning": "planning", "report": "report",
-    "compare": "compare", "compare_models": "compare", "plan": "planning", "compute_for_target": "planning",
-    "Backtest": "backtest", "backtest": "backtest", "predict_runs": "backtest", "split_holdout": "backtest",
-    "Calibration": "calibrate", "calibrate": "calibrate",
-    "Runs": "data", "read_runs": "data",
-    "Fit": "fit", "fit": "fit", "format_summary": "fit", "load_fit": "fit",
+    "datasets": "data.datasets", "frontier": "decisions.frontier", "planning": "decisions.planning", "report": "present.report",
+    "compare": "decisions.compare", "compare_models": "decisions.compare", "plan": "decisions.planning", "compute_for_target": "decisions.planning",
+    "Backtest": "validation.backtest", "backtest": "validation.backtest", "predict_runs": "validation.backtest", "split_holdout": "validation.backtest",
+    "Calibration": "validation.calibrate", "calibrate": "validation.calibrate",
+    "Runs": "data.runs", "read_runs": "data.runs",
+    "Fit": "result.fit", "fit": "result.estimator", "format_summary": "present.text", "load_fit": "result.fitfile",
     "BACKENDS": "defaults", "DEFAULT_PROB": "defaults",
     "Diagnostics": "inference", "SamplerSettings": "inference", "diagnose": "inference", "sample": "inference",
-    "interval_table": "intervals",
+    "interval_table": "result.intervals",
     "LAWS": "laws", "Law": "laws", "get_law": "laws",
     "build_model": "model",
     "ModelSpec": "spec", "Prior": "spec", "available_specs": "spec", "load_spec": "spec",
@@ -60,19 +58,6 @@ def __getattr__(name: str) -> Any:
     value = module if name in _SUBMODULES else getattr(module, name)
     globals()[name] = value
     return value
-
-
-class _Package(types.ModuleType):
-    """The package module: importing the submodule ``fit`` (or ``backtest``, ``calibrate``) must not
-    replace the function of the same name that the package exports."""
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if isinstance(value, types.ModuleType) and name in _LAZY and name not in _SUBMODULES:
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
 
 
 def __dir__() -> list[str]:

@@ -54,5 +54,5 @@ class SamplingInterrupted(KeyboardInterrupt):
     """Sampling was interrupted (Ctrl-C): no fit is returned and nothing is saved.
 
     A subclass of :class:`KeyboardInterrupt`, so code that stops on Ctrl-C keeps stopping; pass
-    ``keep_partial=True`` to :func:`bayes_scaling.fit` to keep the draws taken so far instead.
+    ``keep_partial=True`` to :func:`bayes_scaling.result.fit` to keep the draws taken so far instead.
     """

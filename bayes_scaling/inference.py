@@ -24,7 +24,15 @@ import pymc as pm
 import pytensor
 import xarray as xr
 
-from .defaults import BACKENDS, DEFAULT_BACKEND
+from .defaults import (
+    BACKENDS,
+    CHAINS,
+    DEFAULT_BACKEND,
+    DRAWS,
+    SEED,
+    TARGET_ACCEPT,
+    TUNE,
+)
 from .errors import BackendError, SamplerWarning, SamplingInterrupted
 
 #: Packages each optional backend needs (all in the ``jax`` extra).
@@ -46,11 +54,11 @@ class SamplerSettings:
     """How a posterior was sampled; stored with every fit."""
 
     backend: str = DEFAULT_BACKEND
-    draws: int = 1000
-    tune: int = 1000
-    chains: int = 4
-    seed: int = 1
-    target_accept: float = 0.9
+    draws: int = DRAWS
+    tune: int = TUNE
+    chains: int = CHAINS
+    seed: int = SEED
+    target_accept: float = TARGET_ACCEPT
     dense_mass: bool = True
     seconds: float = float("nan")
     #: Draws per chain actually kept: fewer than ``draws`` only for an interrupted fit kept partial.
@@ -119,11 +127,11 @@ def check_backend(backend: str) -> None:
 def sample(
     model: pm.Model,
     backend: str = DEFAULT_BACKEND,
-    draws: int = 1000,
-    tune: int = 1000,
-    chains: int = 4,
-    seed: int = 1,
-    target_accept: float = 0.9,
+    draws: int = DRAWS,
+    tune: int = TUNE,
+    chains: int = CHAINS,
+    seed: int = SEED,
+    target_accept: float = TARGET_ACCEPT,
     dense_mass: bool | str = "auto",
     progressbar: bool = False,
     keep_partial: bool = False,

@@ -26,8 +26,9 @@ import pymc as pm
 import pytensor.tensor as pt
 import xarray as xr
 
-from .data import Runs, require_runs
-from .groups import Groups, check_groups, expand
+from .data.groups import GROUP_LEVELS, Groups, expand
+from .data.runs import Runs, require_groups, require_runs
+from .errors import InputError
 from .laws import Law
 from .spec import ModelSpec, Prior, base_level, is_positive, load_spec
 
@@ -189,3 +190,38 @@ def _natural_deterministics(law: Law, spec: ModelSpec, p: dict, pivots: Mapping,
             if dims is not None and value.ndim == 0:
                 value = pt.broadcast_to(value, (groups.size(finest),))
             pm.Deterministic(name, value, dims=dims)
+
+
+def check_groups(runs: Runs, spec: ModelSpec, groups: Groups) -> None:
+    """Refuse data that cannot support the spec's pooling.
+
+    Every group a parameter varies over needs at least two runs; a level with one group cannot
+    be pooled (there is nothing to pool across); a group fitted separately needs more runs than the
+    parameters it estimates on its own.
+
+    Raises
+    ------
+    InputError
+    """
+    for level in GROUP_LEVELS:
+        params = [p for p, v in spec.pooling.items() if base_level(v) == level]
+        needs_level = params or spec.noise_pooling == level or spec.pivot == level
+        if not needs_level:
+            continue
+        require_groups(runs, level)
+        if len(groups.labels(level)) < 2:
+            what = f"parameter(s) {params}" if params else f"the {'noise' if spec.noise_pooling == level else 'pivot'}"
+            raise InputError(
+                f"spec '{spec.name}' lets {what} vary by {level}, but the runs have one {level} "
+                f"('{groups.labels(level)[0]}'); give a '{level}' column with at least two groups or use a "
+                "shared spec"
+            )
+        separate = [p for p, v in spec.pooling.items() if v == f"{level}_separate"]
+        if separate:
+            counts = runs.table[level].value_counts()
+            small = counts[counts <= len(separate)]
+            if len(small):
+                raise InputError(
+                    f"{level} '{small.index[0]}' has {int(small.iloc[0])} runs, too few to fit {separate} "
+                    f"separately (unpooled) for it; pool them partially ('{level}') instead"
+                )

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pymc as pm
 
+from .data.groups import LEVEL_RANK, base_level
 from .defaults import NOISE_LEVELS
 from .errors import SpecError
 from .laws import LAWS, Law, get_law
@@ -45,7 +46,6 @@ PIVOT_LEVELS = ("global", "domain", "task")
 #: with many points, but only a few domains whose between-domain scale the data hardly inform.
 HIERARCHIES = ("non_centred", "centred", "centred_tasks")
 LIKELIHOODS = ("student_t", "normal")
-LEVEL_RANK = {"shared": 0, "global": 0, "domain": 1, "task": 2}
 #: The keys of a spec document (TOML or JSON); any other key is a typo and refused.
 SPEC_KEYS = ("name", "law", "description", "likelihood", "priors", "pooling", "scales", "noise_pooling", "pivot",
              "hierarchy")
@@ -163,7 +163,7 @@ class ModelSpec:
     priors : dict
         A :class:`Prior` for every sampled law parameter and for the noise (``sigma``, ``nu``).
     pooling : dict
-        Pooling level per law parameter: ``"shared"`` (this version), ``"domain"`` or ``"task"``.
+        Pooling level per law parameter: ``"shared"``, ``"domain"``, ``"task"`` or ``"<level>_separate"``.
     likelihood : str
         ``"student_t"`` (robust, the default) or ``"normal"`` noise on log loss.
     description : str
@@ -308,11 +308,6 @@ class ModelSpec:
     def to_json(self) -> str:
         """The spec as a JSON string."""
         return json.dumps(self.to_dict(), sort_keys=True)
-
-
-def base_level(level: str) -> str:
-    """The grouping of a pooling level: ``"task_separate"`` -> ``"task"``."""
-    return level.removesuffix("_separate")
 
 
 def resolve_parameter(name: str, law: Law) -> str:

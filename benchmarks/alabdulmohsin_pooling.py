@@ -31,8 +31,8 @@ import warnings
 from pathlib import Path
 
 import bayes_scaling as bs
-from bayes_scaling.backtest import backtest, spread_tasks, take
-from bayes_scaling.compare import compare, compare_models
+from bayes_scaling.decisions.compare import compare, compare_models
+from bayes_scaling.validation.backtest import backtest, spread_tasks, take
 
 DATASET = "alabdulmohsin2022_revisiting"
 SHAPE = ("alpha",)

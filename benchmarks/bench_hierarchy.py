@@ -17,7 +17,7 @@ import pandas as pd
 import bayes_scaling as bs
 from bayes_scaling.inference import diagnose, model_dim, sample
 from bayes_scaling.model import build_model
-from bayes_scaling.simulate import simulate_groups
+from bayes_scaling.validation.simulate import simulate_groups
 
 DOMAINS = ("language", "vision", "code", "speech")
 RUNS_PER_TASK = 8

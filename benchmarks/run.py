@@ -15,7 +15,7 @@ to it alone):
     and nutpie (4 chains x 500 draws after 500, one fit: its trees are deep), against (a) on the same
     backend: the ratio of ESS per second of sampling (compilation excluded).
 (c) **The bootstrap**: L-BFGS + Huber from Hoffmann's 4,500-start grid, then 1,000 resamples
-    (``bayes_scaling.baselines``), against the warm posterior of every backend.
+    (``bayes_scaling.validation.baselines.huber``), against the warm posterior of every backend.
 (d) **Hierarchies of 10, 100, 1,000 simulated tasks** (``bench_hierarchy.simulated_runs``: compute
     law, exponent and level per task in 4 domains, 8 runs per task; nutpie, centred hierarchy):
     seconds, ESS/s, the cost per task relative to the smallest size (1.0 = linear in tasks), and the
@@ -68,7 +68,7 @@ def child_chinchilla(job: dict) -> dict:
 def child_bootstrap(job: dict) -> dict:
     from bench_chinchilla import load_runs
 
-    from bayes_scaling.baselines import bootstrap, huber_fit
+    from bayes_scaling.validation.baselines.huber import bootstrap, huber_fit
 
     runs = load_runs()
     t = time.perf_counter()

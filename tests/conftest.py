@@ -51,7 +51,7 @@ def hier_runs() -> bs.Runs:
     import numpy as np
     import pandas as pd
 
-    from bayes_scaling.simulate import simulate_groups
+    from bayes_scaling.validation.simulate import simulate_groups
 
     design = pd.DataFrame({"compute": np.geomspace(1e18, 1e22, 10)})
     groups = {d: {t: {"E": HIER_E[d], "C0": 1e18, "alpha": a} for t, a in ts.items()} for d, ts in HIER_ALPHA.items()}

@@ -50,6 +50,8 @@ def _mean_and_mcse(result: bs.Fit, name: str) -> tuple[float, float]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["numpyro", "blackjax", "nutpie"])
+# blackjax's diagonal metric reaches R-hat ~1.014 at 2 x 600 (see below): the warning is expected there
+@pytest.mark.filterwarnings("ignore::bayes_scaling.errors.SamplerWarning")
 def test_backends_agree_on_the_chinchilla_posterior(backend, epoch_runs, reference):
     result = bs.fit(epoch_runs, "chinchilla", backend=backend, draws=600, tune=600, chains=2, seed=7)
     assert result.settings.backend == backend
@@ -70,6 +72,7 @@ def test_backends_agree_on_the_chinchilla_posterior(backend, epoch_runs, referen
 
 
 @pytest.mark.parametrize("backend", ["numpyro", "nutpie"])
+@pytest.mark.filterwarnings("ignore::bayes_scaling.errors.SamplerWarning")  # 2 x 50 draws cannot converge
 def test_reproducible_for_every_backend(backend, sim_runs):
     """Same data, spec and seed: the same draws to the last digit, whatever the backend."""
     a = bs.fit(sim_runs, "chinchilla", backend=backend, draws=50, tune=100, chains=2, seed=3)

@@ -1,4 +1,4 @@
-"""Backtests (bayes_scaling.backtest), the M4 baseline (bayes_scaling.baselines_m4), their CLI and plots."""
+"""Backtests (bayes_scaling.validation.backtest), the M4 baseline (bayes_scaling.validation.baselines.m4), their CLI and plots."""
 
 from __future__ import annotations
 
@@ -18,8 +18,12 @@ import matplotlib.pyplot as plt
 from conftest import SEED
 
 import bayes_scaling as bs
-from bayes_scaling import plots
-from bayes_scaling.backtest import (
+from bayes_scaling.cli import main
+from bayes_scaling.inference import Diagnostics, SamplerSettings
+from bayes_scaling.laws.m4 import m4_solve
+from bayes_scaling.present import plots
+from bayes_scaling.result.fit import Fit
+from bayes_scaling.validation.backtest import (
     Backtest,
     backtest,
     empirical_scores,
@@ -29,12 +33,8 @@ from bayes_scaling.backtest import (
     spread_tasks,
     summarise,
 )
-from bayes_scaling.baselines_m4 import fit_m4, fit_m4_curves
-from bayes_scaling.cli import main
-from bayes_scaling.fit import Fit
-from bayes_scaling.inference import Diagnostics, SamplerSettings
-from bayes_scaling.laws.m4 import m4_solve
-from bayes_scaling.predictive import discrepancy_scale
+from bayes_scaling.validation.baselines.m4 import fit_m4, fit_m4_curves
+from bayes_scaling.validation.predictive import discrepancy_scale
 
 
 @pytest.fixture(autouse=True)
@@ -45,7 +45,7 @@ def _close_figures():
 
 def _curves(tasks: dict[str, dict[str, float]], n: int = 24, sigma: float = 0.005, seed: int = 0) -> bs.Runs:
     """Saturating learning curves E + A (x + x0)^-alpha, one task each, in domain 'vision'."""
-    from bayes_scaling.simulate import simulate_groups
+    from bayes_scaling.validation.simulate import simulate_groups
 
     design = pd.DataFrame({"tokens": np.geomspace(1e6, 1e9, n)})
     frame = simulate_groups(design, {"vision": tasks}, law="saturating", sigma=sigma, nu=None, seed=seed)

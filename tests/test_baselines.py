@@ -1,4 +1,4 @@
-"""The Huber/L-BFGS point-fit baseline of Hoffmann et al. and Epoch (bayes_scaling.baselines)."""
+"""The Huber/L-BFGS point-fit baseline of Hoffmann et al. and Epoch (bayes_scaling.validation.baselines.huber)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,12 @@ import pandas as pd
 import pytest
 
 import bayes_scaling as bs
-from bayes_scaling import baselines as bl
-from bayes_scaling.simulate import EPOCH_PARAMS, isoflop_design, simulate_runs
+from bayes_scaling.validation.baselines import huber as bl
+from bayes_scaling.validation.simulate import (
+    EPOCH_PARAMS,
+    isoflop_design,
+    simulate_runs,
+)
 
 #: Epoch's grid-search fit on the 240 runs (REFERENCE_RESULTS.md §1b, notebook cell 18).
 EPOCH_GRID_FIT = {"A": 477.842, "B": 2143.864, "E": 1.81724, "alpha": 0.34731, "beta": 0.36718}

@@ -1,4 +1,4 @@
-"""Simulation-based calibration (bayes_scaling.calibrate): mechanics on tiny runs, the guard, the CLI."""
+"""Simulation-based calibration (bayes_scaling.validation.calibrate): mechanics on tiny runs, the guard, the CLI."""
 
 from __future__ import annotations
 
@@ -13,10 +13,15 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 import bayes_scaling as bs
-from bayes_scaling import plots
-from bayes_scaling.calibrate import Calibration, _prior_draws, _score, calibrate
 from bayes_scaling.cli import main
-from bayes_scaling.simulate import EPOCH_PARAMS, isoflop_design
+from bayes_scaling.present import plots
+from bayes_scaling.validation.calibrate import (
+    Calibration,
+    _prior_draws,
+    _score,
+    calibrate,
+)
+from bayes_scaling.validation.simulate import EPOCH_PARAMS, isoflop_design
 
 QUANTITIES = ["E", "A", "B", "alpha", "beta", "a", "ratio"]
 

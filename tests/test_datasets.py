@@ -13,7 +13,7 @@ import pytest
 from conftest import require_mirrored
 
 import bayes_scaling as bs
-from bayes_scaling.readers import slug
+from bayes_scaling.data.readers import slug
 
 REVISITING = "alabdulmohsin2022_revisiting"
 DATABLATIONS = "muennighoff2023_datablations"

@@ -9,7 +9,7 @@ import pytest
 from conftest import SEED
 
 import bayes_scaling as bs
-from bayes_scaling.simulate import EPOCH_PARAMS
+from bayes_scaling.validation.simulate import EPOCH_PARAMS
 
 
 def test_sampler_converged(sim_fit):

@@ -12,7 +12,7 @@ import pytest
 from conftest import HIER_ALPHA, HIER_E, SEED
 
 import bayes_scaling as bs
-from bayes_scaling.compare import compare, compare_models, difference
+from bayes_scaling.decisions.compare import compare, compare_models, difference
 
 
 def test_pooled_parameters_have_group_dims(hier_fit):
@@ -79,6 +79,7 @@ def test_predict_per_group(hier_fit):
     assert float(med.sel(domain="language")) > float(med.sel(domain="vision"))  # E 1.7 against 0.4
 
 
+@pytest.mark.filterwarnings("ignore::bayes_scaling.errors.SamplerWarning")  # hier_fit's 2 x 500 (conftest)
 def test_saved_hierarchical_fit_round_trips(hier_fit, tmp_path):
     path = hier_fit.save(tmp_path / "hier.nc")
     again = bs.load_fit(path)
@@ -87,6 +88,7 @@ def test_saved_hierarchical_fit_round_trips(hier_fit, tmp_path):
     pd.testing.assert_frame_equal(again.summary(), hier_fit.summary())
 
 
+@pytest.mark.filterwarnings("ignore::bayes_scaling.errors.SamplerWarning")  # hier_fit's 2 x 500 (conftest)
 def test_compare_models_ranks_by_loo(hier_fit, hier_runs):
     shared = bs.fit(hier_runs, "compute", draws=300, tune=500, chains=2, seed=SEED)
     table = compare_models({"pooled": hier_fit, "shared": shared})

@@ -8,7 +8,7 @@ import xarray as xr
 
 from bayes_scaling.errors import QueryError
 from bayes_scaling.laws import get_law
-from bayes_scaling.optimal import optimal_allocation
+from bayes_scaling.laws.allocation import optimal_allocation
 
 CHINCHILLA_C = 5.88e23
 # REFERENCE_RESULTS.md §1: closed-form D*/N* at 5.88e23 FLOPs for three published parameter sets.

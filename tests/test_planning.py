@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from bayes_scaling import planning as P
+from bayes_scaling.decisions import planning as P
 from bayes_scaling.errors import QueryError
 from bayes_scaling.laws import get_law
+from bayes_scaling.laws.allocation import optimal_allocation
 from bayes_scaling.laws.chinchilla import log_n_star
-from bayes_scaling.optimal import optimal_allocation
 
 CHINCHILLA_C = 5.88e23
 K = 6.0

@@ -1,4 +1,4 @@
-"""Plots in bayes_scaling.plots, on synthetic draws (no fits needed)."""
+"""Plots in bayes_scaling.present.plots, on synthetic draws (no fits needed)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 
 import bayes_scaling
-from bayes_scaling import plots
+from bayes_scaling.present import plots
 
 CHAINS, DRAWS = 2, 100
 
@@ -226,9 +226,9 @@ def test_target_curve_one_line_per_prob() -> None:
 def test_import_error_without_matplotlib(monkeypatch: pytest.MonkeyPatch, rng: np.random.Generator) -> None:
     for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
         monkeypatch.setitem(sys.modules, name, None)
-    monkeypatch.delitem(sys.modules, "bayes_scaling.plots")
-    monkeypatch.setattr(bayes_scaling, "plots", plots)  # restored after the fresh import below
-    fresh = importlib.import_module("bayes_scaling.plots")  # the module itself imports fine
+    monkeypatch.delitem(sys.modules, "bayes_scaling.present.plots")
+    monkeypatch.setattr(bayes_scaling.present, "plots", plots)  # restored after the fresh import below
+    fresh = importlib.import_module("bayes_scaling.present.plots")  # the module itself imports fine
     with pytest.raises(ImportError, match=r"pip install 'bayes_scaling\[plot\]'"):
         fresh.forest(_draws(rng, np.zeros(2), "domain", ["a", "b"]))
     with pytest.raises(ImportError, match="plots need matplotlib"):

@@ -19,9 +19,9 @@ import pandas as pd
 import pytest
 
 import bayes_scaling as bs
-from bayes_scaling.backtest import split_holdout
 from bayes_scaling.cli import main
-from bayes_scaling.prior_check import check_priors
+from bayes_scaling.result.checks import check_priors
+from bayes_scaling.validation.backtest import split_holdout
 
 
 def run(capsys, *argv):
@@ -251,7 +251,7 @@ def test_the_compute_cut_treats_one_nominal_budget_as_one(sim_runs):
 
 @pytest.mark.slow
 def test_noise_free_runs_are_explained_in_one_line():
-    from bayes_scaling.simulate import simulate_runs
+    from bayes_scaling.validation.simulate import simulate_runs
 
     design = bs.datasets.load("chinchilla_sim").table[["params", "tokens"]]
     with warnings.catch_warnings():
@@ -277,7 +277,7 @@ def test_fits_of_every_backend_reload_with_their_checksums(tmp_path, sim_runs, b
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bs.SamplerWarning)
         fit = bs.fit(sim_runs, "chinchilla", draws=30, tune=30, chains=2, seed=2, backend=backend)
-    again = bs.load_fit(fit.save(tmp_path / f"{backend}.nc"))
+        again = bs.load_fit(fit.save(tmp_path / f"{backend}.nc"))
     assert np.array_equal(again.posterior["alpha"].values, fit.posterior["alpha"].values)
 
 

@@ -20,9 +20,10 @@ from conftest import HIER_ALPHA, HIER_E, SEED
 from matplotlib.collections import PolyCollection
 
 import bayes_scaling as bs
-from bayes_scaling import frontier, plots, report
 from bayes_scaling.cli import main
+from bayes_scaling.decisions import frontier
 from bayes_scaling.model import model_pivots
+from bayes_scaling.present import plots, report
 
 CHAINS, DRAWS = 2, 1000
 EPOCH = frontier.PUBLISHED_FITS["epoch"]

@@ -1,4 +1,4 @@
-"""Sweeps (bayes_scaling.sweep): jobs and keys, TOML grids, a 2-worker Dask cluster against the same jobs
+"""Sweeps (bayes_scaling.sweeps.sweep): jobs and keys, TOML grids, a 2-worker Dask cluster against the same jobs
 run serially, failures, resume, a killed worker, and the ``sweep`` command."""
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from conftest import SEED
 
 import bayes_scaling as bs
 from bayes_scaling.cli import main
-from bayes_scaling.sweep import (
+from bayes_scaling.sweeps.jobs import job_spec
+from bayes_scaling.sweeps.sweep import (
     INSTALL_HINT,
     Job,
     SweepProgress,
@@ -31,7 +32,6 @@ from bayes_scaling.sweep import (
     sweep,
     validate_job,
 )
-from bayes_scaling.sweep_jobs import job_spec
 
 TINY = {"draws": 30, "tune": 30, "chains": 2}
 #: The issue's example: 2 specs x 2 holdouts (a plain fit and a backtest) on the simulated runs.
@@ -122,7 +122,7 @@ def test_job_keys_are_canonical_and_stable_across_processes(tmp_path):
                 Job("chinchilla_sim", seed=3, holdout="compute:0.2", **TINY).key}) == 4
     # another interpreter, with dask and distributed hidden: same keys, and the module imports without them
     code = ("import sys, json; sys.modules['dask'] = None; sys.modules['distributed'] = None\n"
-            "from bayes_scaling.sweep import Job, local_cluster\n"
+            "from bayes_scaling.sweeps.sweep import Job, local_cluster\n"
             "print(Job.from_dict(json.loads(sys.argv[1])).key)\n"
             "try:\n    local_cluster(1)\nexcept Exception as exc:\n    print(type(exc).__name__, exc)\n")
     out = subprocess.run([sys.executable, "-c", code, json.dumps(job.to_dict())], capture_output=True, text=True,

@@ -90,7 +90,7 @@ def parameter_records(table: Any) -> dict[str, dict]:
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
-    from ..fit import format_summary
+    from ..present.text import format_summary
 
     result = load(args)
     if args.json:
@@ -102,7 +102,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 
 def cmd_optimal(args: argparse.Namespace) -> int:
-    from ..intervals import interval_table
+    from ..result.intervals import interval_table
 
     result = load(args)
     ds = result.optimal(args.compute, args.method, args.level)
@@ -117,7 +117,7 @@ def cmd_optimal(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from ..intervals import interval_table
+    from ..result.intervals import interval_table
 
     result = load(args)
     pred = result.predict(params=args.params, tokens=args.tokens, compute=args.compute, level=args.level)
@@ -138,7 +138,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from ..compare import compare
+    from ..decisions.compare import compare
 
     result = load(args)
     table = compare(result, args.param, by=args.by, prob=args.prob)
@@ -158,9 +158,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_plan(args: argparse.Namespace) -> int:
     import warnings
 
+    from ..decisions.planning import format_plan, plan
     from ..errors import ExtrapolationWarning
-    from ..intervals import interval_table
-    from ..planning import format_plan, plan
+    from ..result.intervals import interval_table
 
     result = load(args)
     with warnings.catch_warnings():
@@ -180,7 +180,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_target(args: argparse.Namespace) -> int:
-    from ..planning import compute_for_target, format_target
+    from ..decisions.planning import compute_for_target, format_target
 
     result = load(args)
     ds = compute_for_target(result, args.loss, prob=args.target_prob, max_params=args.max_params,
@@ -194,8 +194,8 @@ def cmd_target(args: argparse.Namespace) -> int:
 
 
 def cmd_compare_models(args: argparse.Namespace) -> int:
-    from ..compare import compare_models
-    from ..fit import load_fit
+    from ..decisions.compare import compare_models
+    from ..result.fitfile import load_fit
 
     fits = {}
     for path in args.fits:

@@ -20,8 +20,8 @@ from ..errors import InputError
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ..data import Runs
-    from ..fit import Fit
+    from ..data.runs import Runs
+    from ..result.fit import Fit
     from ..spec import ModelSpec
 
 
@@ -156,8 +156,8 @@ def prob_arg(p: argparse.ArgumentParser) -> None:
 
 def read_data(source: str, columns: str, drop_outliers: bool, split: str | None = None) -> Runs:
     """Runs from a CSV path or a registered dataset."""
-    from .. import datasets
-    from ..data import read_runs
+    from ..data import datasets
+    from ..data.runs import read_runs
 
     if Path(source).is_dir():
         raise InputError(f"{source} is a directory, not a CSV file")
@@ -200,7 +200,7 @@ def load(args: argparse.Namespace) -> Fit:
     Its sampler problems are printed to stderr once the command has answered (unless --json, whose
     document holds them), so a command that fails prints only its one ``error:`` line.
     """
-    from ..fit import load_fit
+    from ..result.fitfile import load_fit
 
     result = load_fit(args.fit)
     if not args.json:

@@ -28,8 +28,8 @@ from .common import (
 )
 
 if TYPE_CHECKING:
-    from ..data import Runs
-    from ..fit import Fit
+    from ..data.runs import Runs
+    from ..result.fit import Fit
     from ..spec import ModelSpec
 
 
@@ -96,7 +96,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def fit_from(args: argparse.Namespace, runs: Runs, spec: ModelSpec) -> Fit:
     """Sample the posterior with the command's sampler options."""
-    from ..fit import fit
+    from ..result.estimator import fit
 
     stop_if_interrupted("sampling")
     progress = sys.stderr.isatty()
@@ -108,8 +108,8 @@ def fit_from(args: argparse.Namespace, runs: Runs, spec: ModelSpec) -> Fit:
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
-    from ..fit import format_summary
-    from ..storage import check_writable
+    from ..present.text import format_summary
+    from ..result.storage import check_writable
 
     check_writable(args.out)
     spec = spec_from(args)
@@ -124,11 +124,11 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .. import datasets
-    from ..fit import format_summary
-    from ..intervals import interval_table
+    from ..data import datasets
+    from ..present.text import format_summary
+    from ..result.intervals import interval_table
+    from ..result.storage import check_writable
     from ..spec import load_spec
-    from ..storage import check_writable
 
     check_writable(args.out)
     if datasets.available("epoch_chinchilla"):
@@ -153,7 +153,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _backtest_data(args: argparse.Namespace) -> Runs | tuple[Runs, Runs]:
-    from ..backtest import take
+    from ..validation.backtest import take
 
     if args.split_test:
         if args.holdout:
@@ -172,7 +172,12 @@ def _backtest_data(args: argparse.Namespace) -> Runs | tuple[Runs, Runs]:
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:
-    from ..backtest import DEFAULT_HOLDOUT, backtest, check_split, split_holdout
+    from ..validation.backtest import (
+        DEFAULT_HOLDOUT,
+        backtest,
+        check_split,
+        split_holdout,
+    )
 
     spec = spec_from(args)
     data = _backtest_data(args)
@@ -206,9 +211,9 @@ def cmd_backtest(args: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from ..calibrate import calibrate
-    from ..fit import load_fit
-    from ..simulate import EPOCH_PARAMS
+    from ..result.fitfile import load_fit
+    from ..validation.calibrate import calibrate
+    from ..validation.simulate import EPOCH_PARAMS
 
     if args.truth == "prior":
         truth: object = "prior"
@@ -236,7 +241,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from ..sweep import format_sweep, jobs_from_toml, sweep, validate_job
+    from ..sweeps.sweep import format_sweep, jobs_from_toml, sweep, validate_job
 
     jobs = jobs_from_toml(args.sweep_file)
     for job in jobs:  # before anything starts

@@ -43,7 +43,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
-    from ..report import figure, save_figure
+    from ..present.report import figure, save_figure
 
     if args.param is not None and args.kind != "forest":
         raise InputError(f"--param applies to --kind forest, not {args.kind}")
@@ -58,7 +58,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
-    from ..report import write_report
+    from ..present.report import write_report
 
     _check_folder(args.out)
     result = load(args)

@@ -1,0 +1,76 @@
+"""How far an answer reaches beyond the fitted runs, in decades of each input.
+
+Every input's distance is signed: positive above the largest fitted value, negative below the
+smallest, zero inside the range. An answer outside the range gets an :class:`ExtrapolationWarning`;
+a budget far below every run (where the law was never observed and small-scale effects dominate)
+is refused as too small.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from ..errors import ExtrapolationWarning, QueryError
+from .runs import Runs
+
+#: A budget more than this many decades below the smallest run's compute is too small to plan.
+MAX_DECADES_BELOW = 1.0
+
+
+def decades_beyond(values: float | Sequence[float] | np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """Signed decades of ``values`` beyond ``[lo, hi]`` (positive above, negative below, 0 inside)."""
+    v = np.atleast_1d(np.asarray(values, dtype=float))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        above = np.log10(v / hi)
+        below = np.log10(v / lo)
+    return np.where(v > hi, above, np.where(v < lo, below, 0.0))
+
+
+def reach(runs: Runs, **inputs: float | Sequence[float] | np.ndarray) -> dict[str, list[float]]:
+    """Decades beyond the runs' range for each given input (``params``, ``tokens``, ``compute``)."""
+    out = {}
+    for name, values in inputs.items():
+        if values is None:
+            continue
+        column = runs.column(name)
+        out[name] = [round(float(d), 3) for d in decades_beyond(values, column.min(), column.max())]
+    return out
+
+
+def reach_warnings(distances: Mapping[str, Sequence[float]], what: str = "the answer") -> list[str]:
+    """One sentence per input that lies outside the fitted range (empty when every value is inside)."""
+    lines = []
+    for name, values in distances.items():
+        worst = max(values, key=abs) if len(values) else 0.0
+        if worst:
+            side = "above the largest" if worst > 0 else "below the smallest"
+            lines.append(f"{what} extrapolates: {name} reaches {abs(worst):.2g} decades {side} fitted run")
+    return lines
+
+
+def warn_reach(distances: Mapping[str, Sequence[float]], what: str = "the answer") -> list[str]:
+    """Emit :func:`reach_warnings` as :class:`ExtrapolationWarning`; returns them."""
+    lines = reach_warnings(distances, what)
+    for line in lines:
+        warnings.warn(line, ExtrapolationWarning, stacklevel=3)
+    return lines
+
+
+def check_budget(runs: Runs, budget: float | Sequence[float] | np.ndarray) -> None:
+    """Refuse budgets more than :data:`MAX_DECADES_BELOW` decades below the smallest run's compute.
+
+    Raises
+    ------
+    QueryError
+        Naming the budget and the smallest run's compute.
+    """
+    smallest = float(runs.column("compute").min())
+    for value in np.atleast_1d(np.asarray(budget, dtype=float)):
+        if np.isfinite(value) and value > 0 and np.log10(smallest / value) > MAX_DECADES_BELOW:
+            raise QueryError(
+                f"budget {value:.4g} FLOPs is too small: {np.log10(smallest / value):.1f} decades below the smallest "
+                f"fitted run ({smallest:.4g} FLOPs), where the law was never observed; fit runs at that scale"
+            )

@@ -1,0 +1,184 @@
+"""Readers: turn the original files of a registered dataset into a table of runs in our columns.
+
+A reader takes the verified files of one dataset (a mapping from the file keys of its registry entry
+to paths) and returns a DataFrame with ``params``, ``tokens`` (and/or ``compute``), ``loss``,
+``domain``, ``task`` and, for datasets with splits, ``split``. :func:`~bayes_scaling.data.runs.read_runs`
+validates the result; readers only reshape, label and document the choices made.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import DatasetError
+
+Reader = Callable[[Mapping[str, Path]], pd.DataFrame]
+
+#: Suffixes of nominal model sizes such as "111M" or "1.3B".
+_SCALE = {"K": 1e3, "M": 1e6, "B": 1e9, "T": 1e12}
+
+# --- Alabdulmohsin, Neyshabur, Zhai (2022): learning-curve benchmark --------------------------------
+
+#: Parameter counts of the image-classification models (README of the google-research folder).
+REVISITING_IC_PARAMS = {
+    "ViT/S/16": 32e6, "ViT/B/16": 110e6, "BiT/50/1": 61e6,
+    "BiT/101/3": 494e6, "MiX/B/16": 73e6, "MiX/L/16": 226e6,
+}
+#: All five NMT models are described as ~300M-parameter variants (Bansal et al. 2022).
+REVISITING_NMT_PARAMS = 300e6
+#: ``Training`` column of the original files: 1 = used for fitting, 0 = held out for extrapolation.
+REVISITING_SPLITS = {1: "fit", 0: "extrapolate"}
+#: File key in the registry -> our domain label.
+REVISITING_DOMAINS = {"vision": "vision", "lang": "language"}
+
+# --- Muennighoff et al. (2023): data-constrained scaling, via ColPret -------------------------------
+
+#: Exact parameter counts of the nominal sizes (``PARAMS_MAP`` of huggingface/datablations
+#: utils/parametric_fit.ipynb @13701315, the counts the authors fitted with).
+DATABLATIONS_PARAMS = {"2.8B": 2.81e9, "4.2B": 4.2465e9, "8.7B": 8.67e9}
+
+# --- Cerebras-GPT and Pythia Pile losses -------------------------------------------------------------
+
+#: Model family in the 0-shot table -> (domain, task). Domains share a tokenizer and token budget rule:
+#: Cerebras-GPT (GPT-2 BPE, 20 tokens per parameter) and Pythia (GPT-NeoX BPE, 300B tokens).
+CEREBRAS_GROUPS = {
+    "Cerebras": ("cerebras", "cerebras-sp"),
+    "Cerebras muP": ("cerebras", "cerebras-mup"),
+    "Pythia": ("pythia", "pythia-pile"),
+    "Pythia deduped": ("pythia", "pythia-deduped"),
+}
+#: Every Pythia model saw 143,000 steps x 1,024 sequences x 2,048 tokens (Biderman et al. 2023).
+PYTHIA_TOKENS = 143_000 * 1_024 * 2_048
+
+
+def parse_count(label: str) -> float:
+    """A count from a nominal label: ``"1.3B"`` -> 1.3e9, ``"262M"`` -> 2.62e8, ``"1.68e+07"`` -> 1.68e7.
+
+    Raises
+    ------
+    DatasetError
+        If the label is not a number with an optional K/M/B/T suffix.
+    """
+    text = str(label).strip()
+    scale = _SCALE.get(text[-1:].upper(), 1.0)
+    number = text[:-1] if scale != 1.0 else text
+    try:
+        return float(number) * scale
+    except ValueError:
+        raise DatasetError(f"cannot read a parameter count from the label {label!r}") from None
+
+
+def slug(text: str) -> str:
+    """A label part without awkward characters: runs of anything but ``[A-Za-z0-9_.+-]`` become ``-``."""
+    return re.sub(r"[^\w.+-]+", "-", str(text)).strip("-")
+
+
+def alabdulmohsin2022(paths: Mapping[str, Path]) -> pd.DataFrame:
+    """Both learning-curve files stacked: one task per curve, x = ``Seen Examples``.
+
+    Exact duplicate rows (the repeated LM blocks) are dropped; each curve is sorted by ``tokens``.
+    """
+    frames = [_revisiting_file(pd.read_csv(paths[key]), domain) for key, domain in REVISITING_DOMAINS.items()]
+    return pd.concat(frames, ignore_index=True)
+
+
+def _revisiting_file(raw: pd.DataFrame, domain: str) -> pd.DataFrame:
+    raw = raw.drop_duplicates(ignore_index=True)
+    curve = raw["Domain"] + "/" + raw["Task"].map(slug) + "/" + raw["Model"].map(slug)
+    if curve.nunique() != len(raw.groupby(["Domain", "Task", "Model"])):
+        raise DatasetError(f"curve labels of the {domain} file are not unique after slugging")
+    split = raw["Training"].map(REVISITING_SPLITS)
+    if split.isna().any():
+        raise DatasetError(f"'Training' must be 0 or 1, got {sorted(set(raw['Training']) - set(REVISITING_SPLITS))}")
+    table = pd.DataFrame({
+        "params": [_revisiting_params(sub, model) for sub, model in zip(raw["Domain"], raw["Model"])],
+        "tokens": raw["Seen Examples"].astype(float),
+        "loss": raw["Loss"].astype(float),
+        "domain": domain,
+        "task": curve,
+        "split": split,
+        "_curve": pd.factorize(curve)[0],
+    })
+    return table.sort_values(["_curve", "tokens"], kind="stable").drop(columns="_curve")
+
+
+def _revisiting_params(subdomain: str, model: str) -> float:
+    if subdomain == "IC":
+        if model not in REVISITING_IC_PARAMS:
+            raise DatasetError(f"no parameter count for the image model {model!r}")
+        return REVISITING_IC_PARAMS[model]
+    if subdomain == "NMT":
+        return REVISITING_NMT_PARAMS
+    return parse_count(model)  # LM: the count is the label; BB: "262M"
+
+
+def datablations_final(paths: Mapping[str, Path]) -> pd.DataFrame:
+    """Final checkpoint of each repetition run: domain = corpus, task = corpus and epoch count.
+
+    Within a task the three model sizes (2.8B/55B, 4.2B/84B, 8.7B/178B tokens) repeat their unique
+    data the same number of times, so tasks differ by how data-constrained they are.
+    """
+    raw = pd.read_csv(paths["losses"])
+    keys = ["data", "num_params", "epochs"]
+    final = raw.sort_values("token_num", kind="stable").groupby(keys, sort=False).tail(1)
+    unknown = sorted(set(final["num_params"]) - set(DATABLATIONS_PARAMS))
+    if unknown:
+        raise DatasetError(f"no parameter count for the datablations sizes {unknown}")
+    table = pd.DataFrame({
+        "params": final["num_params"].map(DATABLATIONS_PARAMS),
+        "tokens": final["token_num"].astype(float),
+        "loss": final["loss"].astype(float),
+        "domain": final["data"],
+        "task": final["data"] + "-" + final["epochs"].astype(str) + "ep",
+        "_epochs": final["epochs"],
+    })
+    return table.sort_values(["domain", "_epochs", "params"]).drop(columns="_epochs").reset_index(drop=True)
+
+
+def cerebras_pile(paths: Mapping[str, Path]) -> pd.DataFrame:
+    """Pile test cross-entropy of the Cerebras-GPT and Pythia families, grouped by family.
+
+    Tokens: Cerebras-GPT (standard and muP) from the Cerebras training table (20 tokens per
+    parameter; the muP models have the same sizes and FLOPs); Pythia: 299,892,736,000 for every size.
+    NeoX-20B and GPT-J-6B (one model each) and OPT (no Pile loss) are left out.
+    """
+    zero_shot = pd.read_csv(paths["zero_shot"])
+    training = pd.read_csv(paths["training"])
+    rows = zero_shot[zero_shot["family"].isin(CEREBRAS_GROUPS)].reset_index(drop=True)
+    cerebras_tokens = dict(zip(training["size"], training["tokens"].astype(float)))
+    is_cerebras = rows["family"].str.startswith("Cerebras")
+    missing = sorted(set(rows.loc[is_cerebras, "size"]) - set(cerebras_tokens))
+    if missing:
+        raise DatasetError(f"the Cerebras training table has no token count for sizes {missing}")
+    return pd.DataFrame({
+        "params": rows["size"].map(parse_count),
+        "tokens": rows["size"].map(cerebras_tokens).where(is_cerebras, float(PYTHIA_TOKENS)),
+        "loss": rows["pile_test_xent"].astype(float),
+        "domain": rows["family"].map(lambda family: CEREBRAS_GROUPS[family][0]),
+        "task": rows["family"].map(lambda family: CEREBRAS_GROUPS[family][1]),
+    })
+
+
+#: Readers by the name a registry entry gives in ``reader = "..."``.
+READERS: dict[str, Reader] = {
+    "alabdulmohsin2022": alabdulmohsin2022,
+    "datablations_final": datablations_final,
+    "cerebras_pile": cerebras_pile,
+}
+
+
+def read(reader: str, paths: Mapping[str, Path]) -> pd.DataFrame:
+    """Apply the reader named ``reader`` to the files ``paths``.
+
+    Raises
+    ------
+    DatasetError
+        If no reader has that name.
+    """
+    if reader not in READERS:
+        raise DatasetError(f"unknown reader '{reader}'; known: {', '.join(sorted(READERS))}")
+    return READERS[reader](paths)

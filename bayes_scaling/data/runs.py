@@ -1,0 +1,333 @@
+"""Read and validate training runs: the one place that raises input errors.
+
+A table of runs has one row per training run with the model size ``params`` (N), the training tokens
+``tokens`` (D), the final ``loss`` and, optionally, the training ``compute`` (C, FLOPs), a ``domain`` and
+a ``task``. :func:`read_runs` turns a DataFrame or CSV into a validated :class:`Runs`; nothing downstream
+checks the data again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from ..errors import DataWarning, InputError
+
+#: Default FLOPs per parameter per token: C = 6 N D (Kaplan et al. 2020; Hoffmann et al. 2022).
+DEFAULT_COMPUTE_FACTOR = 6.0
+NUMERIC = ("params", "tokens", "compute", "loss")
+LABELS = ("domain", "task")
+#: Column names that other tables use for ours; applied only when the canonical name is absent.
+ALIASES = {"compute_flops": "compute"}
+DEFAULT_GROUP = "all"
+#: Largest plausible loss: ln of a 10^13-token vocabulary is 30 nats; error rates are below 1.
+MAX_LOSS = 30.0
+#: Smallest plausible largest model / token count when counts are given raw.
+MIN_PLAUSIBLE_COUNT = 1_000.0
+
+
+@dataclass(frozen=True)
+class Runs:
+    """A validated table of training runs.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        Columns ``params``, ``tokens``, ``compute``, ``loss`` (float, finite, > 0) and ``domain``,
+        ``task`` (str), one row per run, index ``0..n-1``.
+    compute_factor : float
+        FLOPs per parameter per token used where compute or tokens had to be derived (C = k N D).
+    source : str
+        Where the runs came from (a path, a dataset name or ``"DataFrame"``).
+    """
+
+    table: pd.DataFrame
+    compute_factor: float = DEFAULT_COMPUTE_FACTOR
+    source: str = "DataFrame"
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def column(self, name: str) -> np.ndarray:
+        """Return one numeric column as a float array."""
+        return self.table[name].to_numpy(dtype=float)
+
+    @property
+    def domains(self) -> list[str]:
+        """Domain labels in order of first appearance."""
+        return list(dict.fromkeys(self.table["domain"]))
+
+    @property
+    def tasks(self) -> list[str]:
+        """Task labels in order of first appearance."""
+        return list(dict.fromkeys(self.table["task"]))
+
+    @property
+    def digest(self) -> str:
+        """SHA-256 of the canonical table: identifies the data a fit was made from."""
+        text = self.table[list(NUMERIC + LABELS)].to_csv(index=False, float_format="%.17g")
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def to_dataset(self) -> xr.Dataset:
+        """The runs as an xarray Dataset with dim ``run`` (labels as coordinates)."""
+        t = self.table
+        return xr.Dataset(
+            {name: ("run", t[name].to_numpy(dtype=float)) for name in NUMERIC},
+            coords={"run": np.arange(len(t)), "domain": ("run", t["domain"].to_numpy(dtype=str)),
+                    "task": ("run", t["task"].to_numpy(dtype=str))},
+            attrs={"compute_factor": self.compute_factor, "source": self.source},
+        )
+
+    @classmethod
+    def from_dataset(cls, ds: xr.Dataset) -> Runs:
+        """Inverse of :meth:`to_dataset` (used when a saved fit is loaded)."""
+        table = pd.DataFrame({name: ds[name].values.astype(float) for name in NUMERIC})
+        for label in LABELS:
+            table[label] = ds[label].values.astype(str)
+        return cls(table, float(ds.attrs["compute_factor"]), str(ds.attrs["source"]))
+
+
+def read_runs(
+    data: pd.DataFrame | str | Path,
+    columns: Mapping[str, str] | None = None,
+    compute_factor: float = DEFAULT_COMPUTE_FACTOR,
+    check_units: bool = True,
+    source: str | None = None,
+) -> Runs:
+    """Validate a table of training runs.
+
+    Parameters
+    ----------
+    data : DataFrame or path to a CSV file
+        One row per run.
+    columns : mapping, optional
+        Renames columns of ``data`` to ours, e.g. ``{"Model Size": "params", "Training FLOP":
+        "compute"}`` for Epoch's CSV.
+    compute_factor : float
+        k in C = k N D, used to derive ``tokens`` from ``compute`` or ``compute`` from ``tokens``.
+    check_units : bool
+        Refuse tables whose counts look like billions (largest ``params`` or ``tokens`` below 1,000).
+    source : str, optional
+        A name recorded with the runs; defaults to the path or ``"DataFrame"``.
+
+    Returns
+    -------
+    Runs
+
+    Raises
+    ------
+    InputError
+        Missing columns, non-numeric cells, NaN or infinite values, values <= 0, counts that look
+        like billions, loss that looks like a percentage, duplicate rows, missing labels, or a task
+        label used in two domains.
+    """
+    frame, default_source = _as_frame(data)
+    frame = _rename(_clean_columns(frame), columns or {})
+    if not np.isfinite(compute_factor) or compute_factor <= 0:
+        raise InputError(f"compute_factor must be a positive number, got {compute_factor!r}")
+    table = pd.DataFrame(index=pd.RangeIndex(len(frame)))
+    for name in NUMERIC:
+        if name in frame.columns:
+            table[name] = _numeric(frame[name], name)
+    _require_columns(table, [str(c) for c in frame.columns])
+    if "tokens" not in table:
+        table["tokens"] = table["compute"] / (compute_factor * table["params"])
+    if "compute" not in table:
+        table["compute"] = compute_factor * table["params"] * table["tokens"]
+    if len(table) == 0:
+        raise InputError("the table has no rows")
+    for name in NUMERIC:
+        _check_values(table[name], name)
+    if check_units:
+        _check_units(table)
+    for label in LABELS:
+        table[label] = _labels(frame, label)
+    if "task" not in frame.columns:
+        table["task"] = table["domain"]
+    _check_duplicates(table)
+    _check_nesting(table)
+    table = table[list(NUMERIC + LABELS)]
+    return Runs(table, float(compute_factor), source or default_source)
+
+
+def require_runs(runs: Runs, n_parameters: int, law: str) -> None:
+    """Refuse to fit a law with as many parameters as runs (or more).
+
+    Raises
+    ------
+    InputError
+        If ``len(runs) <= n_parameters``.
+    """
+    if len(runs) <= n_parameters:
+        raise InputError(
+            f"{len(runs)} runs cannot determine the {n_parameters} parameters of the '{law}' law; "
+            f"give at least {n_parameters + 1} runs"
+        )
+
+
+def require_groups(runs: Runs, level: str, minimum: int = 2) -> None:
+    """Refuse a pooling level at which some group has fewer than ``minimum`` runs.
+
+    Raises
+    ------
+    InputError
+        Naming the groups that are too small.
+    """
+    counts = runs.table[level].value_counts()
+    small = counts[counts < minimum]
+    if len(small):
+        names = ", ".join(f"'{g}' ({n} run{'s' if n != 1 else ''})" for g, n in small.items())
+        raise InputError(
+            f"{level} group(s) {names} have fewer than {minimum} runs: a parameter pooled by "
+            f"{level} cannot be estimated from them; add runs or pool that parameter at a coarser level"
+        )
+
+
+def _as_frame(data: object) -> tuple[pd.DataFrame, str]:
+    if isinstance(data, pd.DataFrame):  # rows are numbered 0..n-1 in messages, whatever the index
+        return data.reset_index(drop=True), "DataFrame"
+    if isinstance(data, (str, Path)):
+        path = Path(data)
+        if not path.is_file():
+            raise InputError(f"no such file: {path}")
+        try:
+            header = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False)
+            frame = pd.read_csv(path)
+        except OSError as exc:
+            raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise InputError(f"cannot read {path} as CSV: {first}") from None
+        frame.columns = list(header.iloc[0]) if len(header) and header.shape[1] == frame.shape[1] else frame.columns
+        return frame, str(path)
+    raise InputError(f"runs must be a pandas DataFrame or a CSV path, got {type(data).__name__}")
+
+
+def _clean_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """Strip spaces around column names (with a :class:`DataWarning`) and refuse duplicate names."""
+    names = [str(c) for c in frame.columns]
+    stripped = [n.strip() for n in names]
+    changed = [n for n, m in zip(names, stripped, strict=True) if n != m]
+    if changed:
+        warnings.warn(f"column name(s) {changed} have spaces around them; read as "
+                      f"{[n.strip() for n in changed]}", DataWarning, stacklevel=4)
+    seen: dict[str, int] = {}
+    for n in stripped:
+        seen[n] = seen.get(n, 0) + 1
+    dupes = [n for n, count in seen.items() if count > 1]
+    if dupes:
+        raise InputError(f"the table has more than one column named {dupes} (as spelled: "
+                         f"{[n for n in names if n.strip() in dupes]}); keep one of each")
+    frame = frame.copy()
+    frame.columns = stripped
+    return frame
+
+
+def _rename(frame: pd.DataFrame, columns: Mapping[str, str]) -> pd.DataFrame:
+    missing = [src for src in columns if src not in frame.columns]
+    if missing:
+        raise InputError(
+            f"column mapping names column(s) {missing} that the table does not have; "
+            f"it has {list(frame.columns)}"
+        )
+    unknown = sorted(set(columns.values()) - set(NUMERIC + LABELS))
+    if unknown:
+        raise InputError(f"column mapping targets {unknown}; targets must be among {list(NUMERIC + LABELS)}")
+    frame = frame.rename(columns=dict(columns))
+    aliases = {a: c for a, c in ALIASES.items() if a in frame.columns and c not in frame.columns}
+    return frame.rename(columns=aliases)
+
+
+def _require_columns(table: pd.DataFrame, columns: list[str]) -> None:
+    missing = [c for c in ("params", "loss") if c not in table]
+    if "tokens" not in table and "compute" not in table:
+        missing.append("tokens (or compute)")
+    if missing:
+        raise InputError(
+            f"missing column(s): {', '.join(missing)}; a table of runs needs params, tokens (or "
+            f"compute) and loss; use columns={{...}} to map other names (the table has {columns})"
+        )
+
+
+def _numeric(column: pd.Series, name: str) -> pd.Series:
+    values = pd.to_numeric(column, errors="coerce")
+    bad = column.notna() & values.isna()
+    if bad.any():
+        rows = list(column.index[bad])
+        raise InputError(
+            f"column '{name}' has non-numeric value {column[rows[0]]!r} in row {rows[0]}"
+            + (f" (and {len(rows) - 1} more rows)" if len(rows) > 1 else "")
+        )
+    return values.astype(float)
+
+
+def _rows(mask: pd.Series) -> str:
+    rows = [int(i) for i in mask.index[mask]]
+    shown = ", ".join(map(str, rows[:5]))
+    return f"row{'s' if len(rows) > 1 else ''} {shown}" + (f" and {len(rows) - 5} more" if len(rows) > 5 else "")
+
+
+def _check_values(column: pd.Series, name: str) -> None:
+    if column.isna().any():
+        raise InputError(f"column '{name}' has missing values (NaN) in {_rows(column.isna())}")
+    if np.isinf(column).any():
+        raise InputError(f"column '{name}' has infinite values in {_rows(np.isinf(column))}")
+    if (column <= 0).any():
+        bad = column <= 0
+        raise InputError(
+            f"column '{name}' must be positive, but has {column[bad].iloc[0]:g} in {_rows(bad)}"
+        )
+
+
+def _check_units(table: pd.DataFrame) -> None:
+    for name, hint in (("params", "7e10, not 70"), ("tokens", "1.4e12, not 1400")):
+        largest = table[name].max()
+        if largest < MIN_PLAUSIBLE_COUNT:
+            raise InputError(
+                f"column '{name}' is at most {largest:g}: counts look like they are in millions or "
+                f"billions; give raw counts (e.g. {hint}) or pass check_units=False"
+            )
+    largest = table["loss"].max()
+    if largest > MAX_LOSS:
+        raise InputError(
+            f"column 'loss' reaches {largest:g}: that looks like a percentage or a scaled loss; "
+            "give loss in nats (cross-entropy) or error as a fraction in (0, 1]"
+        )
+
+
+def _labels(frame: pd.DataFrame, label: str) -> pd.Series:
+    if label not in frame.columns:
+        return pd.Series(DEFAULT_GROUP, index=frame.index)
+    column = frame[label]
+    missing = column.isna() | (column.astype(str).str.strip() == "")
+    if missing.any():
+        raise InputError(f"column '{label}' has empty labels in {_rows(missing)}")
+    return column.astype(str).str.strip()
+
+
+def _check_duplicates(table: pd.DataFrame) -> None:
+    dup = table.duplicated(keep=False)
+    if dup.any():
+        raise InputError(
+            f"duplicate runs (identical in every column) in {_rows(dup)}; remove the copies, "
+            "or give repeated seeds distinct losses"
+        )
+
+
+def _check_nesting(table: pd.DataFrame) -> None:
+    per_task = table.groupby("task")["domain"].nunique()
+    shared = per_task[per_task > 1]
+    if len(shared):
+        task = shared.index[0]
+        domains = sorted(table.loc[table["task"] == task, "domain"].unique())
+        raise InputError(
+            f"task '{task}' appears in domains {domains}: tasks must be nested in one domain; "
+            "give the task a distinct label in each domain"
+        )

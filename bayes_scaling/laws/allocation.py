@@ -1,0 +1,100 @@
+"""Compute-optimal allocation N*(C), D*(C), D*/N* and L*(C), vectorised over posterior draws.
+
+For a budget C = k·N·D the optimum minimises L(N, C/(kN)) over N. The Chinchilla law has a closed
+form (Hoffmann et al. 2022, Eq. 4); every law with an N/D split also has a numeric optimiser (a
+golden-section search in log N, exact for the convex objectives of these laws), and the tests hold
+the two against each other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import xarray as xr
+
+from ..errors import QueryError
+from ..search import golden
+from . import Law
+
+ITERATIONS = 120  # shrinks a 60-nat bracket below 1e-20
+METHODS = ("auto", "closed", "numeric")
+
+
+def compute_grid(compute: float | Sequence[float] | np.ndarray) -> xr.DataArray:
+    """Validate budgets and return them as a DataArray with dim ``compute``."""
+    values = np.atleast_1d(np.asarray(compute, dtype=float))
+    if values.ndim != 1 or values.size == 0:
+        raise QueryError("give one or more compute budgets (FLOPs)")
+    if not np.all(np.isfinite(values)) or np.any(values <= 0):
+        raise QueryError(f"compute budgets must be positive and finite, got {values.tolist()}")
+    return xr.DataArray(values, dims="compute", coords={"compute": values}, name="compute")
+
+
+def optimal_allocation(
+    law: Law,
+    sampled: Mapping[str, xr.DataArray],
+    pivots: Mapping[str, float],
+    compute: float | Sequence[float] | np.ndarray,
+    compute_factor: float = 6.0,
+    method: str = "auto",
+) -> xr.Dataset:
+    """N*, D*, D*/N* and L* for each draw and budget.
+
+    Parameters
+    ----------
+    law : Law
+        A law with an N/D split.
+    sampled : mapping of DataArray
+        The law's sampled parameters, dims ``(chain, draw)``.
+    pivots : mapping
+        Log pivots the parameters are defined at.
+    compute : float or sequence
+        Budgets in FLOPs.
+    compute_factor : float
+        k in C = k·N·D.
+    method : {"auto", "closed", "numeric"}
+        ``auto`` takes the closed form where the law has one.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``params`` (N*), ``tokens`` (D*), ``ratio`` (D*/N*), ``loss`` (L*), dims ``(chain, draw, compute)``.
+    """
+    if not law.has_allocation:
+        raise QueryError(
+            f"the '{law.name}' law models loss as a function of compute alone: it has no N/D "
+            "allocation; use predict(compute=...) for loss at a budget"
+        )
+    if method not in METHODS:
+        raise QueryError(f"unknown method '{method}'; choose one of {METHODS}")
+    c = compute_grid(compute)
+    log_budget = np.log(c / compute_factor)  # log(N·D)
+    if method == "closed" or (method == "auto" and law.log_optimum is not None):
+        if law.log_optimum is None:
+            raise QueryError(f"the '{law.name}' law has no closed-form optimum here; use method='numeric'")
+        log_n = law.log_optimum(law.natural(sampled, pivots), log_budget)
+    else:
+        log_n = _golden_log_n(law, sampled, pivots, log_budget)
+    log_d = log_budget - log_n
+    log_loss = law.log_loss(sampled, {"params": log_n, "tokens": log_d}, pivots)
+    out = xr.Dataset({
+        "params": np.exp(log_n),
+        "tokens": np.exp(log_d),
+        "ratio": np.exp(log_d - log_n),
+        "loss": np.exp(log_loss),
+    })
+    out = out.transpose("chain", "draw", "compute", ...)
+    out.attrs["compute_factor"] = compute_factor
+    return out
+
+
+def _golden_log_n(law: Law, p: Mapping[str, xr.DataArray], piv: Mapping[str, float],
+                  log_budget: xr.DataArray) -> xr.DataArray:
+    """Minimise log L(N, budget/N) over log N in [0, log budget] for every draw and budget."""
+
+    def f(u: xr.DataArray) -> xr.DataArray:
+        return law.log_loss(p, {"params": u, "tokens": log_budget - u}, piv)
+
+    template = (f(log_budget / 2) * 0.0)  # broadcast shape (chain, draw, compute)
+    return golden(f, template + 0.0, template + log_budget, ITERATIONS)

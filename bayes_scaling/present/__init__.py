@@ -1,0 +1,1 @@
+"""Presentation: figures (matplotlib, optional) and the Markdown/LaTeX report."""

@@ -1,0 +1,513 @@
+"""A Markdown report of a fit that a researcher can paste into a paper, and the figures it links.
+
+``write_report(fit, "report.md", figures=True)`` writes ``report.md`` (data, spec, sampler settings,
+diagnostics, parameters with intervals, the compute-optimal allocation at chosen budgets, a LaTeX
+table in a fenced block), the same LaTeX table as ``report.tex`` beside it, and with ``figures`` the
+PNG files it links (``report_curve.png``, ``report_frontier.png``...). :func:`figure` draws one kind
+of figure for a fit; the ``plot`` and ``report`` commands share it.
+
+Every number comes from the fit's public methods (:meth:`Fit.summary`, :meth:`Fit.optimal` through
+:func:`bayes_scaling.decisions.frontier.frontier_table`) and is printed to four significant digits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from ..decisions.compare import group_draws
+from ..decisions.frontier import (
+    PUBLISHED_FITS,
+    curve_axis,
+    frontier_table,
+    scaling_curve_data,
+)
+from ..defaults import FIGURE_KINDS, REPORT_COMPUTE
+from ..errors import InputError, QueryError
+from ..result.fit import Fit, package_version
+from ..result.intervals import DEFAULT_PROB
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+#: Budgets (FLOPs) the report gives the allocation at when none are asked for.
+DEFAULT_COMPUTE = REPORT_COMPUTE
+#: Kinds of figure :func:`figure` draws.
+#: Quantities of the compute-optimal allocation, in report order, with their labels.
+OPTIMAL = {"params": ("N*", "N^*"), "tokens": ("D*", "D^*"), "ratio": ("D*/N*", "D^*/N^*"), "loss": ("L*", "L^*")}
+#: LaTeX names of natural parameters (others are set in \texttt).
+LATEX_NAMES = {"E": "E", "A": "A", "B": "B", "alpha": r"\alpha", "beta": r"\beta", "a": r"a = \beta/(\alpha+\beta)",
+               "sigma": r"\sigma", "nu": r"\nu", "x0": "x_0", "C0": "C_0", "N_c": "N_c", "D_c": "D_c",
+               "alpha_n": r"\alpha_N", "alpha_d": r"\alpha_D", "eps0": r"\varepsilon_0", "shape": r"\text{shape}"}
+
+
+# -------------------------------------------------------------------------------------------- figures
+
+
+def forest_draws(fit: Fit, param: str | None = None, by: str | None = None) -> dict[str, xr.DataArray]:
+    """Draws of the parameters that vary by group, one DataArray per parameter (what a forest plot shows).
+
+    Parameters
+    ----------
+    fit : Fit
+    param : str, optional
+        One natural or sampled parameter; default every natural parameter that varies by group.
+    by : {"domain", "task"}, optional
+        The grouping (default: the fit's finest level). Task draws carry a ``domain`` coordinate.
+
+    Returns
+    -------
+    dict of str to DataArray
+        Draws with dims ``(chain, draw, domain | task)``, for :func:`bayes_scaling.present.plots.forest`.
+
+    Raises
+    ------
+    QueryError
+        The fit has no groups, or ``param`` does not vary by ``by``.
+    """
+    by = fit.level if by is None else by
+    if by == "shared":
+        raise QueryError(f"a forest plot needs parameters that vary by domain or task; every parameter of spec "
+                         f"'{fit.spec.name}' is shared (refit with --pool, e.g. alpha=domain)")
+    names = [param] if param is not None else [n for n, da in fit.parameters(by).data_vars.items() if by in da.dims]
+    if not names:
+        raise QueryError(f"no parameter of this fit varies by {by}")
+    out = {}
+    for name in names:
+        draws = group_draws(fit, name, by)
+        if by == "task":
+            draws = draws.assign_coords(domain=("task", list(fit.groups.task_domain_labels())))
+        out[name] = draws.rename(name)
+    return out
+
+
+def figure(
+    fit: Fit,
+    kind: str,
+    param: str | None = None,
+    level: str | None = None,
+    prob: float = DEFAULT_PROB,
+    compute: Sequence[float] | None = None,
+) -> Figure:
+    """Draw one kind of figure for a fit and return its Figure.
+
+    Parameters
+    ----------
+    fit : Fit
+    kind : {"curve", "isoflop", "frontier", "forest", "groups"}
+        ``curve``: the scaling curve with credible and predictive bands over the runs; ``isoflop``:
+        loss against N at fixed budgets; ``frontier``: N*(C), D*(C), D*/N*(C) against the published
+        point fits; ``forest``: parameters across domains or tasks; ``groups``: one curve per group.
+    param : str, optional
+        The parameter of a forest (default: every parameter that varies by group).
+    level : {"shared", "domain", "task"}, optional
+        Group level (default: the fit's finest).
+    prob : float
+        Mass of the intervals.
+    compute : sequence of float, optional
+        ``isoflop``: the budgets; ``frontier``: its range is stretched to cover them; ``curve``: the
+        x range is extended to reach them (laws in compute).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Not shown and not closed; save it with :func:`save_figure`.
+
+    Raises
+    ------
+    QueryError
+        A kind the fit cannot draw (IsoFLOPs or a frontier for a law without an N/D split, a forest
+        or group curves for a fit without groups) or an unknown kind.
+    """
+    from . import plots
+
+    if kind not in FIGURE_KINDS:
+        raise QueryError(f"unknown figure kind '{kind}'; choose one of {', '.join(FIGURE_KINDS)}")
+    if not 0 < prob < 1:
+        raise QueryError(f"prob must lie strictly between 0 and 1, got {prob}")
+    if kind in ("isoflop", "frontier") and not fit.law.has_allocation:
+        raise QueryError(f"a{'n' if kind == 'isoflop' else ''} {kind} figure needs a law with an N/D split; the "
+                         f"'{fit.law.name}' law ({fit.law.formula}) has none: try --kind curve")
+    extra = np.asarray(compute if compute is not None else [], dtype=float)
+    if np.any(~np.isfinite(extra)) or np.any(extra <= 0):
+        raise QueryError(f"compute budgets must be positive and finite, got {extra.tolist()}")
+    if kind == "curve":
+        return plots.scaling_curve(fit, x=_curve_grid(fit, extra), prob=prob, level=level).figure
+    if kind == "isoflop":
+        return plots.isoflop(fit, budgets=extra if extra.size else None, prob=prob).figure
+    if kind == "frontier":
+        c = fit.runs.column("compute")
+        lo = 10 ** np.floor(np.log10(min(c.min(), *extra) if extra.size else c.min()))
+        hi = max(1e26, c.max() * 100, *(extra * 10))
+        return plots.frontier(fit, (lo, hi), prob=prob, level=level)
+    if kind == "forest":
+        draws = forest_draws(fit, param, level)
+        if len(draws) == 1:
+            return plots.forest(next(iter(draws.values())), prob=prob).figure
+        return plots.forest(draws, prob=prob)
+    dim = fit.check_level(level)
+    if dim == "shared":
+        raise QueryError(f"group curves need a fit whose parameters vary by domain or task; spec "
+                         f"'{fit.spec.name}' shares them all: try --kind curve")
+    data = scaling_curve_data(fit, _curve_grid(fit, extra), level=dim)
+    name = data.attrs["x_name"]
+    ax = plots.group_curves(data["x"].values, data["loss_mean"], observed=fit.runs.table, prob=prob,
+                            x_label=name, group_dim=dim)
+    ax.set_xlabel(plots.AXIS_LABELS.get(name, name))
+    return ax.figure
+
+
+def _curve_grid(fit: Fit, extra: np.ndarray) -> np.ndarray | None:
+    name = curve_axis(fit)
+    if name != "compute" or not extra.size:
+        return None
+    values = fit.runs.column(name)
+    return np.geomspace(min(values.min(), extra.min()), max(values.max(), extra.max()), 80)
+
+
+def save_figure(fig: Figure, path: str | Path, dpi: int = 150) -> Path:
+    """Save a figure as PNG (or any format matplotlib knows from the suffix) and close it."""
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise InputError(f"cannot write {path}: no directory {path.parent}")
+    try:
+        fig.savefig(path, dpi=dpi)
+    except ValueError as exc:  # an image format matplotlib does not know
+        raise InputError(f"cannot write {path}: {exc}") from None
+    finally:
+        plt.close(fig)
+    return path
+
+
+def report_figures(fit: Fit) -> list[str]:
+    """The figure kinds a report of this fit shows: the curve, and IsoFLOPs, frontier and forest where they apply."""
+    kinds = ["curve"]
+    if fit.law.has_allocation:
+        kinds += ["isoflop", "frontier"]
+    if fit.level != "shared":
+        kinds += ["forest", "groups"]
+    return kinds
+
+
+# ------------------------------------------------------------------------------------------- numbers
+
+
+def _num(value: float) -> str:
+    return "–" if value is None or not np.isfinite(value) else f"{value:.4g}"
+
+
+def _interval(row: Mapping[str, Any]) -> str:
+    return f"{_num(row['median'])} [{_num(row['lower'])}, {_num(row['upper'])}]"
+
+
+def _tex_num(value: float) -> str:
+    """A number in LaTeX math: ``$7.25\\times10^{10}$``, ``$0.3453$``."""
+    text = _num(value)
+    if "e" in text:
+        mantissa, exponent = text.split("e")
+        text = rf"{mantissa}\times10^{{{int(exponent)}}}".removeprefix(r"1\times")
+    return f"${text}$"
+
+
+def _tex_interval(lower: float, upper: float) -> str:
+    return f"$[{_tex_num(lower).strip('$')}, {_tex_num(upper).strip('$')}]$"
+
+
+def _tex_name(name: str) -> str:
+    if name in LATEX_NAMES:
+        return f"${LATEX_NAMES[name]}$"
+    return r"\texttt{" + name.replace("_", r"\_") + "}"
+
+
+def _tex_text(text: str) -> str:
+    for a, b in (("\\", r"\textbackslash{}"), ("_", r"\_"), ("%", r"\%"), ("&", r"\&"), ("#", r"\#")):
+        text = text.replace(a, b)
+    return text
+
+
+def _groups_of(table: pd.DataFrame) -> list[str]:
+    return [c for c in ("domain", "task") if c in table.columns]
+
+
+def _group_label(row: Mapping[str, Any], groups: Sequence[str]) -> str:
+    parts = [str(row[g]) for g in groups if isinstance(row.get(g), str) and row[g]]
+    return " / ".join(parts)
+
+
+def _markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return lines
+
+
+def _optimal(fit: Fit, compute: Sequence[float], prob: float) -> pd.DataFrame | None:
+    if not fit.law.has_allocation:
+        return None
+    published = fit.law.published is PUBLISHED_FITS and any(
+        fit.runs.source.startswith(point.data) for point in PUBLISHED_FITS.values())
+    return frontier_table(fit, compute, prob, published=published)
+
+
+# -------------------------------------------------------------------------------------------- latex
+
+
+def latex_table(fit: Fit, compute: Sequence[float] = DEFAULT_COMPUTE, prob: float = DEFAULT_PROB) -> str:
+    """A booktabs LaTeX table: parameters (median, central interval) and the allocation at ``compute``.
+
+    Needs ``\\usepackage{booktabs}`` (and ``amsmath`` for ``\\text``) in the paper's preamble.
+    """
+    summary = fit.summary(prob).reset_index()
+    groups = _groups_of(summary)
+    cols = "l" + "l" * bool(groups) + "rc"
+    head = ["Quantity"] + (["Group"] if groups else []) + ["Median", rf"{prob:.0%} interval".replace("%", r"\%")]
+    lines = [
+        "% requires \\usepackage{booktabs} and \\usepackage{amsmath}",
+        r"\begin{table}[t]",
+        r"\centering",
+        rf"\caption{{Posterior of the \texttt{{{_tex_text(fit.spec.name)}}} scaling law "
+        rf"(${_tex_formula(fit)}$) fitted to {len(fit.runs)} runs (\texttt{{{_tex_text(fit.runs.source)}}}): "
+        rf"posterior medians and {prob:.0%} central credible intervals".replace("%", r"\%") + r".}",
+        r"\label{tab:scaling-law-posterior}",
+        rf"\begin{{tabular}}{{{cols}}}",
+        r"\toprule",
+        " & ".join(head) + r" \\",
+        r"\midrule",
+    ]
+    for row in summary.to_dict(orient="records"):
+        cells = [_tex_name(str(row["variable"]))]
+        if groups:
+            cells.append(_tex_text(_group_label(row, groups)))
+        cells += [_tex_num(row["median"]), _tex_interval(row["lower"], row["upper"])]
+        lines.append(" & ".join(cells) + r" \\")
+    optimal = _optimal(fit, compute, prob)
+    if optimal is not None:
+        lines.append(r"\midrule")
+        opt_groups = _groups_of(optimal)
+        for row in optimal.to_dict(orient="records"):
+            label = rf"${OPTIMAL[row['variable']][1]}$ at $C = {_tex_num(row['compute']).strip('$')}$"
+            cells = [label]
+            if groups:
+                cells.append(_tex_text(_group_label(row, opt_groups)))
+            cells += [_tex_num(row["median"]), _tex_interval(row["lower"], row["upper"])]
+            lines.append(" & ".join(cells) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
+    return "\n".join(lines) + "\n"
+
+
+def _tex_formula(fit: Fit) -> str:
+    return fit.law.latex or r"\text{" + _tex_text(fit.law.formula) + "}"
+
+
+# ------------------------------------------------------------------------------------------ markdown
+
+
+def report_markdown(
+    fit: Fit,
+    compute: Sequence[float] = DEFAULT_COMPUTE,
+    prob: float = DEFAULT_PROB,
+    figures: Mapping[str, str] | None = None,
+    fit_path: str | Path | None = None,
+    latex_file: str | None = None,
+) -> str:
+    """The report as Markdown text.
+
+    Parameters
+    ----------
+    fit : Fit
+    compute : sequence of float
+        Budgets (FLOPs) at which to give N*, D*, D*/N* and L* (laws with an N/D split).
+    prob : float
+        Mass of every central interval.
+    figures : mapping of str to str, optional
+        Figure kind -> relative path of a PNG to link.
+    fit_path : str or Path, optional
+        The fit file the report describes (named in the header).
+    latex_file : str, optional
+        Name of the file beside the report that holds the LaTeX table (said in the LaTeX section).
+
+    Returns
+    -------
+    str
+        Sections: warning (when the sampler did not converge), Data, Model, Sampler, Diagnostics,
+        Parameters, Compute-optimal allocation, LaTeX table, Figures.
+    """
+    if not 0 < prob < 1:
+        raise QueryError(f"prob must lie strictly between 0 and 1, got {prob}")
+    d, s, runs, spec = fit.diagnostics, fit.settings, fit.runs, fit.spec
+    table = runs.table
+    out = [f"# Scaling-law fit: `{spec.name}` on {runs.source}", ""]
+    out.append(f"Written by bayes_scaling {package_version()}"
+               + (f" from `{Path(fit_path).name}`" if fit_path is not None else "")
+               + f" (fitted with bayes_scaling {fit.idata.attrs.get('package_version', package_version())}). "
+               f"Intervals are central (equal-tailed) {prob:.0%} posterior intervals.")
+    out.append("")
+    if d.problems:
+        out += ["> **WARNING: the sampler did not converge. Do not report these numbers.**", ">"]
+        out += [f"> - {p}" for p in d.problems]
+        out += [">", ("> Refit with more warm-up and draws (`--tune`, `--draws`), another `--seed`, or a "
+                      "better-identified model before using anything below."), ""]
+    out += ["## Data", ""]
+    out += _markdown_table(["item", "value"], [
+        ["source", f"`{runs.source}`"],
+        ["SHA-256 of the runs", f"`{runs.digest}`"],
+        ["runs", str(len(runs))],
+        ["domains", _labels(runs.domains)],
+        ["tasks", _labels(runs.tasks)],
+        ["parameters N", f"{_num(table['params'].min())} – {_num(table['params'].max())}"],
+        ["tokens D", f"{_num(table['tokens'].min())} – {_num(table['tokens'].max())}"],
+        ["compute C (FLOPs)", f"{_num(table['compute'].min())} – {_num(table['compute'].max())}"],
+        ["loss", f"{_num(table['loss'].min())} – {_num(table['loss'].max())}"],
+        ["compute factor k (C = k·N·D)", f"{runs.compute_factor:g}"],
+    ])
+    out += ["", "## Model", ""]
+    out.append(f"Law `{spec.law}`: `{fit.law.formula}`. Likelihood: "
+               + ("Student-t" if spec.likelihood == "student_t" else "normal") + " noise on log loss"
+               + (f", one noise scale per {spec.noise_pooling}" if spec.noise_pooling != "shared" else "")
+               + f". Hierarchy: {spec.hierarchy.replace('_', '-')}; inputs centred "
+               + ("at the global pivot" if spec.pivot == "global" else f"per {spec.pivot}") + ".")
+    out.append("")
+    rows = []
+    for name, prior in spec.priors.items():
+        if name == "nu" and spec.likelihood != "student_t":
+            continue
+        pooling = spec.pooling.get(name, spec.noise_pooling if name == "sigma" else "shared")
+        scale = str(spec.scales[name]) if name in spec.scales and pooling not in ("shared",) and not pooling.endswith("_separate") else ""
+        rows.append([f"`{name}`", f"`{prior}`", pooling, f"`{scale}`" if scale else ""])
+    out += _markdown_table(["parameter (sampled)", "prior", "pooling", "between-group scale prior"], rows)
+    out += ["", "## Sampler", ""]
+    out.append(f"NUTS, backend `{s.backend}`: {s.chains} chains × {s.draws} draws after {s.tune} warm-up "
+               f"iterations, seed {s.seed}, target accept {s.target_accept:g}, "
+               f"{'dense' if s.dense_mass else 'diagonal'} mass matrix"
+               + (f", {s.seconds:.1f} s." if np.isfinite(s.seconds) else "."))
+    out += ["", "## Diagnostics", ""]
+    verdict = ("**converged**: no divergences, R-hat ≤ 1.01 and bulk/tail ESS ≥ 100 per chain for every parameter"
+               if d.ok else "**NOT CONVERGED**: " + "; ".join(d.problems))
+    out += _markdown_table(["divergences", "max R-hat", "min bulk ESS", "min tail ESS", "mean tree depth"],
+                           [[str(d.divergences), f"{d.max_rhat:.4f}", f"{d.min_ess_bulk:.0f}",
+                             f"{d.min_ess_tail:.0f}", f"{d.mean_tree_depth:.2g}"]])
+    out += ["", f"Verdict: {verdict}.", "", "## Parameters", ""]
+    summary = fit.summary(prob).reset_index()
+    groups = _groups_of(summary)
+    header = ["parameter"] + (["group"] if groups else []) + ["median", f"{prob:.0%} interval", "sd", "R-hat",
+                                                            "bulk ESS"]
+    rows = []
+    for row in summary.to_dict(orient="records"):
+        cells = [f"`{row['variable']}`"] + ([_group_label(row, groups)] if groups else [])
+        cells += [_num(row["median"]), f"[{_num(row['lower'])}, {_num(row['upper'])}]", _num(row["sd"]),
+                  f"{row['r_hat']:.4f}" if np.isfinite(row["r_hat"]) else "–", f"{row['ess_bulk']:.0f}"]
+        rows.append(cells)
+    out += _markdown_table(header, rows)
+    optimal = _optimal(fit, compute, prob)
+    if optimal is not None:
+        out += _optimal_section(optimal, prob)
+    out += ["", "## LaTeX table", "",
+            "Parameters and allocation as one booktabs table"
+            + (f" (also in `{latex_file}` beside this report)" if latex_file else "") + ":",
+            "", "```latex", latex_table(fit, compute, prob).rstrip(), "```"]
+    if figures:
+        out += ["", "## Figures", ""]
+        for i, (kind, path) in enumerate(figures.items(), start=1):
+            title = FIGURE_TITLES.get(kind, kind)
+            out += [f"![{title}]({path})", "", f"Figure {i}. {title} (`{path}`).", ""]
+    return "\n".join(out).rstrip() + "\n"
+
+
+FIGURE_TITLES = {
+    "curve": "Posterior scaling curve: median, credible band of the law, predictive band of a new run, and the runs",
+    "isoflop": "IsoFLOP curves with credible and predictive bands, the runs near each budget and N*",
+    "frontier": "Compute-optimal N*, D* and D*/N* against compute, with the published point fits",
+    "forest": "Parameters across groups: median, 50% and central intervals",
+    "groups": "Scaling curve of each group with its credible band and its runs",
+}
+
+
+def _labels(labels: Sequence[str], most: int = 8) -> str:
+    shown = ", ".join(f"`{v}`" for v in labels[:most])
+    return f"{len(labels)} ({shown}{', ...' if len(labels) > most else ''})"
+
+
+def _optimal_section(optimal: pd.DataFrame, prob: float) -> list[str]:
+    groups = _groups_of(optimal)
+    out = ["", "## Compute-optimal allocation", "",
+           (f"Posterior median and {prob:.0%} interval of the compute-optimal model size N*, tokens D*, "
+            "tokens per parameter D*/N* and loss L* at each budget (every draw optimised on its own)."), ""]
+    keys = ["compute", *groups]
+    rows = []
+    for key, part in optimal.groupby(keys, sort=False):
+        key = key if isinstance(key, tuple) else (key,)
+        by_var = part.set_index("variable")
+        cells = [_num(key[0])] + [str(v) for v in key[1:]]
+        cells += [_interval(by_var.loc[v]) for v in OPTIMAL]
+        rows.append(cells)
+    out += _markdown_table(["C (FLOPs)", *groups, *(label for label, _ in OPTIMAL.values())], rows)
+    names = [n for n in PUBLISHED_FITS if n in optimal.columns]
+    if names:
+        out += ["", ("Published point fits of the same law to these runs, at the same budgets, and the posterior "
+                     "probability that D*/N* exceeds each:"), ""]
+        ratio = optimal[optimal["variable"] == "ratio"].set_index("compute")
+        params = optimal[optimal["variable"] == "params"].set_index("compute")
+        rows = []
+        for c in ratio.index:
+            for n in names:
+                rows.append([_num(c), PUBLISHED_FITS[n].label, _num(params.loc[c, n]), _num(ratio.loc[c, n]),
+                             f"{ratio.loc[c, f'p_above_{n}']:.3f}"])
+        out += _markdown_table(["C (FLOPs)", "point fit", "N*", "D*/N*", "P(posterior D*/N* > it)"], rows)
+    return out
+
+
+def write_report(
+    fit: Fit,
+    out: str | Path,
+    compute: Sequence[float] = DEFAULT_COMPUTE,
+    prob: float = DEFAULT_PROB,
+    figures: bool = False,
+    fit_path: str | Path | None = None,
+) -> list[Path]:
+    """Write the Markdown report, the LaTeX table beside it and (``figures``) its PNG figures.
+
+    Parameters
+    ----------
+    fit : Fit
+    out : str or Path
+        The Markdown file, e.g. ``report.md``; the LaTeX table goes to ``report.tex`` and figures to
+        ``report_<kind>.png`` in the same directory.
+    compute, prob, fit_path
+        See :func:`report_markdown`.
+    figures : bool
+        Draw and link the figures that apply to the fit (:func:`report_figures`).
+
+    Returns
+    -------
+    list of Path
+        Every file written, the report first.
+    """
+    out = Path(out)
+    if not out.parent.is_dir():
+        raise InputError(f"cannot write {out}: no directory {out.parent}")
+    compute = [float(c) for c in compute]
+    if not compute or not all(np.isfinite(c) and c > 0 for c in compute):
+        raise QueryError(f"compute budgets must be positive and finite, got {compute}")
+    written: list[Path] = []
+    links: dict[str, str] = {}
+    if figures:
+        for kind in report_figures(fit):
+            path = out.with_name(f"{out.stem}_{kind}.png")
+            written.append(save_figure(figure(fit, kind, prob=prob, compute=compute), path))
+            links[kind] = path.name
+    tex = out.with_suffix(".tex")
+    out.write_text(report_markdown(fit, compute, prob, links, fit_path, latex_file=tex.name))
+    tex.write_text(latex_table(fit, compute, prob))
+    return [out, tex, *written]
+
+
+__all__ = [
+    "DEFAULT_COMPUTE", "FIGURE_KINDS", "figure", "forest_draws", "latex_table", "report_figures", "report_markdown",
+    "save_figure", "write_report",
+]

@@ -1,0 +1,84 @@
+"""``fit(runs, spec)``: the thin estimator from a table of runs to a :class:`Fit`.
+
+It validates the runs, merges the priors and pooling overrides into the spec, checks the priors
+against the data, builds the model, samples, and explains the diagnostics; nothing samples in a
+constructor and nothing else is done here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import pandas as pd
+
+from ..data.runs import Runs, read_runs
+from ..defaults import CHAINS, DEFAULT_BACKEND, DRAWS, SEED, TARGET_ACCEPT, TUNE
+from ..inference import diagnose, sample, warn_if_unconverged
+from ..model import build_model, model_pivots
+from ..spec import ModelSpec, Prior, load_spec, parse_pooling
+from .checks import check_priors, explain
+from .fit import Fit
+
+
+def fit(
+    runs: Runs | pd.DataFrame | str | Path,
+    spec: ModelSpec | str | Path = "chinchilla",
+    priors: Mapping[str, Prior] | None = None,
+    pool: Mapping[str, str] | str | None = None,
+    backend: str = DEFAULT_BACKEND,
+    draws: int = DRAWS,
+    tune: int = TUNE,
+    chains: int = CHAINS,
+    seed: int = SEED,
+    target_accept: float = TARGET_ACCEPT,
+    progressbar: bool = False,
+    keep_partial: bool = False,
+) -> Fit:
+    """Fit a scaling law to training runs and return the posterior.
+
+    Parameters
+    ----------
+    runs : Runs, DataFrame or CSV path
+        Training runs (validated with :func:`bayes_scaling.read_runs` if not already).
+    spec : ModelSpec, shipped spec name or TOML path
+        Defaults to ``"chinchilla"``.
+    priors : mapping of Prior, optional
+        Overrides of the spec's priors (user > spec file > law default).
+    pool : mapping or str, optional
+        Overrides of the spec's pooling levels, ``{"alpha": "domain"}`` or ``"alpha=domain,e=task"``.
+    backend, draws, tune, chains, seed, target_accept, progressbar
+        Passed to :func:`bayes_scaling.sample`.
+    keep_partial : bool
+        On Ctrl-C, return the draws taken so far as a fit marked interrupted (its diagnostics, summary,
+        saved file and ``--json`` say so) instead of raising.
+
+    Returns
+    -------
+    Fit
+        Convergence problems are also raised as a :class:`~bayes_scaling.SamplerWarning`.
+
+    Raises
+    ------
+    SamplingInterrupted
+        Ctrl-C during sampling (a :class:`KeyboardInterrupt`), unless ``keep_partial``.
+    """
+    if not isinstance(runs, Runs):
+        runs = read_runs(runs)
+    spec = load_spec(spec)
+    if priors:
+        spec = spec.with_priors(**priors)
+    if pool:
+        spec = spec.with_pooling(**(parse_pooling(pool) if isinstance(pool, str) else dict(pool)))
+    model = build_model(runs, spec)
+    check_priors(runs, spec)
+    idata, settings = sample(model, backend=backend, draws=draws, tune=tune, chains=chains, seed=seed,
+                             target_accept=target_accept, progressbar=progressbar, keep_partial=keep_partial)
+    diagnostics = diagnose(idata, [n for n in idata["posterior"].data_vars if n not in spec.law_obj.natural_names
+                                   or n in spec.law_obj.sampled])
+    diagnostics = explain(diagnostics, idata, settings)
+    warn_if_unconverged(diagnostics)
+    return Fit(idata, runs, spec, settings, diagnostics, model_pivots(runs, spec))
+
+
+__all__ = ["fit"]

@@ -1,0 +1,60 @@
+"""Reading a saved fit back: the format, the checksums of its groups, its provenance and data hash."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import xarray as xr
+
+from ..data.groups import Groups
+from ..data.runs import Runs
+from ..errors import FitFileError
+from ..inference import Diagnostics, SamplerSettings, warn_if_unconverged
+from ..spec import ModelSpec
+from .fit import FORMAT, Fit, pivots_from_json
+from .storage import CHECKSUM_ATTR, read_tree, verify_checksums
+
+
+def load_fit(path: str | Path) -> Fit:
+    """Read a fit written by :meth:`Fit.save`, checking its format and data hash.
+
+    Raises
+    ------
+    FitFileError
+        If the file is missing, corrupt, truncated, not a bayes_scaling fit, or its data does not
+        match the recorded hash.
+    """
+    path = Path(path)
+    tree = read_tree(path)
+    attrs = tree.attrs
+    if attrs.get("format") != FORMAT:
+        raise FitFileError(f"{path} was not written by bayes_scaling (format {attrs.get('format')!r})")
+    if CHECKSUM_ATTR not in attrs:
+        raise FitFileError(f"{path} has no checksums of its groups: it was not written by this version "
+                           "of bayes_scaling or was altered; refit to get a verifiable file")
+    try:
+        expected = json.loads(attrs[CHECKSUM_ATTR])
+    except (TypeError, ValueError):
+        raise FitFileError(f"{path} has damaged checksums") from None
+    verify_checksums(tree, expected, path)
+    missing = [g for g in ("posterior", "runs") if g not in tree.children]
+    if missing:
+        raise FitFileError(f"{path} lacks group(s) {missing}")
+    try:
+        runs = Runs.from_dataset(tree["runs"].to_dataset())
+        spec = ModelSpec.from_dict(json.loads(attrs["spec"]))
+        settings = SamplerSettings(**json.loads(attrs["sampler"]))
+        diagnostics = Diagnostics.from_dict(json.loads(attrs["diagnostics"]))
+        pivots = pivots_from_json(json.loads(attrs["pivots"]), Groups.from_runs(runs))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise FitFileError(f"{path} has damaged provenance: {exc}") from None
+    if runs.digest != attrs.get("data_sha256"):
+        raise FitFileError(f"{path}: the stored runs do not match the recorded data hash")
+    idata = xr.DataTree.from_dict({name: tree[name].to_dataset() for name in tree.children if name != "runs"})
+    idata.attrs.update(attrs)
+    warn_if_unconverged(diagnostics)
+    return Fit(idata, runs, spec, settings, diagnostics, pivots)
+
+
+__all__ = ["load_fit"]

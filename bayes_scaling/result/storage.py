@@ -1,0 +1,196 @@
+"""Saving fits safely: atomic writes, a writability check before any work, and group checksums.
+
+A fit file is written to a temporary file in the destination's folder, flushed to disk, and renamed
+over the destination in one step, so a reader (or a crash) sees the previous file or the whole new
+one, never a part. :func:`group_checksums` hashes the values of every group of a tree; the digests
+are stored in the file and checked when it is read back, so an altered array is refused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import h5netcdf
+import numpy as np
+import xarray as xr
+
+from ..errors import FitFileError
+
+#: Root attribute of a saved tree that holds the checksum of each group (JSON).
+CHECKSUM_ATTR = "checksums"
+#: Prefix of the temporary files a save writes beside its destination.
+TEMP_PREFIX = ".bayes_scaling-"
+
+
+def check_writable(path: str | Path) -> Path:
+    """Refuse, before any sampling, an output path that cannot be written.
+
+    Creates and removes an empty temporary file in the destination's folder, which is what a save
+    does, so a missing or read-only folder, or a destination that is a folder, fails here.
+
+    Raises
+    ------
+    FitFileError
+        Naming the path and the reason.
+    """
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise FitFileError(f"cannot write {path}: it is a directory")
+    if not folder.is_dir():
+        raise FitFileError(f"cannot write {path}: no such directory {folder}")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".probe", dir=folder)
+    except OSError as exc:
+        raise FitFileError(f"cannot write {path}: {exc.strerror or exc}") from None
+    os.close(fd)
+    os.unlink(probe)
+    if path.exists() and not os.access(path, os.W_OK) and not os.access(folder, os.W_OK):
+        raise FitFileError(f"cannot write {path}: permission denied")
+    return path
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """A temporary path beside ``path``; on success it is flushed and renamed over ``path``.
+
+    On any failure (or interrupt) the temporary file is removed and ``path`` is left as it was.
+    """
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    fd, name = tempfile.mkstemp(prefix=TEMP_PREFIX + path.name + ".", suffix=".tmp", dir=folder)
+    os.close(fd)
+    temp = Path(name)
+    os.chmod(temp, 0o666 & ~_umask())  # mkstemp makes 0600; a saved fit gets the usual mode
+    try:
+        yield temp
+        with open(temp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+        _fsync_folder(folder)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temp.unlink()
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _fsync_folder(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # some platforms cannot open a folder
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_tree(tree: xr.DataTree, path: str | Path, checksums: bool = True) -> Path:
+    """Write a DataTree to NetCDF (h5netcdf) atomically; returns the path.
+
+    With ``checksums``, the groups are hashed as they read back from the written file (NetCDF
+    stores some values differently from memory, e.g. an object array of None as NaN) and the
+    digests go into the root attribute ``checksums`` before the file is renamed into place.
+
+    Raises
+    ------
+    FitFileError
+        The destination cannot be written.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise FitFileError(f"cannot write {path}: it is a directory")
+    try:
+        with atomic_path(path) as temp:
+            tree.to_netcdf(temp, engine="h5netcdf")
+            if checksums:
+                digests = json.dumps(group_checksums(read_tree(temp)))
+                with h5netcdf.File(temp, "r+") as handle:
+                    handle.attrs[CHECKSUM_ATTR] = digests
+    except OSError as exc:
+        raise FitFileError(f"cannot write {path}: {exc.strerror or exc}") from None
+    return path
+
+
+def read_tree(path: str | Path) -> xr.DataTree:
+    """Read a whole NetCDF DataTree into memory.
+
+    Raises
+    ------
+    FitFileError
+        Missing, unreadable (permissions) or damaged files, each with its own one-line reason.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise FitFileError(f"{path} is a directory, not a fit file")
+    if not path.is_file():
+        raise FitFileError(f"no such fit file: {path}")
+    try:
+        with open(path, "rb") as handle:
+            handle.read(1)
+    except OSError as exc:
+        raise FitFileError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if path.stat().st_size == 0:
+        raise FitFileError(f"{path} is empty (0 bytes): not a fit file")
+    try:
+        with xr.open_datatree(path, engine="h5netcdf") as tree:
+            return tree.load()
+    except PermissionError as exc:
+        raise FitFileError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except Exception as exc:  # noqa: BLE001 -- h5py/netCDF raise many types for a damaged file
+        raise FitFileError(f"{path} is not a readable fit file (corrupt or truncated?): {type(exc).__name__}") from None
+
+
+def _canonical(values: np.ndarray) -> bytes:
+    """Bytes of an array that survive a NetCDF round trip (booleans, integer widths, strings)."""
+    values = np.asarray(values)
+    if values.dtype.kind == "b":
+        return values.astype(np.uint8).tobytes()
+    if values.dtype.kind in "iu":
+        return values.astype(np.int64).tobytes()
+    if values.dtype.kind == "f":
+        return np.ascontiguousarray(values, dtype=np.float64).tobytes()
+    if values.dtype.kind == "M":
+        return values.astype("datetime64[ns]").astype(np.int64).tobytes()
+    return "\x1f".join(str(v) for v in values.ravel()).encode()
+
+
+def dataset_checksum(ds: xr.Dataset) -> str:
+    """SHA-256 of a dataset's variables and coordinates: names, shapes, dims and values."""
+    digest = hashlib.sha256()
+    for name in sorted(map(str, [*ds.data_vars, *ds.coords])):
+        da = ds[name]
+        digest.update(f"{name}|{','.join(map(str, da.dims))}|{da.shape}|".encode())
+        digest.update(_canonical(da.values))
+    return digest.hexdigest()
+
+
+def group_checksums(tree: xr.DataTree) -> dict[str, str]:
+    """One checksum per child group of ``tree`` (see :func:`dataset_checksum`)."""
+    return {name: dataset_checksum(tree[name].to_dataset()) for name in sorted(tree.children)}
+
+
+def verify_checksums(tree: xr.DataTree, expected: dict[str, str], path: str | Path) -> None:
+    """Raise :class:`FitFileError` if a group is missing or its values differ from when it was saved."""
+    actual = group_checksums(tree)
+    missing = sorted(set(expected) - set(actual))
+    if missing:
+        raise FitFileError(f"{path} lacks group(s) {missing} that were saved")
+    changed = sorted(name for name, digest in expected.items() if actual[name] != digest)
+    if changed:
+        raise FitFileError(f"{path}: group(s) {changed} differ from what was saved (checksum mismatch): "
+                           "the file was altered or damaged")

@@ -1,0 +1,1 @@
+"""Grids of fits and backtests on Dask workers, restartable."""

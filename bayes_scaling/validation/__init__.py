@@ -1,0 +1,1 @@
+"""Does the posterior predict? Backtests, predictive draws, scores, simulation-based calibration and the point-estimate baselines."""

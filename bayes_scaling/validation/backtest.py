@@ -1,0 +1,475 @@
+"""Backtests: fit on the smaller runs, predict the held-out larger ones, and score the predictions.
+
+``backtest(runs, spec, holdout="compute:0.2")`` splits the runs (:func:`split_holdout`), fits the posterior
+on the training part, predicts every held-out run with its own group's parameters
+(:func:`predict_runs`) and scores the predictions, side by side with the published baselines fitted on
+the same split: the Huber point fit and its bootstrap (Chinchilla law; Hoffmann et al., Epoch) and the
+M4 estimator per curve (learning-curve laws; Alabdulmohsin et al.).
+
+The scores (RMSLE, interval coverage read from the PIT, mean log predictive density, NSL-PFN's calibration
+error) are defined in :mod:`bayes_scaling.validation.scoring`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike
+
+from ..data.runs import Runs, read_runs
+from ..defaults import CHAINS, DRAWS, SEED, TUNE
+from ..errors import InputError, QueryError
+from ..inference import DEFAULT_BACKEND
+from ..result.estimator import fit as fit_runs
+from ..result.fit import Fit, predictive_noise
+from ..spec import LEVEL_RANK, ModelSpec, Prior, load_spec, parse_pooling
+from .baselines.huber import bootstrap, huber_fit
+from .baselines.m4 import fit_m4_curves
+from .predictive import (
+    discrepancy_scale,
+    draw_matrices,
+    log_predictive,
+    predict_runs,
+    with_discrepancy,
+)
+from .scoring import (
+    DEFAULT_LEVELS,
+    NSLPFN_LEVELS,
+    bounds,
+    check_levels,
+    empirical_scores,
+    pct,
+    pointwise_scores,
+    records,
+    summarise,
+    tabulate,
+)
+
+#: Default holdout: the top 20% of runs by compute (Hoffmann / Epoch-style extrapolation).
+DEFAULT_HOLDOUT = "compute:0.2"
+#: Upper bound on draws x runs evaluated at once when predicting (bounds memory on large test sets).
+CHUNK_ELEMENTS = 4_000_000
+_HOLDOUT = re.compile(r"^\s*(params|tokens|compute)\s*:\s*(half|>=|<=|>|<)?\s*([^\s]*)\s*$")
+_SYNTAX = ("'compute:0.2' (top fraction by a column), 'params:>1e9' (threshold: >, >=, <, <=) or "
+           "'tokens:half' (x > x_max/2 within each task)")
+
+
+# ------------------------------------------------------------------------------------------ splits
+
+
+#: Relative tolerance of every cut: values within it of the cut count as equal to it, so one nominal
+#: budget computed in different ways (6·N·D rounds differently) is never split.
+CUT_RTOL = 1e-9
+
+
+def split_holdout(runs: Runs, holdout: str, spec: ModelSpec | str | None = None) -> tuple[Runs, Runs]:
+    """Split runs into a training and a held-out part.
+
+    Parameters
+    ----------
+    runs : Runs
+        All runs.
+    holdout : str
+        ``"<column>:<fraction>"``: the top fraction of runs by params, tokens or compute (runs tied at
+        the cut, within a relative :data:`CUT_RTOL`, are held out together, so slightly more may be
+        held out); ``"<column>:>X"`` (or
+        ``>=``, ``<``, ``<=``): a threshold; ``"<column>:half"``: within each task, the runs with
+        x > x_max/2 (the protocol of Alabdulmohsin et al. 2022).
+    spec : ModelSpec or spec name, optional
+        When given, also refuse splits the spec cannot be fitted and scored on (see
+        :func:`check_split`).
+
+    Returns
+    -------
+    (Runs, Runs)
+        Training runs and held-out runs.
+
+    Raises
+    ------
+    InputError
+        Unknown syntax, an empty holdout, no training runs, fewer training runs than the law has
+        parameters.
+    QueryError
+        Held-out groups the spec fits per group but that have no training runs.
+    """
+    if not isinstance(holdout, str):
+        raise InputError(f"holdout must be a string like {_SYNTAX}, got {type(holdout).__name__}")
+    match = _HOLDOUT.match(holdout)
+    if not match:
+        raise InputError(f"unknown holdout '{holdout}'; use {_SYNTAX}")
+    column, rule, text = match.groups()
+    x = runs.column(column)
+    if rule == "half":
+        if text:
+            raise InputError(f"unknown holdout '{holdout}'; use {_SYNTAX}")
+        x_max = runs.table.groupby("task")[column].transform("max").to_numpy(dtype=float)
+        held = x > (x_max / 2) * (1 + CUT_RTOL)
+    else:
+        value = _number(text, holdout)
+        if rule is None:
+            if not 0.0 < value < 1.0:
+                raise InputError(f"holdout '{holdout}': the fraction must lie strictly between 0 and 1")
+            k = max(1, math.ceil(value * len(runs)))
+            held = x >= np.sort(x)[::-1][k - 1] * (1 - CUT_RTOL)
+        else:
+            up, down = value * (1 + CUT_RTOL), value * (1 - CUT_RTOL)
+            held = {">": x > up, ">=": x >= down, "<": x < down, "<=": x <= up}[rule]
+    train, test = take(runs, ~held, "train"), take(runs, held, "test")
+    check_split(train, test, spec, f"holdout '{holdout}'", runs.column(column).max(), column)
+    return train, test
+
+
+def check_split(train: Runs, test: Runs, spec: ModelSpec | str | None = None, what: str = "the split",
+                largest: float | None = None, column: str = "") -> None:
+    """Refuse a split that cannot be fitted or scored.
+
+    Raises
+    ------
+    InputError
+        No held-out runs, no training runs, or no more training runs than the law has parameters.
+    QueryError
+        A held-out domain or task that the spec fits its own parameters (or noise, or pivot) for but
+        that has no training runs.
+    """
+    if len(test) == 0:
+        hint = f" (largest {column} is {largest:.4g})" if largest is not None and column else ""
+        raise InputError(f"{what} holds out no runs{hint}; hold out at least one run")
+    if len(train) == 0:
+        raise InputError(f"{what} holds out every run: nothing is left to fit")
+    if spec is None:
+        return
+    spec = load_spec(spec)
+    law = spec.law_obj
+    if len(train) <= law.n_parameters:
+        raise InputError(
+            f"{what} leaves {len(train)} training run{'s' if len(train) != 1 else ''}, too few for the "
+            f"{law.n_parameters} parameters of the '{law.name}' law; hold out fewer runs (at least "
+            f"{law.n_parameters + 1} must remain)"
+        )
+    finest = max((spec.level(), spec.noise_pooling, spec.pivot), key=LEVEL_RANK.__getitem__)
+    for level in ("domain", "task"):
+        if LEVEL_RANK[level] > LEVEL_RANK[finest]:
+            continue
+        missing = sorted(set(test.table[level]) - set(train.table[level]))
+        if missing:
+            shown = ", ".join(f"'{m}'" for m in missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+            raise QueryError(
+                f"held-out {level}(s) {shown} have no training runs, but spec '{spec.name}' fits each {level} "
+                f"its own values: hold out runs within each {level} (e.g. 'tokens:half') or use a spec "
+                "shared across them"
+            )
+
+
+def take(runs: Runs, mask: np.ndarray | pd.Series, part: str = "") -> Runs:
+    """The runs where ``mask`` is true, renumbered (a subset of valid runs stays valid)."""
+    table = runs.table[np.asarray(mask, dtype=bool)].reset_index(drop=True)
+    return Runs(table, runs.compute_factor, f"{runs.source} ({part})" if part else runs.source)
+
+
+def spread_tasks(runs: Runs, per_domain: int) -> Runs:
+    """The runs of ``per_domain`` tasks of each domain, spread evenly over its sorted task names
+    (a reproducible subset of many curves, covering each domain's range of tasks)."""
+    if per_domain < 1:
+        raise InputError(f"per_domain must be at least 1, got {per_domain}")
+    keep: list[str] = []
+    for _, part in runs.table.groupby("domain", sort=True):
+        tasks = sorted(part["task"].astype(str).unique())
+        picks = np.linspace(0, len(tasks) - 1, min(per_domain, len(tasks))).round().astype(int)
+        keep += [tasks[i] for i in picks]
+    return take(runs, runs.table["task"].astype(str).isin(keep), f"{per_domain} tasks per domain")
+
+
+def _number(text: str, holdout: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise InputError(f"unknown holdout '{holdout}'; use {_SYNTAX}") from None
+    if not math.isfinite(value):
+        raise InputError(f"holdout '{holdout}' needs a finite number")
+    return value
+
+
+# ------------------------------------------------------------------------------- posterior scores
+
+
+def _posterior_rows(fit: Fit, test: Runs, levels: Sequence[float], seed: int, tau: float = 0.0) -> pd.DataFrame:
+    draws = fit.posterior.sizes["chain"] * fit.posterior.sizes["draw"]
+    step = max(1, CHUNK_ELEMENTS // draws)
+    rng = np.random.default_rng(seed)
+    frames = []
+    for start in range(0, len(test), step):
+        part = take(test, np.arange(len(test)) // step == start // step)
+        m, s, v = draw_matrices(fit, part)
+        s = with_discrepancy(s, tau)
+        scores = pointwise_scores(np.log(part.column("loss")), m, s, v)
+        pred = m + s * predictive_noise(rng, m.shape, None if v is None else v.ravel())
+        frames.append(scores.assign(**bounds(pred, levels)))
+    return pd.concat(frames, ignore_index=True)
+
+
+# --------------------------------------------------------------------------------------- baselines
+
+
+def _group_key(spec: ModelSpec) -> str | None:
+    level = spec.level()
+    return None if level == "shared" else level
+
+
+def _huber_rows(train: Runs, test: Runs, spec: ModelSpec, levels: Sequence[float], n_resamples: int,
+                starts: str, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    key = _group_key(spec)
+    point, boot = [], []
+    for label, te in _by_group(test, key):
+        tr = train.table if key is None else train.table[train.table[key] == label]
+        tr_runs = Runs(tr.reset_index(drop=True), train.compute_factor, train.source)
+        hf = huber_fit(tr_runs, starts)
+        log_n, log_d = np.log(te["params"].to_numpy(float)), np.log(te["tokens"].to_numpy(float))
+        log_obs = np.log(te["loss"].to_numpy(float))
+        mu = _chinchilla_log(hf.E, hf.A, hf.B, hf.alpha, hf.beta, log_n, log_d)
+        point.append(pd.DataFrame({"median": np.exp(mu), "pit": np.nan, "lpd": np.nan}, index=te.index))
+        if n_resamples:
+            b = bootstrap(tr_runs, n_resamples=n_resamples, seed=seed, fit=hf)
+            cols = [b[c].to_numpy(float)[:, None] for c in ("E", "A", "B", "alpha", "beta")]
+            draws = _chinchilla_log(*cols, log_n[None, :], log_d[None, :])
+            boot.append(empirical_scores(log_obs, draws, levels).set_index(te.index))
+    return pd.concat(point).sort_index(), (pd.concat(boot).sort_index() if boot else pd.DataFrame())
+
+
+def _chinchilla_log(E: ArrayLike, A: ArrayLike, B: ArrayLike, alpha: ArrayLike, beta: ArrayLike, log_n: ArrayLike,
+                    log_d: ArrayLike) -> np.ndarray:
+    return np.logaddexp(np.logaddexp(np.log(E), np.log(A) - alpha * log_n), np.log(B) - beta * log_d)
+
+
+def _m4_rows(train: Runs, test: Runs, options: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """M4 per curve (task), with the authors' image-classification settings (err_0 = up_bound = 1) for
+    curves whose losses all lie below 1 and ``err_0 = max(y) + 1e-3``, no upper bound, otherwise."""
+    rows = []
+    tasks = list(dict.fromkeys(test.table["task"]))
+    curves = {t: train.table[train.table["task"] == t] for t in tasks}
+    short = [t for t in tasks if curves[t]["tokens"].nunique() < 3]
+    if short:
+        raise QueryError(f"the M4 baseline fits each curve on its own and needs 3 training points per task; "
+                         f"task '{short[0]}' has {curves[short[0]]['tokens'].nunique()}")
+    bounded = [t for t in tasks if curves[t]["loss"].max() < 1.0]
+    free = [t for t in tasks if t not in bounded]
+    fits = {}
+    for group, settings in ((bounded, {"err_0": 1.0, "up_bound": 1.0}), (free, {"err_0": None, "up_bound": None})):
+        if group:
+            pairs = [(curves[t]["tokens"].to_numpy(float), curves[t]["loss"].to_numpy(float)) for t in group]
+            fits.update(zip(group, fit_m4_curves(pairs, **{**settings, **dict(options or {})})))
+    for t in tasks:
+        te = test.table[test.table["task"] == t]
+        rows.append(pd.DataFrame({"median": fits[t].predict(te["tokens"].to_numpy(float)), "pit": np.nan,
+                                  "lpd": np.nan}, index=te.index))
+    return pd.concat(rows).sort_index()
+
+
+def _by_group(runs: Runs, key: str | None) -> Iterator[tuple[object, pd.DataFrame]]:
+    if key is None:
+        yield None, runs.table
+        return
+    yield from runs.table.groupby(key, sort=False)
+
+
+# ------------------------------------------------------------------------------------------ result
+
+
+@dataclass(frozen=True)
+class Backtest:
+    """Scores of a posterior (and baselines) on held-out runs.
+
+    Attributes
+    ----------
+    fit : Fit
+        The posterior fitted to ``train``.
+    train, test : Runs
+    per_run : pandas.DataFrame
+        One row per method and held-out run: the run's columns, ``method``, ``median``, ``pit``,
+        ``lpd``, ``lower_<p>``/``upper_<p>`` (predictive interval bounds, NaN for point fits) and
+        ``log_error`` (log median - log loss).
+    metrics : pandas.DataFrame
+        One row per method (``posterior``, then ``huber``, ``bootstrap`` or ``m4``): ``method``,
+        ``n_train``, ``n_test``, ``n_tasks``, ``rmsle``, ``coverage_<p>``, ``calibration_error``,
+        ``mlpd``, ``mlpd_loss``, and each of these averaged over tasks (``<name>_task_mean``).
+    per_task : pandas.DataFrame
+        The same scores per method and task.
+    levels : tuple of float
+    holdout : str
+    notes : tuple of str
+        Baselines skipped and why.
+    discrepancy : float or None
+        The out-of-sample discrepancy sd on log loss learned by the nested backtest (``discrepancy=``
+        of :func:`backtest`); None when not asked for.
+    """
+
+    fit: Fit
+    train: Runs
+    test: Runs
+    per_run: pd.DataFrame
+    metrics: pd.DataFrame
+    per_task: pd.DataFrame
+    levels: tuple[float, ...]
+    holdout: str
+    notes: tuple[str, ...] = field(default=())
+    discrepancy: float | None = None
+
+    @property
+    def x_column(self) -> str:
+        """The axis to draw runs against: ``tokens`` for learning curves, ``compute`` otherwise."""
+        return "tokens" if self.fit.law.inputs == ("tokens",) else "compute"
+
+    def coverage_long(self) -> pd.DataFrame:
+        """Nominal vs observed coverage, one row per method with intervals and level (for plots)."""
+        rows = [{"label": m.method, "nominal": p, "observed": getattr(m, f"coverage_{pct(p)}")}
+                for m in self.metrics.itertuples() for p in self.levels]
+        return pd.DataFrame(rows).dropna()
+
+    def to_dict(self, per_run: bool = False) -> dict:
+        """JSON-able summary (metrics, per-task scores, sampler settings and diagnostics)."""
+        out = {"spec": self.fit.spec.name, "law": self.fit.law.formula, "holdout": self.holdout,
+               "n_train": len(self.train), "n_test": len(self.test), "levels": list(self.levels),
+               "metrics": records(self.metrics), "per_task": records(self.per_task),
+               "sampler": asdict(self.fit.settings), "diagnostics": self.fit.diagnostics.to_dict(),
+               "notes": list(self.notes), "discrepancy": self.discrepancy}
+        if per_run:
+            out["per_run"] = records(self.per_run)
+        return out
+
+
+def _as_runs(runs: Runs | pd.DataFrame | str | Path) -> Runs:
+    return runs if isinstance(runs, Runs) else read_runs(runs)
+
+
+def backtest(
+    runs: Runs | pd.DataFrame | str | Path | tuple[Runs, Runs],
+    spec: ModelSpec | str | Path = "chinchilla",
+    holdout: str | None = None,
+    pool: Mapping[str, str] | str | None = None,
+    priors: Mapping[str, Prior] | None = None,
+    baselines: bool = False,
+    levels: Sequence[float] = DEFAULT_LEVELS,
+    draws: int = DRAWS,
+    tune: int = TUNE,
+    chains: int = CHAINS,
+    seed: int = SEED,
+    backend: str = DEFAULT_BACKEND,
+    n_resamples: int = 200,
+    huber_starts: str = "coarse",
+    m4_options: Mapping[str, Any] | None = None,
+    discrepancy: bool | str = False,
+) -> Backtest:
+    """Fit on part of the runs, predict the held-out rest, and score posterior and baselines.
+
+    Parameters
+    ----------
+    runs : Runs, DataFrame, CSV path, or (train, test) pair of Runs
+        All runs (split by ``holdout``), or a given split, e.g.
+        ``(bs.datasets.load(name, split="fit"), bs.datasets.load(name, split="extrapolate"))``.
+    spec : ModelSpec, spec name or TOML path
+    holdout : str, optional
+        See :func:`split_holdout`; default ``"compute:0.2"``. Not allowed with a (train, test) pair.
+    pool, priors
+        Overrides of the spec's pooling and priors, as in :func:`bayes_scaling.result.fit`.
+    baselines : bool
+        Also score, on the same split: for the Chinchilla law the Huber fit (``"huber"``, point) and its
+        bootstrap (``"bootstrap"``, ``n_resamples`` resamples); for learning-curve laws (one data axis)
+        the M4 estimator per curve (``"m4"``, point). One baseline fit per group where the spec varies
+        by group. Other laws have no baseline (recorded in ``notes``).
+    levels : sequence of float
+        Nominal masses of the central predictive intervals scored.
+    draws, tune, chains, seed, backend
+        Sampler settings of the posterior fit; ``seed`` also seeds the predictive noise and the
+        bootstrap.
+    n_resamples : int
+        Bootstrap resamples (0: no bootstrap row).
+    huber_starts : {"coarse", "full"}
+        Grid of L-BFGS starts of the Huber fit (108 or Hoffmann's 4500).
+    m4_options : mapping, optional
+        Options of :func:`bayes_scaling.validation.baselines.m4.fit_m4_curves` (default: the original's settings).
+    discrepancy : bool or str
+        Also score ``"posterior+discrepancy"``: the posterior predictive with a discrepancy sd tau on
+        log loss added to the noise, tau learned by a nested backtest inside the training runs
+        (:func:`bayes_scaling.validation.predictive.discrepancy_scale`; one more fit). ``True`` splits the
+        training runs by the same rule as ``holdout`` (``"tokens:half"`` for a given split of learning
+        curves, ``"compute:0.2"`` otherwise); a string gives the rule.
+
+    Returns
+    -------
+    Backtest
+
+    Raises
+    ------
+    InputError, QueryError
+        Bad holdouts (see :func:`split_holdout`), bad levels.
+    """
+    spec = load_spec(spec)
+    if priors:
+        spec = spec.with_priors(**priors)
+    if pool:
+        spec = spec.with_pooling(**(parse_pooling(pool) if isinstance(pool, str) else dict(pool)))
+    levels = check_levels(levels)
+    if isinstance(runs, tuple):
+        if holdout is not None:
+            raise InputError("give either a (train, test) pair of runs or a holdout rule, not both")
+        if len(runs) != 2:
+            raise InputError(f"a given split is a (train, test) pair of runs, got {len(runs)} items")
+        train, test = (_as_runs(r) for r in runs)
+        holdout = "given split"
+        check_split(train, test, spec, "the given split")
+    else:
+        holdout = holdout or DEFAULT_HOLDOUT
+        train, test = split_holdout(_as_runs(runs), holdout, spec)
+    nested = None if discrepancy is False else _nested_split(train, spec, _inner_rule(discrepancy, holdout, spec))
+    sampler = {"backend": backend, "draws": draws, "tune": tune, "chains": chains, "seed": seed}
+    result = fit_runs(train, spec, **sampler)
+    rows = {"posterior": _posterior_rows(result, test, levels, seed)}
+    tau = None
+    if nested is not None:  # fit the training runs' smaller part, predict their larger part
+        tau, _ = discrepancy_scale(fit_runs(nested[0], spec, **sampler), nested[1])
+        rows["posterior+discrepancy"] = _posterior_rows(result, test, levels, seed, tau)
+    notes = []
+    if baselines:
+        law = spec.law_obj
+        if law.baseline == "huber":
+            rows["huber"], boot = _huber_rows(train, test, spec, levels, n_resamples, huber_starts, seed)
+            if len(boot):
+                rows["bootstrap"] = boot
+        elif law.baseline == "m4":
+            rows["m4"] = _m4_rows(train, test, m4_options)
+        else:
+            notes.append(f"no baseline is implemented for the '{law.name}' law (Huber/bootstrap need the "
+                         "Chinchilla law; M4 a learning curve in one data axis)")
+    base = test.table.reset_index(names="run")
+    frames = [base.assign(method=m, **{c: r[c].to_numpy() for c in r.columns}) for m, r in rows.items()]
+    per_run = pd.concat(frames, ignore_index=True)
+    per_run["log_error"] = np.log(per_run["median"]) - np.log(per_run["loss"])
+    metrics, per_task = tabulate(per_run, levels, len(train))
+    return Backtest(result, train, test, per_run, metrics, per_task, levels, holdout, tuple(notes), tau)
+
+
+def _inner_rule(discrepancy: bool | str, holdout: str, spec: ModelSpec) -> str:
+    if isinstance(discrepancy, str):
+        return discrepancy
+    if holdout != "given split":
+        return holdout
+    return "tokens:half" if spec.law_obj.inputs == ("tokens",) else DEFAULT_HOLDOUT
+
+
+def _nested_split(train: Runs, spec: ModelSpec, rule: str) -> tuple[Runs, Runs]:
+    """The split of the training runs that the discrepancy is learned on (checked before any fit)."""
+    try:
+        return split_holdout(train, rule, spec)
+    except InputError as exc:
+        raise InputError(f"the nested split for the discrepancy ('{rule}' within the training runs): {exc}") from None
+
+
+__all__ = ["DEFAULT_LEVELS", "NSLPFN_LEVELS", "Backtest", "backtest", "check_split", "empirical_scores",
+           "log_predictive", "pointwise_scores", "predict_runs", "split_holdout", "spread_tasks", "summarise",
+           "take"]

@@ -1,0 +1,86 @@
+"""The package's layers (docs/architecture.md): no module imports from a layer above its own."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import bayes_scaling as bs
+
+#: Low to high, as docs/architecture.md draws them: runs -> spec -> model -> posterior -> decisions -> presentation.
+LAYERS = [
+    ("foundation", {"errors", "defaults", "version", "resources", "search"}),
+    ("data", {"data"}),
+    ("laws", {"laws"}),
+    ("spec", {"spec"}),
+    ("model", {"model"}),
+    ("inference", {"inference"}),
+    ("result", {"result"}),
+    ("decisions", {"decisions"}),
+    ("validation", {"validation"}),
+    ("sweeps", {"sweeps"}),
+    ("present", {"present"}),
+    ("cli", {"cli"}),
+]
+RANK = {top: i for i, (_, tops) in enumerate(LAYERS) for top in tops}
+PACKAGE = Path(bs.__file__).parent
+
+
+def _module(path: Path) -> list[str]:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    return parts[:-1] if parts[-1] == "__init__" else parts
+
+
+def _imports(path: Path) -> list[tuple[int, list[str]]]:
+    """(line, absolute module parts) of every import of the package in a file, at any depth."""
+    here = _module(path)
+    package = here if path.name == "__init__.py" else here[:-1]
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[: len(package) - node.level + 1]
+                target = base + (node.module.split(".") if node.module else [])
+            elif node.module and node.module.split(".")[0] == "bayes_scaling":
+                target = node.module.split(".")
+            else:
+                continue
+            names = [[*target, a.name] for a in node.names] if not node.module else [target]
+            found += [(node.lineno, t) for t in names]
+        elif isinstance(node, ast.Import):
+            found += [(node.lineno, a.name.split(".")) for a in node.names if a.name.split(".")[0] == "bayes_scaling"]
+    return found
+
+
+def test_every_module_belongs_to_a_layer():
+    tops = {_module(p)[1] for p in PACKAGE.rglob("*.py") if len(_module(p)) > 1}
+    assert tops <= set(RANK), tops - set(RANK)
+
+
+def test_no_module_imports_from_a_layer_above():
+    upward = []
+    for path in PACKAGE.rglob("*.py"):
+        here = _module(path)
+        if len(here) == 1:  # the package facade imports its public names lazily
+            continue
+        for line, target in _imports(path):
+            if len(target) > 1 and target[1] in RANK and RANK[target[1]] > RANK[here[1]]:
+                upward.append(f"{'/'.join(here)}:{line} imports {'.'.join(target)}")
+    assert upward == []
+
+
+def test_modules_stay_small():
+    """Modules under 400 lines; the ones still above it are listed and may only shrink."""
+    known = {"decisions/planning.py": 968, "present/plots.py": 872, "present/report.py": 513,
+             "validation/backtest.py": 475}
+    sizes = {str(p.relative_to(PACKAGE)): len(p.read_text().splitlines()) for p in PACKAGE.rglob("*.py")}
+    over = {k: v for k, v in sizes.items() if v > 400}
+    assert set(over) <= set(known), set(over) - set(known)
+    assert all(over[k] <= known[k] for k in over), {k: (over[k], known[k]) for k in over}
+
+
+def test_the_import_reader_sees_relative_and_lazy_imports():
+    fit_imports = [t for _, t in _imports(PACKAGE / "result" / "fit.py")]
+    assert ["bayes_scaling", "laws", "allocation"] in fit_imports  # from ..laws.allocation import ...
+    cli_imports = [t for _, t in _imports(PACKAGE / "cli" / "answers.py")]
+    assert ["bayes_scaling", "decisions", "planning"] in cli_imports  # imported inside a command

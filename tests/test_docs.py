@@ -1,0 +1,71 @@
+"""The README's and docs/' code: the README's Python example runs, every documented command parses,
+and every Python block of docs/ compiles."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import warnings
+from pathlib import Path
+
+import pytest
+
+from bayes_scaling.cli import build_parser
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+BLOCK = re.compile(r"```(\w+)\n(.*?)```", re.S)
+
+
+def blocks(path: Path, language: str) -> list[str]:
+    return [code for lang, code in BLOCK.findall(path.read_text()) if lang == language]
+
+
+def commands() -> list[tuple[str, str]]:
+    """Every ``bayes-scaling ...`` line of a bash block (optional parts in [brackets] dropped)."""
+    found = []
+    for page in PAGES:
+        for code in blocks(page, "bash"):
+            for line in code.replace("\\\n", " ").splitlines():
+                line = re.sub(r"\s+#.*$", "", line).strip()
+                start = line.find("bayes-scaling ")
+                if start < 0 or line.startswith("#"):
+                    continue
+                command = re.sub(r"\[[^\]]*\]", "", line[start:])
+                command = command.split("&&")[0].split("|")[0].strip()
+                found.append((page.name, command))
+    return found
+
+
+def test_the_docs_show_commands():
+    pages = {page for page, _ in commands()}
+    assert {"README.md", "cli.md"} <= pages and len(commands()) > 20
+
+
+@pytest.mark.parametrize(("page", "command"), commands())
+def test_every_documented_command_parses(page, command):
+    argv = shlex.split(command)[1:]
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:
+        pytest.fail(f"{page}: `{command}` does not parse (exit {exc.code})")
+    assert callable(args.func)
+
+
+@pytest.mark.parametrize("page", [p for p in PAGES if blocks(p, "python")], ids=lambda p: p.name)
+def test_python_blocks_of_the_docs_compile(page):
+    for code in blocks(page, "python"):
+        compile(code, str(page), "exec")
+
+
+@pytest.mark.slow
+def test_the_readme_python_example_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (code,) = blocks(ROOT / "README.md", "python")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        namespace: dict = {}
+        exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102 -- the README's own example
+    fit = namespace["fit"]
+    assert fit.diagnostics.ok and (tmp_path / "chinchilla.nc").is_file()
+    assert 5 < float(namespace["ratio"].median()) < 60

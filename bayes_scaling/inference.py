@@ -17,11 +17,9 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
-import arviz as az
 import numpy as np
-import pymc as pm
-import pytensor
 import xarray as xr
 
 from .defaults import (
@@ -34,6 +32,9 @@ from .defaults import (
     TUNE,
 )
 from .errors import BackendError, SamplerWarning, SamplingInterrupted
+
+if TYPE_CHECKING:
+    import pymc as pm
 
 #: Packages each optional backend needs (all in the ``jax`` extra).
 BACKEND_PACKAGES = {"numpyro": ("jax", "numpyro"), "blackjax": ("jax", "blackjax"), "nutpie": ("nutpie", "numba")}
@@ -233,6 +234,9 @@ def interrupt_watch() -> Iterator[Callable[[], bool]]:
 def _run_sampler(model: pm.Model, backend: str, draws: int, tune: int, chains: int, seed: int,
                  target_accept: float, dense_mass: bool, progressbar: bool) -> xr.DataTree:
     """One call of ``pm.sample`` with the backend's options."""
+    import pymc as pm
+    import pytensor
+
     common = {"draws": draws, "tune": tune, "chains": chains, "random_seed": seed,
                   "progressbar": progressbar, "model": model, "compute_convergence_checks": False}
     with warnings.catch_warnings(), pytensor.config.change_flags(**COMPILE_FLAGS):
@@ -272,6 +276,8 @@ def model_dim(model: pm.Model) -> int:
 
 def diagnose(idata: xr.DataTree, var_names: list[str] | None = None) -> Diagnostics:
     """Divergences, worst R-hat and ESS over ``var_names`` (default: every posterior variable)."""
+    from arviz_stats import ess, rhat
+
     post = idata["posterior"].to_dataset()
     names = var_names or list(post.data_vars)
     chains, draws = post.sizes["chain"], post.sizes["draw"]
@@ -280,11 +286,11 @@ def diagnose(idata: xr.DataTree, var_names: list[str] | None = None) -> Diagnost
     depth_name = next((n for n in ("tree_depth", "depth") if n in stats), None)  # PyMC/JAX, nutpie
     depth = float(stats[depth_name].mean()) if depth_name else float("nan")
     if chains > 1:
-        rhat = float(max(float(az.rhat(post[n]).max()) for n in names))
+        rhat = float(max(float(rhat(post[n]).max()) for n in names))
     else:
         rhat = float("nan")
-    ess_bulk = float(min(float(az.ess(post[n], method="bulk").min()) for n in names))
-    ess_tail = float(min(float(az.ess(post[n], method="tail").min()) for n in names))
+    ess_bulk = float(min(float(ess(post[n], method="bulk").min()) for n in names))
+    ess_tail = float(min(float(ess(post[n], method="tail").min()) for n in names))
     need = ESS_PER_CHAIN_MIN * chains
     problems = []
     if divergences:

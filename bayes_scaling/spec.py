@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pymc as pm
 
 from .data.groups import LEVEL_RANK, base_level
 from .defaults import NOISE_LEVELS
@@ -82,6 +81,8 @@ class Prior:
 
     def to_pymc(self, name: str, dims: str | tuple[str, ...] | None = None) -> Any:
         """Create the PyMC random variable inside the current model context."""
+        import pymc as pm
+
         return getattr(pm, self.dist)(name, **self.kwargs, dims=dims)
 
     def to_dict(self) -> dict[str, Any]:

@@ -21,6 +21,9 @@ to it alone):
     seconds, ESS/s, the cost per task relative to the smallest size (1.0 = linear in tasks), and the
     peak resident memory of the child. ``--parts hierarchy`` re-runs one part and keeps the others'
     last record in the JSON.
+(e) **Read commands from a cold shell** (``bench_read``): ``summary --json``, ``optimal``,
+    ``predict``, ``plan``, ``target`` on a saved fit, each its own process, against the floor of a
+    process that only imports pandas, xarray and h5netcdf.
 
 The GPU figures in the README come from the same script on a machine where JAX sees a GPU
 (``pip install "jax[cuda12]"``); nothing in CI depends on one.
@@ -41,6 +44,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+PARTS = ("chinchilla", "naive", "bootstrap", "hierarchy", "read")
 
 
 def peak_rss_gib() -> float:
@@ -180,6 +184,8 @@ def ratios(fits: list[dict], naive: list[dict], boot: dict) -> dict[str, float]:
 
 
 def main() -> None:
+    from bench_read import read_part
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--backends", nargs="+", default=["pymc", "numpyro", "blackjax", "nutpie"])
@@ -187,7 +193,7 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, nargs="+", default=[10, 100, 1000])
     parser.add_argument("--hierarchy-backend", default="nutpie")
     parser.add_argument("--bootstrap", type=int, default=1000)
-    parser.add_argument("--parts", nargs="+", default=["chinchilla", "naive", "bootstrap", "hierarchy"])
+    parser.add_argument("--parts", nargs="+", default=[*PARTS])
     parser.add_argument("--quick", action="store_true", help="small draws and sizes: checks that the script runs")
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds per child process")
     parser.add_argument("--out", default=str(HERE / "results" / "bench.json"))
@@ -218,10 +224,11 @@ def main() -> None:
               f"{boot.get('bootstrap_s', float('nan')):.1f} s", flush=True)
     hier = hierarchy_part(tasks, args.hierarchy_backend, 500 if not args.quick else 100, args.timeout) \
         if "hierarchy" in args.parts else []
-    parts = {"chinchilla": fits, "naive": naive, "bootstrap": boot, "hierarchy": hier}
+    read = read_part(3 if args.quick else 5) if "read" in args.parts else {}
+    parts = {"chinchilla": fits, "naive": naive, "bootstrap": boot, "hierarchy": hier, "read": read}
     previous = json.loads(Path(args.out).read_text()) if Path(args.out).exists() else {}
     record["measured"] = {}
-    for name in ("chinchilla", "naive", "bootstrap", "hierarchy"):  # parts not run now keep their last record
+    for name in PARTS:  # parts not run now keep their last record
         carried = name not in args.parts and name in previous
         record[name] = previous[name] if carried else parts[name]
         record["measured"][name] = previous.get("measured", {}).get(name, previous.get("when")) if carried else record["when"]

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import ast
+import json
+import subprocess
+import sys
+import warnings
 from pathlib import Path
+
+import pytest
 
 import bayes_scaling as bs
 
@@ -84,3 +90,36 @@ def test_the_import_reader_sees_relative_and_lazy_imports():
     assert ["bayes_scaling", "laws", "allocation"] in fit_imports  # from ..laws.allocation import ...
     cli_imports = [t for _, t in _imports(PACKAGE / "cli" / "answers.py")]
     assert ["bayes_scaling", "decisions", "planning"] in cli_imports  # imported inside a command
+
+
+SAMPLER_STACK = ("pymc", "pytensor", "numba", "arviz", "arviz_stats", "scipy.stats")
+PROBE = """
+import contextlib, io, json, sys
+from bayes_scaling.cli import main
+with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+    code = main(sys.argv[1:])
+print(json.dumps([code, [m for m in {stack!r} if m in sys.modules]]))
+"""
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory, sim_fit, hier_fit):
+    folder = tmp_path_factory.mktemp("read")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bs.SamplerWarning)
+        return sim_fit.save(folder / "sim.nc"), hier_fit.save(folder / "hier.nc"), folder
+
+
+@pytest.mark.parametrize("command", [
+    ["summary", "{sim}", "--json"], ["optimal", "{sim}", "--compute", "1e21", "5.88e23", "--json"],
+    ["predict", "{sim}", "--params", "1e9", "--tokens", "2e10", "--json"], ["plan", "{sim}", "--budget", "1e21", "--json"],
+    ["target", "{sim}", "--loss", "2.3", "--json"], ["compare", "{hier}", "--param", "alpha", "--json"],
+    ["report", "{sim}", "--out", "{folder}/report.md"], ["plot", "{sim}", "--kind", "curve", "--out", "{folder}/c.png"],
+], ids=lambda c: c[0])
+def test_read_commands_do_not_import_the_sampler_stack(saved, command):
+    sim, hier, folder = saved
+    argv = [part.format(sim=sim, hier=hier, folder=folder) for part in command]
+    probe = subprocess.run([sys.executable, "-c", PROBE.format(stack=SAMPLER_STACK), *argv],
+                           capture_output=True, text=True, check=True)
+    code, heavy = json.loads(probe.stdout.strip().splitlines()[-1])
+    assert code == 0 and heavy == [], (argv, heavy, probe.stderr[-500:])

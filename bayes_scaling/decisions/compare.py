@@ -13,7 +13,6 @@ import itertools
 import warnings
 from collections.abc import Mapping, Sequence
 
-import arviz as az
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -120,10 +119,12 @@ def difference(fit: Fit, param: str, group: str, other: str, by: str = "domain")
 
 def loo(fit: Fit) -> object:
     """PSIS-LOO of one fit (ArviZ's ``ELPDData``, pointwise), from the pointwise log likelihood."""
+    from arviz_stats import loo as psis_loo
+
     tree = xr.DataTree.from_dict({"posterior": fit.posterior, "log_likelihood": fit.log_likelihood()})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return az.loo(tree, pointwise=True)
+        return psis_loo(tree, pointwise=True)
 
 
 def compare_models(fits: Mapping[str, Fit] | Sequence[Fit]) -> pd.DataFrame:
@@ -155,10 +156,12 @@ def compare_models(fits: Mapping[str, Fit] | Sequence[Fit]) -> pd.DataFrame:
             "LOO compares fits of the same runs only; these fits were made from different data "
             f"(data hashes {', '.join(f'{n}: {d[:8]}' for n, d in digests.items())})"
         )
+    from arviz_stats import compare as compare_elpd
+
     elpd = {name: loo(f) for name, f in named.items()}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        table = az.compare(elpd, round_to="none")
+        table = compare_elpd(elpd, round_to="none")
     notes: list[str] = []
     table["n_high_k"] = 0
     table["max_k"] = np.nan

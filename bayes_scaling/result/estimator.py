@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
+import xarray as xr
 
 from ..data.runs import Runs, read_runs
 from ..defaults import CHAINS, DEFAULT_BACKEND, DRAWS, SEED, TARGET_ACCEPT, TUNE
@@ -19,6 +20,7 @@ from ..model import build_model, model_pivots
 from ..spec import ModelSpec, Prior, load_spec, parse_pooling
 from .checks import check_priors, explain
 from .fit import Fit
+from .intervals import convergence_stats
 
 
 def fit(
@@ -78,7 +80,9 @@ def fit(
                                    or n in spec.law_obj.sampled])
     diagnostics = explain(diagnostics, idata, settings)
     warn_if_unconverged(diagnostics)
-    return Fit(idata, runs, spec, settings, diagnostics, model_pivots(runs, spec))
+    result = Fit(idata, runs, spec, settings, diagnostics, model_pivots(runs, spec))
+    idata["convergence"] = xr.DataTree(convergence_stats(result.summary_draws()))  # read commands need no arviz_stats
+    return result
 
 
 __all__ = ["fit"]

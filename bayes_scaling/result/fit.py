@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pymc as pm
 import xarray as xr
 
 from ..data.groups import Groups, expand
@@ -27,10 +26,14 @@ from ..inference import (
 )
 from ..laws import Law
 from ..laws.allocation import optimal_allocation
-from ..model import build_model
 from ..spec import LEVEL_RANK, ModelSpec, base_level
 from ..version import package_version
-from .intervals import DEFAULT_PROB, convergence_table, interval_table
+from .intervals import (
+    DEFAULT_PROB,
+    convergence_stats,
+    convergence_table,
+    interval_table,
+)
 from .storage import write_tree
 
 FORMAT = "bayes_scaling.result.fit/1"
@@ -44,8 +47,9 @@ class Fit:
     Attributes
     ----------
     idata : xarray.DataTree
-        ArviZ layout: ``posterior``, ``sample_stats``, ``observed_data``, ``constant_data`` and
-        ``runs`` (the validated input table).
+        ArviZ layout: ``posterior``, ``sample_stats``, ``observed_data``, ``constant_data``,
+        ``convergence`` (R-hat and ESS of every summarised element, computed when the fit was made)
+        and, in a saved file, ``runs`` (the validated input table).
     runs : Runs
     spec : ModelSpec
     settings : SamplerSettings
@@ -132,6 +136,11 @@ class Fit:
                  and n not in self.law.sampled]
         return post[names]
 
+    def summary_draws(self) -> xr.Dataset:
+        """The draws the summary reports: natural parameters, then the hierarchy's values and scales."""
+        natural, hyper = self.parameters(), self.hyperparameters()
+        return xr.merge([natural, hyper], compat="override")[[*natural.data_vars, *hyper.data_vars]]
+
     def summary(self, prob: float = DEFAULT_PROB) -> pd.DataFrame:
         """Natural parameters (per group where they vary), the hierarchy's population values and
         scales, and the noise: median, mean, sd, central interval, R-hat and ESS, one row per element.
@@ -140,10 +149,11 @@ class Fit:
         convergence verdict is in ``table.attrs["diagnostics"]`` and ``table.attrs["problems"]``;
         :func:`bayes_scaling.present.text.format_summary` prints it above the table.
         """
-        natural, hyper = self.parameters(), self.hyperparameters()
-        params = xr.merge([natural, hyper], compat="override")[[*natural.data_vars, *hyper.data_vars]]
+        params = self.summary_draws()
+        stats = (self.idata["convergence"].to_dataset() if "convergence" in self.idata.children
+                 else convergence_stats(params))
         table = interval_table(params, prob)
-        checks = convergence_table(params)
+        checks = convergence_table(stats, list(params.data_vars))
         keys = [c for c in table.columns if c in checks.columns]
         table = table.merge(checks, on=keys, how="left")
         if "task" in table.columns:  # name each task's domain too
@@ -164,6 +174,10 @@ class Fit:
         """
         if "log_likelihood" in self.idata.children:
             return self.idata["log_likelihood"].to_dataset()
+        import pymc as pm
+
+        from ..model import build_model
+
         model = build_model(self.runs, self.spec)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)

@@ -1,13 +1,19 @@
-"""Summaries of draws: medians and equal-tailed credible intervals, from ArviZ's helpers."""
+"""Summaries of draws: medians, equal-tailed credible intervals, and per-element convergence.
+
+The equal-tailed interval is the pair of quantiles ArviZ's ``eti`` computes, taken here with
+xarray's ``quantile`` so that answering a question of a saved fit does not import arviz_stats (and
+with it scipy.stats, most of a second). R-hat and ESS come from arviz_stats, computed once when a
+fit is made and stored with it (:func:`convergence_stats`).
+"""
 
 from __future__ import annotations
 
-import arviz as az
 import numpy as np
 import pandas as pd
 import xarray as xr
 
 from ..defaults import DEFAULT_PROB
+from ..errors import QueryError
 
 SAMPLE_DIMS = ("chain", "draw")
 
@@ -30,15 +36,17 @@ def interval_table(draws: xr.Dataset | xr.DataArray, prob: float = DEFAULT_PROB)
     """
     if isinstance(draws, xr.DataArray):
         draws = draws.to_dataset(name=draws.name or "value")
-    eti = az.eti(draws, prob=prob, dim=list(SAMPLE_DIMS))
+    if not 0.0 < float(prob) < 1.0:
+        raise QueryError(f"prob must lie strictly between 0 and 1, got {prob}")
+    tails = [(1.0 - prob) / 2.0, (1.0 + prob) / 2.0]
     frames = []
     for name, da in draws.data_vars.items():
         stats = xr.Dataset({
             "median": da.median(SAMPLE_DIMS),
             "mean": da.mean(SAMPLE_DIMS),
             "sd": da.std(SAMPLE_DIMS),
-            "lower": eti[name].sel(ci_bound="lower", drop=True),
-            "upper": eti[name].sel(ci_bound="upper", drop=True),
+            "lower": da.quantile(tails[0], dim=SAMPLE_DIMS).drop_vars("quantile"),
+            "upper": da.quantile(tails[1], dim=SAMPLE_DIMS).drop_vars("quantile"),
         })
         extra = [c for c in stats.coords if c not in stats.dims]
         stats = stats.drop_vars(extra)
@@ -50,22 +58,37 @@ def interval_table(draws: xr.Dataset | xr.DataArray, prob: float = DEFAULT_PROB)
     return table
 
 
-def convergence_table(draws: xr.Dataset) -> pd.DataFrame:
-    """R-hat (rank-normalised) and bulk/tail ESS of every element, one row per element.
+#: The per-element convergence statistics of a summary.
+CONVERGENCE_STATS = ("r_hat", "ess_bulk", "ess_tail")
 
-    Columns ``variable``, any non-sample coordinates, ``r_hat`` (NaN with one chain), ``ess_bulk``,
-    ``ess_tail``; rows line up with :func:`interval_table`'s.
+
+def convergence_stats(draws: xr.Dataset) -> xr.Dataset:
+    """R-hat (rank-normalised; NaN with one chain) and bulk/tail ESS of every element of every variable.
+
+    Returns a Dataset with one variable ``<name>__<stat>`` per variable and statistic, dims those
+    of the variable without ``chain`` and ``draw`` (what a fit stores as its ``convergence`` group).
     """
-    frames = []
+    from arviz_stats import ess, rhat
+
+    out = {}
     for name, da in draws.data_vars.items():
         one = da.to_dataset(name=name)
-        stats = xr.Dataset({
-            "r_hat": az.rhat(one)[name] if da.sizes["chain"] > 1 else xr.full_like(da.isel(chain=0, draw=0, drop=True), np.nan),
-            "ess_bulk": az.ess(one, method="bulk")[name],
-            "ess_tail": az.ess(one, method="tail")[name],
-        })
-        stats = stats.drop_vars([c for c in stats.coords if c not in stats.dims])
-        frame = stats.to_dataframe().reset_index() if stats.dims else pd.DataFrame([{k: float(v) for k, v in stats.items()}])
+        single = xr.full_like(da.isel(chain=0, draw=0, drop=True), np.nan)
+        values = {"r_hat": rhat(one)[name] if da.sizes["chain"] > 1 else single,
+                  "ess_bulk": ess(one, method="bulk")[name], "ess_tail": ess(one, method="tail")[name]}
+        for stat, value in values.items():
+            out[f"{name}__{stat}"] = value.drop_vars([c for c in value.coords if c not in value.dims])
+    return xr.Dataset(out)
+
+
+def convergence_table(stats: xr.Dataset, names: list[str]) -> pd.DataFrame:
+    """The rows of :func:`convergence_stats` for ``names``, one per element, lined up with
+    :func:`interval_table`'s: columns ``variable``, any group coordinates, ``r_hat``, ``ess_bulk``,
+    ``ess_tail``."""
+    frames = []
+    for name in names:
+        one = xr.Dataset({stat: stats[f"{name}__{stat}"] for stat in CONVERGENCE_STATS})
+        frame = one.to_dataframe().reset_index() if one.dims else pd.DataFrame([{k: float(v) for k, v in one.items()}])
         frame.insert(0, "variable", name)
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)

@@ -60,15 +60,20 @@ def assert_one_error(err: str, starts: str = "error:") -> None:
     assert sum(line.startswith("error:") for line in err.splitlines()) == 1, err
 
 
+def earlier_fit(folder: Path, previous: Path) -> tuple[Path, bytes]:
+    """An --out path that already holds a valid fit, and that fit's bytes."""
+    out = folder / "fit.nc"
+    shutil.copy(previous, out)
+    return out, out.read_bytes()
+
+
 def temp_files(folder: Path) -> list[str]:
     return [p.name for p in folder.iterdir() if p.name.startswith(TEMP_PREFIX)]
 
 
 @pytest.mark.slow
 def test_sigkill_at_the_first_write_leaves_the_previous_file(tmp_path, previous):
-    out = tmp_path / "fit.nc"
-    shutil.copy(previous, out)
-    before = out.read_bytes()
+    out, before = earlier_fit(tmp_path, previous)
     proc = start("fit", "chinchilla_sim", "--out", str(out), *SMALL, cwd=tmp_path)
     caught = False
     while proc.poll() is None:  # the save starts with a temporary file beside --out
@@ -84,9 +89,7 @@ def test_sigkill_at_the_first_write_leaves_the_previous_file(tmp_path, previous)
 
 @pytest.mark.slow
 def test_sigkill_while_sampling_leaves_the_previous_file(tmp_path, previous):
-    out = tmp_path / "fit.nc"
-    shutil.copy(previous, out)
-    before = out.read_bytes()
+    out, before = earlier_fit(tmp_path, previous)
     proc = start("fit", "chinchilla_sim", "--out", str(out), "--draws", "200000", "--tune", "50", "--chains", "2",
                  cwd=tmp_path)
     wait_for_line(proc, "NUTS:")
@@ -100,9 +103,7 @@ def test_sigkill_while_sampling_leaves_the_previous_file(tmp_path, previous):
 @pytest.mark.slow
 @pytest.mark.parametrize("phase", ["warm-up", "draws"])
 def test_ctrl_c_while_sampling_exits_130_and_saves_nothing(tmp_path, previous, phase):
-    out = tmp_path / "fit.nc"
-    shutil.copy(previous, out)
-    before = out.read_bytes()
+    out, before = earlier_fit(tmp_path, previous)
     lengths = ["--tune", "200000", "--draws", "10"] if phase == "warm-up" else ["--tune", "10", "--draws", "200000"]
     proc = start("fit", "chinchilla_sim", "--out", str(out), *lengths, "--chains", "2", cwd=tmp_path)
     wait_for_line(proc, "NUTS:")
@@ -119,9 +120,7 @@ def test_ctrl_c_while_sampling_exits_130_and_saves_nothing(tmp_path, previous, p
 
 @pytest.mark.slow
 def test_ctrl_c_during_start_up_is_one_line(tmp_path, previous):
-    out = tmp_path / "fit.nc"
-    shutil.copy(previous, out)
-    before = out.read_bytes()
+    out, before = earlier_fit(tmp_path, previous)
     proc = start("fit", "chinchilla_sim", "--out", str(out), *SMALL, cwd=tmp_path)
     time.sleep(0.4)  # the interpreter is up; PyMC and its compiler are still being imported
     os.killpg(proc.pid, signal.SIGINT)

@@ -251,6 +251,15 @@ class ModelSpec:
         """The :class:`~bayes_scaling.laws.Law` object."""
         return get_law(self.law)
 
+    def overridden(self, priors: Mapping[str, Prior] | None = None,
+                   pool: Mapping[str, str] | str | None = None) -> ModelSpec:
+        """A copy with the user's priors and pooling levels (``{"alpha": "domain"}`` or ``"alpha=domain"``)
+        applied, in the order every entry point uses: priors first, then pooling."""
+        spec = self.with_priors(**priors) if priors else self
+        if pool:
+            spec = spec.with_pooling(**(parse_pooling(pool) if isinstance(pool, str) else dict(pool)))
+        return spec
+
     def with_priors(self, **priors: Prior) -> ModelSpec:
         """A copy with some priors replaced (user priors win over the spec file)."""
         return replace(self, priors={**self.priors, **priors})

@@ -17,7 +17,7 @@ from ..data.runs import Runs, read_runs
 from ..defaults import CHAINS, DEFAULT_BACKEND, DRAWS, SEED, TARGET_ACCEPT, TUNE
 from ..inference import diagnose, sample, warn_if_unconverged
 from ..model import build_model, model_pivots
-from ..spec import ModelSpec, Prior, load_spec, parse_pooling
+from ..spec import ModelSpec, Prior, load_spec
 from .checks import check_priors, explain
 from .fit import Fit
 from .intervals import convergence_stats
@@ -67,11 +67,7 @@ def fit(
     """
     if not isinstance(runs, Runs):
         runs = read_runs(runs)
-    spec = load_spec(spec)
-    if priors:
-        spec = spec.with_priors(**priors)
-    if pool:
-        spec = spec.with_pooling(**(parse_pooling(pool) if isinstance(pool, str) else dict(pool)))
+    spec = load_spec(spec).overridden(priors, pool)
     model = build_model(runs, spec)
     check_priors(runs, spec)
     idata, settings = sample(model, backend=backend, draws=draws, tune=tune, chains=chains, seed=seed,

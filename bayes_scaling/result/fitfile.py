@@ -31,8 +31,8 @@ def load_fit(path: str | Path) -> Fit:
     if attrs.get("format") != FORMAT:
         raise FitFileError(f"{path} was not written by bayes_scaling (format {attrs.get('format')!r})")
     if CHECKSUM_ATTR not in attrs:
-        raise FitFileError(f"{path} has no checksums of its groups: it was not written by this version "
-                           "of bayes_scaling or was altered; refit to get a verifiable file")
+        raise FitFileError(f"{path} has no checksums of its groups: it was written by bayes_scaling 0.1.0 "
+                           "(which saved none) or was altered; refit to get a verifiable file")
     try:
         expected = json.loads(attrs[CHECKSUM_ATTR])
     except (TypeError, ValueError):

@@ -32,7 +32,8 @@ from pathlib import Path
 
 import bayes_scaling as bs
 from bayes_scaling.decisions.compare import compare, compare_models
-from bayes_scaling.validation.backtest import backtest, spread_tasks, take
+from bayes_scaling.validation.backtest import backtest
+from bayes_scaling.validation.splits import spread_tasks, take
 
 DATASET = "alabdulmohsin2022_revisiting"
 SHAPE = ("alpha",)

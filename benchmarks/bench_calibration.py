@@ -35,8 +35,9 @@ from pathlib import Path
 import numpy as np
 
 import bayes_scaling as bs
-from bayes_scaling.validation.backtest import NSLPFN_LEVELS, backtest, take
+from bayes_scaling.validation.backtest import NSLPFN_LEVELS, backtest
 from bayes_scaling.validation.calibrate import calibrate
+from bayes_scaling.validation.splits import take
 
 RESULTS = Path(__file__).resolve().parent / "results"
 LEVELS = (0.5, 0.8, 0.9, 0.95)

@@ -77,7 +77,7 @@ def test_no_module_imports_from_a_layer_above():
 
 def test_modules_stay_small():
     """Modules under 400 lines; the ones still above it are listed and may only shrink."""
-    known = {"decisions/planning.py": 968, "present/report.py": 513, "validation/backtest.py": 475}
+    known = {"decisions/planning.py": 968}
     sizes = {str(p.relative_to(PACKAGE)): len(p.read_text().splitlines()) for p in PACKAGE.rglob("*.py")}
     over = {k: v for k, v in sizes.items() if v > 400}
     assert set(over) <= set(known), set(over) - set(known)

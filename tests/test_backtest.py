@@ -29,12 +29,11 @@ from bayes_scaling.validation.backtest import (
     empirical_scores,
     pointwise_scores,
     predict_runs,
-    split_holdout,
-    spread_tasks,
     summarise,
 )
 from bayes_scaling.validation.baselines.m4 import fit_m4, fit_m4_curves
 from bayes_scaling.validation.predictive import discrepancy_scale
+from bayes_scaling.validation.splits import split_holdout, spread_tasks
 
 
 @pytest.fixture(autouse=True)

@@ -21,7 +21,7 @@ import pytest
 import bayes_scaling as bs
 from bayes_scaling.cli import main
 from bayes_scaling.result.checks import check_priors
-from bayes_scaling.validation.backtest import split_holdout
+from bayes_scaling.validation.splits import split_holdout
 
 
 def run(capsys, *argv):
@@ -137,7 +137,7 @@ def test_a_prior_that_excludes_the_data_warns_and_names_e(sim_runs):
     spec = bs.load_spec("chinchilla").with_priors(log_e=bs.Prior("Uniform", lower=np.log(20), upper=np.log(55)))
     with pytest.warns(bs.PriorWarning, match="out of reach.*prior of E"):
         text = check_priors(sim_runs, spec)
-    assert "108 of 108 runs" in text
+    assert "108 of 108 runs checked" in text
     with warnings.catch_warnings():
         warnings.simplefilter("error", bs.PriorWarning)
         assert check_priors(sim_runs, bs.load_spec("chinchilla")) is None  # the shipped priors reach the data

@@ -23,7 +23,7 @@ import bayes_scaling as bs
 from bayes_scaling.cli import main
 from bayes_scaling.decisions import frontier
 from bayes_scaling.model import model_pivots
-from bayes_scaling.present import plots, report
+from bayes_scaling.present import figures, plots, report
 
 CHAINS, DRAWS = 2, 1000
 EPOCH = frontier.PUBLISHED_FITS["epoch"]
@@ -298,11 +298,11 @@ def test_cli_plot_errors(chin_fit: bs.Fit, grouped_fit: bs.Fit, tmp_path, capsys
 
 
 def test_figure_kinds_a_fit_can_draw(chin_fit: bs.Fit, grouped_fit: bs.Fit) -> None:
-    assert report.report_figures(chin_fit) == ["curve", "isoflop", "frontier"]
-    assert report.report_figures(grouped_fit) == ["curve", "forest", "groups"]
-    draws = report.forest_draws(grouped_fit, by="task")
+    assert figures.report_figures(chin_fit) == ["curve", "isoflop", "frontier"]
+    assert figures.report_figures(grouped_fit) == ["curve", "forest", "groups"]
+    draws = figures.forest_draws(grouped_fit, by="task")
     assert set(draws) == {"E", "C0", "alpha"}
     assert list(draws["alpha"].coords["domain"].values[:3]) == ["vision"] * 3
     with pytest.raises(bs.QueryError):
-        report.figure(grouped_fit, "violin")
+        figures.figure(grouped_fit, "violin")
     assert dataclasses.is_dataclass(frontier.PUBLISHED_FITS["epoch"])

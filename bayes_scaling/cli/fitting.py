@@ -153,7 +153,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _backtest_data(args: argparse.Namespace) -> Runs | tuple[Runs, Runs]:
-    from ..validation.backtest import take
+    from ..validation.splits import take
 
     if args.split_test:
         if args.holdout:
@@ -172,12 +172,8 @@ def _backtest_data(args: argparse.Namespace) -> Runs | tuple[Runs, Runs]:
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:
-    from ..validation.backtest import (
-        DEFAULT_HOLDOUT,
-        backtest,
-        check_split,
-        split_holdout,
-    )
+    from ..validation.backtest import backtest
+    from ..validation.splits import DEFAULT_HOLDOUT, check_split, split_holdout
 
     spec = spec_from(args)
     data = _backtest_data(args)

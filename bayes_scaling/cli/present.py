@@ -43,7 +43,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
-    from ..present.report import figure, save_figure
+    from ..present.figures import figure, save_figure
 
     if args.param is not None and args.kind != "forest":
         raise InputError(f"--param applies to --kind forest, not {args.kind}")

@@ -258,7 +258,7 @@ def validate_job(job: Job) -> None:
             raise DatasetError(f"dataset '{job.dataset}' has no split {job.split!r}; splits: {list(entry.splits)}")
     if job.holdout is not None and job.holdout.partition(":")[0].strip() not in HOLDOUT_COLUMNS:
         raise SpecError(f"holdout '{job.holdout}' must start with one of {', '.join(HOLDOUT_COLUMNS)} and a colon, "
-                        "e.g. 'compute:0.2' (see bayes_scaling.validation.backtest.split_holdout)")
+                        "e.g. 'compute:0.2' (see bayes_scaling.validation.splits.split_holdout)")
     if job.backend not in BACKENDS:
         raise BackendError(f"unknown backend '{job.backend}'; choose one of {', '.join(BACKENDS)}")
     if min(job.draws, job.tune, job.chains) < 1:

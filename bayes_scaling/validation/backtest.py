@@ -12,8 +12,6 @@ error) are defined in :mod:`bayes_scaling.validation.scoring`.
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -29,7 +27,7 @@ from ..errors import InputError, QueryError
 from ..inference import DEFAULT_BACKEND
 from ..result.estimator import fit as fit_runs
 from ..result.fit import Fit, predictive_noise
-from ..spec import LEVEL_RANK, ModelSpec, Prior, load_spec, parse_pooling
+from ..spec import ModelSpec, Prior, load_spec
 from .baselines.huber import bootstrap, huber_fit
 from .baselines.m4 import fit_m4_curves
 from .predictive import (
@@ -51,149 +49,10 @@ from .scoring import (
     summarise,
     tabulate,
 )
+from .splits import DEFAULT_HOLDOUT, check_split, split_holdout, take
 
-#: Default holdout: the top 20% of runs by compute (Hoffmann / Epoch-style extrapolation).
-DEFAULT_HOLDOUT = "compute:0.2"
 #: Upper bound on draws x runs evaluated at once when predicting (bounds memory on large test sets).
 CHUNK_ELEMENTS = 4_000_000
-_HOLDOUT = re.compile(r"^\s*(params|tokens|compute)\s*:\s*(half|>=|<=|>|<)?\s*([^\s]*)\s*$")
-_SYNTAX = ("'compute:0.2' (top fraction by a column), 'params:>1e9' (threshold: >, >=, <, <=) or "
-           "'tokens:half' (x > x_max/2 within each task)")
-
-
-# ------------------------------------------------------------------------------------------ splits
-
-
-#: Relative tolerance of every cut: values within it of the cut count as equal to it, so one nominal
-#: budget computed in different ways (6·N·D rounds differently) is never split.
-CUT_RTOL = 1e-9
-
-
-def split_holdout(runs: Runs, holdout: str, spec: ModelSpec | str | None = None) -> tuple[Runs, Runs]:
-    """Split runs into a training and a held-out part.
-
-    Parameters
-    ----------
-    runs : Runs
-        All runs.
-    holdout : str
-        ``"<column>:<fraction>"``: the top fraction of runs by params, tokens or compute (runs tied at
-        the cut, within a relative :data:`CUT_RTOL`, are held out together, so slightly more may be
-        held out); ``"<column>:>X"`` (or
-        ``>=``, ``<``, ``<=``): a threshold; ``"<column>:half"``: within each task, the runs with
-        x > x_max/2 (the protocol of Alabdulmohsin et al. 2022).
-    spec : ModelSpec or spec name, optional
-        When given, also refuse splits the spec cannot be fitted and scored on (see
-        :func:`check_split`).
-
-    Returns
-    -------
-    (Runs, Runs)
-        Training runs and held-out runs.
-
-    Raises
-    ------
-    InputError
-        Unknown syntax, an empty holdout, no training runs, fewer training runs than the law has
-        parameters.
-    QueryError
-        Held-out groups the spec fits per group but that have no training runs.
-    """
-    if not isinstance(holdout, str):
-        raise InputError(f"holdout must be a string like {_SYNTAX}, got {type(holdout).__name__}")
-    match = _HOLDOUT.match(holdout)
-    if not match:
-        raise InputError(f"unknown holdout '{holdout}'; use {_SYNTAX}")
-    column, rule, text = match.groups()
-    x = runs.column(column)
-    if rule == "half":
-        if text:
-            raise InputError(f"unknown holdout '{holdout}'; use {_SYNTAX}")
-        x_max = runs.table.groupby("task")[column].transform("max").to_numpy(dtype=float)
-        held = x > (x_max / 2) * (1 + CUT_RTOL)
-    else:
-        value = _number(text, holdout)
-        if rule is None:
-            if not 0.0 < value < 1.0:
-                raise InputError(f"holdout '{holdout}': the fraction must lie strictly between 0 and 1")
-            k = max(1, math.ceil(value * len(runs)))
-            held = x >= np.sort(x)[::-1][k - 1] * (1 - CUT_RTOL)
-        else:
-            up, down = value * (1 + CUT_RTOL), value * (1 - CUT_RTOL)
-            held = {">": x > up, ">=": x >= down, "<": x < down, "<=": x <= up}[rule]
-    train, test = take(runs, ~held, "train"), take(runs, held, "test")
-    check_split(train, test, spec, f"holdout '{holdout}'", runs.column(column).max(), column)
-    return train, test
-
-
-def check_split(train: Runs, test: Runs, spec: ModelSpec | str | None = None, what: str = "the split",
-                largest: float | None = None, column: str = "") -> None:
-    """Refuse a split that cannot be fitted or scored.
-
-    Raises
-    ------
-    InputError
-        No held-out runs, no training runs, or no more training runs than the law has parameters.
-    QueryError
-        A held-out domain or task that the spec fits its own parameters (or noise, or pivot) for but
-        that has no training runs.
-    """
-    if len(test) == 0:
-        hint = f" (largest {column} is {largest:.4g})" if largest is not None and column else ""
-        raise InputError(f"{what} holds out no runs{hint}; hold out at least one run")
-    if len(train) == 0:
-        raise InputError(f"{what} holds out every run: nothing is left to fit")
-    if spec is None:
-        return
-    spec = load_spec(spec)
-    law = spec.law_obj
-    if len(train) <= law.n_parameters:
-        raise InputError(
-            f"{what} leaves {len(train)} training run{'s' if len(train) != 1 else ''}, too few for the "
-            f"{law.n_parameters} parameters of the '{law.name}' law; hold out fewer runs (at least "
-            f"{law.n_parameters + 1} must remain)"
-        )
-    finest = max((spec.level(), spec.noise_pooling, spec.pivot), key=LEVEL_RANK.__getitem__)
-    for level in ("domain", "task"):
-        if LEVEL_RANK[level] > LEVEL_RANK[finest]:
-            continue
-        missing = sorted(set(test.table[level]) - set(train.table[level]))
-        if missing:
-            shown = ", ".join(f"'{m}'" for m in missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
-            raise QueryError(
-                f"held-out {level}(s) {shown} have no training runs, but spec '{spec.name}' fits each {level} "
-                f"its own values: hold out runs within each {level} (e.g. 'tokens:half') or use a spec "
-                "shared across them"
-            )
-
-
-def take(runs: Runs, mask: np.ndarray | pd.Series, part: str = "") -> Runs:
-    """The runs where ``mask`` is true, renumbered (a subset of valid runs stays valid)."""
-    table = runs.table[np.asarray(mask, dtype=bool)].reset_index(drop=True)
-    return Runs(table, runs.compute_factor, f"{runs.source} ({part})" if part else runs.source)
-
-
-def spread_tasks(runs: Runs, per_domain: int) -> Runs:
-    """The runs of ``per_domain`` tasks of each domain, spread evenly over its sorted task names
-    (a reproducible subset of many curves, covering each domain's range of tasks)."""
-    if per_domain < 1:
-        raise InputError(f"per_domain must be at least 1, got {per_domain}")
-    keep: list[str] = []
-    for _, part in runs.table.groupby("domain", sort=True):
-        tasks = sorted(part["task"].astype(str).unique())
-        picks = np.linspace(0, len(tasks) - 1, min(per_domain, len(tasks))).round().astype(int)
-        keep += [tasks[i] for i in picks]
-    return take(runs, runs.table["task"].astype(str).isin(keep), f"{per_domain} tasks per domain")
-
-
-def _number(text: str, holdout: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise InputError(f"unknown holdout '{holdout}'; use {_SYNTAX}") from None
-    if not math.isfinite(value):
-        raise InputError(f"holdout '{holdout}' needs a finite number")
-    return value
 
 
 # ------------------------------------------------------------------------------- posterior scores
@@ -409,11 +268,7 @@ def backtest(
     InputError, QueryError
         Bad holdouts (see :func:`split_holdout`), bad levels.
     """
-    spec = load_spec(spec)
-    if priors:
-        spec = spec.with_priors(**priors)
-    if pool:
-        spec = spec.with_pooling(**(parse_pooling(pool) if isinstance(pool, str) else dict(pool)))
+    spec = load_spec(spec).overridden(priors, pool)
     levels = check_levels(levels)
     if isinstance(runs, tuple):
         if holdout is not None:
@@ -470,6 +325,5 @@ def _nested_split(train: Runs, spec: ModelSpec, rule: str) -> tuple[Runs, Runs]:
         raise InputError(f"the nested split for the discrepancy ('{rule}' within the training runs): {exc}") from None
 
 
-__all__ = ["DEFAULT_LEVELS", "NSLPFN_LEVELS", "Backtest", "backtest", "check_split", "empirical_scores",
-           "log_predictive", "pointwise_scores", "predict_runs", "split_holdout", "spread_tasks", "summarise",
-           "take"]
+__all__ = ["DEFAULT_LEVELS", "NSLPFN_LEVELS", "Backtest", "backtest", "empirical_scores", "log_predictive",
+           "pointwise_scores", "predict_runs", "summarise"]

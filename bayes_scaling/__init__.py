@@ -64,7 +64,7 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY))
 
 
-__all__ = [  # noqa: RUF022 -- the eager names, then the lazy ones
+__all__ = [
     "BackendError", "BayesScalingError", "DataWarning", "DatasetError", "ExtrapolationWarning", "FitFileError", "InputError", "PriorWarning", "QueryError", "SamplerWarning", "SamplingInterrupted", "SpecError", "package_version",
     *_LAZY,
 ]

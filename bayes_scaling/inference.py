@@ -196,9 +196,8 @@ def sample(
                 raise SamplingInterrupted("sampling was interrupted during warm-up") from None
             raise
     kept = int(idata["posterior"].sizes["draw"]) if "posterior" in idata.children else 0
-    if interrupted() or kept < int(draws):
-        if not keep_partial or kept == 0:
-            raise SamplingInterrupted(f"sampling was interrupted after {kept} of {int(draws)} draws per chain")
+    if (interrupted() or kept < int(draws)) and (not keep_partial or kept == 0):
+        raise SamplingInterrupted(f"sampling was interrupted after {kept} of {int(draws)} draws per chain")
     settings = SamplerSettings(backend, int(draws), int(tune), int(chains), int(seed), float(target_accept),
                                bool(dense_mass), time.perf_counter() - start, kept if kept < int(draws) else None)
     return idata, settings
@@ -247,7 +246,7 @@ def _run_sampler(model: pm.Model, backend: str, draws: int, tune: int, chains: i
             idata = pm.sample(nuts_sampler="pymc", init="jitter+adapt_full" if dense_mass else "jitter+adapt_diag",
                               cores=chain_processes(chains), target_accept=target_accept, **common)
         elif backend in ("numpyro", "blackjax"):
-            import pymc.sampling.jax  # noqa: F401  (sets the host device count before JAX starts)
+            import pymc.sampling.jax
 
             nuts = {"target_accept": target_accept, "chain_method": "parallel"}
             if backend == "numpyro":

@@ -94,7 +94,7 @@ def _run(argv: Sequence[str] | None) -> int:
         return EXIT_USAGE
     except (KeyboardInterrupt, SystemExit):
         raise
-    except Exception as exc:  # noqa: BLE001 -- never a traceback, but say it is ours
+    except Exception as exc:
         if os.environ.get(DEBUG_ENV):
             raise
         print(f"error: unexpected {type(exc).__name__}: {_one_line(exc)} (a bug in bayes_scaling; "

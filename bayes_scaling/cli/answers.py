@@ -158,8 +158,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_plan(args: argparse.Namespace) -> int:
     import warnings
 
-    from ..decisions.planning import format_plan, plan
+    from ..decisions.plan import plan
     from ..errors import ExtrapolationWarning
+    from ..present.text import format_plan
     from ..result.intervals import interval_table
 
     result = load(args)
@@ -180,7 +181,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_target(args: argparse.Namespace) -> int:
-    from ..decisions.planning import compute_for_target, format_target
+    from ..decisions.target import compute_for_target
+    from ..present.text import format_target
 
     result = load(args)
     ds = compute_for_target(result, args.loss, prob=args.target_prob, max_params=args.max_params,

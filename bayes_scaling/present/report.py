@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -28,9 +28,6 @@ from ..errors import InputError, QueryError
 from ..result.fit import Fit, package_version
 from ..result.intervals import DEFAULT_PROB
 from .figures import figure, report_figures, save_figure
-
-if TYPE_CHECKING:
-    pass
 
 #: Budgets (FLOPs) the report gives the allocation at when none are asked for.
 DEFAULT_COMPUTE = REPORT_COMPUTE

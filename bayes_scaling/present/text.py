@@ -1,7 +1,14 @@
-"""Fits as text: the summary with its convergence verdict first (the CLI and reports print it)."""
+"""Fits and answers as text: the summary with its convergence verdict first, plans and compute targets
+as tables (the CLI and reports print them)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import pandas as pd
+import xarray as xr
+
+from ..decisions.risk import quantile
 from ..result.fit import Fit
 from ..result.intervals import DEFAULT_PROB
 
@@ -23,3 +30,45 @@ def format_summary(fit: Fit, prob: float = DEFAULT_PROB) -> str:
     shown = shown.rename(columns={"lower": f"{prob:.0%} low", "upper": f"{prob:.0%} high"})
     lines.append(shown.to_string(float_format=lambda v: f"{v:.4g}"))
     return "\n".join(lines)
+
+
+def _table(frame: pd.DataFrame) -> str:
+    return frame.to_string(index=False, float_format=lambda v: f"{v:.4g}")
+
+
+def _group_columns(ds: xr.Dataset, skip: Sequence[str]) -> list[str]:
+    return [d for d in ds["params"].dims if d not in skip]
+
+
+def format_plan(ds: xr.Dataset, prob: float = 0.9) -> str:
+    """A plan as plain text: one line per budget (and group), with the loss median and central interval."""
+    objective, q = ds.attrs.get("objective", "mean"), ds.attrs.get("q", 0.9)
+    label = "E[L]" if objective == "mean" else f"{objective}_{q:g}(L)"
+    lo_q, hi_q = (1 - prob) / 2, (1 + prob) / 2
+    summary = xr.Dataset({
+        "params": ds["params"], "tokens": ds["tokens"], "D/N": ds["ratio"], label: ds["objective"],
+        "loss_median": quantile(ds["loss"], 0.5),
+        f"loss_{lo_q:.0%}": quantile(ds["loss"], lo_q), f"loss_{hi_q:.0%}": quantile(ds["loss"], hi_q),
+    })
+    groups = _group_columns(ds, ("budget",))
+    frame = summary.to_dataframe().reset_index()
+    frame = frame[["budget"] + groups + list(summary.data_vars)]
+    limits = [f"{name}={ds.attrs[name]:.4g}" for name in ("max_params", "max_tokens")
+              if not isinstance(ds.attrs.get(name, "none"), str)]
+    head = f"plan: minimise {label} over N with C = {ds.attrs.get('compute_factor', 6):g}·N·D"
+    if ds.attrs.get("fixed_params"):
+        head = f"plan: fixed N, evaluated by {label}"
+    return "\n".join([head + (" (" + ", ".join(limits) + ")" if limits else ""), _table(frame)])
+
+
+def format_target(ds: xr.Dataset) -> str:
+    """Compute-for-target answers as plain text: one line per target loss and probability (and group)."""
+    summary = xr.Dataset({
+        "budget": ds["budget"], "params": ds["params"], "tokens": ds["tokens"], "D/N": ds["ratio"],
+        "loss_quantile": ds["loss_quantile"], "P(L<=target)": ds["prob_achieved"],
+    })
+    groups = _group_columns(ds, ("target", "prob"))
+    frame = summary.to_dataframe().reset_index()
+    frame = frame[["target", "prob"] + groups + list(summary.data_vars)]
+    return "\n".join(["smallest compute C whose best allocation reaches L <= target with probability >= prob",
+                      _table(frame)])

@@ -1,0 +1,136 @@
+"""The posterior draws every decision is computed from, and the checks on the questions asked of them.
+
+A :class:`Draws` bundles what a decision needs and nothing else: the law, its sampled parameters
+(dims ``(chain, draw, *groups)``), the log pivots they are centred on, the noise parameters of the
+likelihood (for predictive questions) and k in C = k·N·D. :meth:`Draws.from_fit` takes them from a
+:class:`~bayes_scaling.Fit`; tests and simulations build one from hand-made arrays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import xarray as xr
+
+from ..errors import QueryError
+from ..laws import Law
+
+if TYPE_CHECKING:
+    from ..result.fit import Fit
+
+SAMPLE_DIMS = ("chain", "draw")
+NOISE_VARS = ("sigma", "nu")
+
+Sampled = Mapping[str, xr.DataArray]
+
+
+@dataclass(frozen=True)
+class Draws:
+    """Posterior draws of a law, ready for decisions.
+
+    Parameters
+    ----------
+    law : Law
+        The fitted law.
+    sampled : mapping of str to xarray.DataArray
+        Its sampled parameters, each with dims ``(chain, draw)`` and possibly group dims.
+    pivots : mapping of str to float
+        The log pivots of the law's inputs.
+    noise : mapping of str to xarray.DataArray
+        The likelihood's noise parameters (``sigma``, and ``nu`` for Student-t); empty if unknown.
+    compute_factor : float
+        k in C = k·N·D.
+    """
+
+    law: Law
+    sampled: Sampled
+    pivots: Mapping[str, Any]
+    noise: Mapping[str, xr.DataArray] = field(default_factory=dict)
+    compute_factor: float = 6.0
+
+    @classmethod
+    def from_fit(cls, fit: Fit) -> Draws:
+        """The draws of a fit at its finest level, with its noise and compute factor."""
+        post = fit.posterior
+        noise = {n: post[n] for n in NOISE_VARS if n in post}
+        return cls(fit.law, fit.sampled(), fit.pivots_at(), noise, float(fit.runs.compute_factor))
+
+    def log_loss(self, log_inputs: Mapping[str, Any]) -> Any:
+        """log L of every draw at the given log inputs (broadcast with xarray or numpy)."""
+        return self.law.log_loss(self.sampled, log_inputs, self.pivots)
+
+    def with_sampled(self, sampled: Sampled) -> Draws:
+        """The same law, pivots and noise over other parameter values (a point estimate, a subset)."""
+        return replace(self, sampled=sampled)
+
+    @property
+    def n_draws(self) -> int:
+        first = next(iter(self.sampled.values()))
+        return int(first.sizes["chain"] * first.sizes["draw"])
+
+    def group_dims(self) -> list[str]:
+        """The dims of the sampled parameters besides ``(chain, draw)``, in order of appearance."""
+        dims: list[str] = []
+        for da in self.sampled.values():
+            for d in da.dims:
+                if d not in SAMPLE_DIMS and d not in dims:
+                    dims.append(d)
+        return dims
+
+    def check(self, reserved: Sequence[str], allocation: bool = True) -> None:
+        """Refuse draws without ``(chain, draw)``, group dims that clash with ``reserved`` output dims,
+        and (``allocation``) a law of compute alone."""
+        if allocation and not self.law.has_allocation:
+            raise QueryError(
+                f"the '{self.law.name}' law models loss as a function of compute alone: it has no N/D "
+                "allocation to plan; fit a law in params and tokens (e.g. 'chinchilla')"
+            )
+        for name, da in self.sampled.items():
+            missing = [d for d in SAMPLE_DIMS if d not in da.dims]
+            if missing:
+                raise QueryError(f"sampled parameter '{name}' lacks dims {missing}: pass posterior draws")
+        clash = [d for d in self.group_dims() if d in reserved]
+        if clash:
+            raise QueryError(f"the posterior has dims {clash} that planning uses for its own outputs")
+
+
+def positive_1d(values: Any, name: str, dim: str) -> xr.DataArray:
+    """One or more positive finite values as a DataArray along ``dim`` (its own coordinate)."""
+    arr = np.atleast_1d(np.asarray(values, dtype=float))
+    if arr.ndim != 1 or arr.size == 0:
+        raise QueryError(f"give one or more values of {name}")
+    if not np.all(np.isfinite(arr)) or np.any(arr <= 0):
+        raise QueryError(f"{name} must be positive and finite, got {arr.tolist()}")
+    return xr.DataArray(arr, dims=dim, coords={dim: arr}, name=name)
+
+
+def probability(value: Any, name: str, dim: str | None = None) -> float | xr.DataArray:
+    """A probability strictly inside (0, 1): one float, or (with ``dim``) a DataArray of them."""
+    arr = np.atleast_1d(np.asarray(value, dtype=float))
+    if arr.ndim != 1 or arr.size == 0 or not np.all(np.isfinite(arr)) or np.any((arr <= 0) | (arr >= 1)):
+        raise QueryError(f"{name} must lie strictly between 0 and 1, got {np.ravel(arr).tolist()}")
+    if dim is None:
+        if arr.size != 1:
+            raise QueryError(f"{name} must be one number between 0 and 1")
+        return float(arr[0])
+    return xr.DataArray(arr, dims=dim, coords={dim: arr}, name=name)
+
+
+def optional_limit(value: float | None, name: str) -> float | None:
+    """An optional upper limit on N or D: None, or a number of at least 1."""
+    if value is None:
+        return None
+    v = float(value)
+    if not np.isfinite(v) or v <= 0:
+        raise QueryError(f"{name} must be a positive number, got {value!r}")
+    if v < 1:
+        raise QueryError(f"{name}={v:.4g} excludes every model: it must be at least 1")
+    return v
+
+
+def limit_attr(value: float | None) -> float | str:
+    """A limit as a netCDF-safe attribute: the number, or ``"none"``."""
+    return value if value is not None else "none"

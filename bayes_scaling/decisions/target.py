@@ -1,0 +1,236 @@
+"""Targets: the smallest compute that reaches a loss with a given probability, and P(L <= x) at given runs.
+
+:func:`target_from_draws` finds C = min{C : g(C) <= x}, with g(C) the smallest ``prob``-quantile of
+L(N, C/(kN)) over N. g is non-increasing in C, so a bisection in log C on [k, max_compute] (also
+capped at k·max_params·max_tokens) finds it, vectorised over targets, probabilities and groups.
+Before searching it refuses targets no compute can reach: at or below the irreducible loss with
+the requested probability, or below the best loss within the limits on N and D.
+:func:`prob_below_from_draws` gives P(L <= x) for the mean law or, predictively, for an observed run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+import xarray as xr
+from scipy import special
+
+from ..errors import QueryError
+from .draws import (
+    SAMPLE_DIMS,
+    Draws,
+    limit_attr,
+    optional_limit,
+    positive_1d,
+    probability,
+)
+from .optimise import Frame, optimise, transpose
+from .risk import quantile
+
+if TYPE_CHECKING:
+    from ..result.fit import Fit
+
+BISECTION_ITERATIONS = 50  # log C bracket (<= ~140 nats) to ~1e-13 nats
+DEFAULT_MAX_COMPUTE = 1e40
+HUGE_LOG = float(np.log(1e300))  # log N or log D standing in for "infinite" scale
+
+
+def _limit_loss(draws: Draws, max_params: float | None, max_tokens: float | None) -> xr.DataArray:
+    """Loss of every draw in the limit of infinite compute within the constraints."""
+    log_n = np.log(max_params) if max_params is not None else HUGE_LOG
+    log_d = np.log(max_tokens) if max_tokens is not None else HUGE_LOG
+    return np.exp(draws.log_loss({"params": xr.DataArray(log_n), "tokens": xr.DataArray(log_d)}))
+
+
+def _infeasible(mask: xr.DataArray, target: xr.DataArray, p: xr.DataArray) -> list[tuple[float, float]]:
+    """The (target, prob) pairs where ``mask`` holds for any group."""
+    extra = [d for d in mask.dims if d not in ("target", "prob")]
+    if extra:
+        mask = mask.any(extra)
+    mask = mask.broadcast_like(target * p).transpose("target", "prob")
+    return [(float(target[i]), float(p[j])) for i, j in np.argwhere(mask.values)]
+
+
+def _check_reachable(draws: Draws, target: xr.DataArray, p: xr.DataArray, max_params: float | None,
+                     max_tokens: float | None) -> None:
+    """Refuse targets that no compute reaches: below the irreducible loss, or beyond the limits."""
+    floor = _limit_loss(draws, None, None)
+    bad = _infeasible(quantile(floor, p) >= target, target, p)
+    if bad:
+        x, pr = bad[0]
+        frac = float((floor < x).mean(SAMPLE_DIMS).min())
+        raise QueryError(
+            f"target loss {x:.4g} is not reachable with probability {pr:g}: the irreducible loss (L as "
+            f"N, D -> infinity) is below {x:.4g} in only {frac:.1%} of draws"
+            + (f" (and {len(bad) - 1} more infeasible target/prob pairs)" if len(bad) > 1 else "")
+        )
+    if max_params is None and max_tokens is None:
+        return
+    capped = _limit_loss(draws, max_params, max_tokens)
+    bad = _infeasible(quantile(capped, p) >= target, target, p)
+    if bad:
+        x, pr = bad[0]
+        best = float(quantile(capped, pr).min())
+        raise QueryError(
+            f"target loss {x:.4g} is not reachable with probability {pr:g} within max_params="
+            f"{max_params} and max_tokens={max_tokens}: the best attainable {pr:g}-quantile of loss "
+            f"is {best:.4g}"
+        )
+
+
+def _bisect(solve: Callable[[np.ndarray], dict[str, np.ndarray]], lo_m: np.ndarray, hi_m: np.ndarray,
+            x: np.ndarray) -> np.ndarray:
+    """The smallest log(C/k) in [lo_m, hi_m] whose best objective is <= x (elementwise bisection)."""
+    hi_m = np.where(solve(lo_m)["objective"] <= x, lo_m, hi_m)
+    for _ in range(BISECTION_ITERATIONS):
+        mid = (lo_m + hi_m) / 2
+        ok = solve(mid)["objective"] <= x
+        hi_m = np.where(ok, mid, hi_m)
+        lo_m = np.where(ok, lo_m, mid)
+    return hi_m
+
+
+def target_from_draws(
+    draws: Draws,
+    loss: float | Sequence[float] | np.ndarray,
+    prob: float | Sequence[float] | np.ndarray = 0.9,
+    max_params: float | None = None,
+    max_tokens: float | None = None,
+    max_compute: float = DEFAULT_MAX_COMPUTE,
+    n_grid: int = 33,
+) -> xr.Dataset:
+    """Smallest budget reaching each target loss with each probability (the core of :func:`compute_for_target`).
+
+    Returns
+    -------
+    xarray.Dataset
+        Dims ``(target, prob, *groups)``: ``budget`` (the compute C in FLOPs), ``params``, ``tokens``, ``ratio`` of the
+        answer, ``loss_quantile`` (the ``prob``-quantile of L there, <= the target) and
+        ``prob_achieved`` (the fraction of draws with L <= target there, >= prob up to the
+        quantile's interpolation); ``loss`` at the answer, dims ``(chain, draw, target, prob,
+        *groups)``. Coordinates ``target`` (the loss values) and ``prob``.
+
+    Raises
+    ------
+    QueryError
+        A target at or below the irreducible loss with the requested probability, a target out of
+        reach within the constraints or below ``max_compute``, prob outside (0, 1), non-positive
+        targets, a compute-only law.
+    """
+    draws.check(("target", "prob", "n_grid"))
+    target = positive_1d(loss, "loss", "target")
+    p = probability(prob, "prob", "prob")
+    k = draws.compute_factor
+    max_params = optional_limit(max_params, "max_params")
+    max_tokens = optional_limit(max_tokens, "max_tokens")
+    if not np.isfinite(max_compute) or max_compute <= k:
+        raise QueryError(f"max_compute must be a number above k = {k:g}, got {max_compute!r}")
+    _check_reachable(draws, target, p, max_params, max_tokens)
+    log_hi = np.log(max_compute / k)
+    if max_params is not None and max_tokens is not None:
+        log_hi = min(log_hi, float(np.log(max_params) + np.log(max_tokens)))
+
+    frame = Frame(draws.sampled, target * p)
+    params_np = {name: frame.np(v) for name, v in draws.sampled.items()}
+    q_np, x_np = frame.np(p), frame.np(target)
+    log_nmax = np.log(max_params) if max_params is not None else np.inf
+    log_dmax = np.log(max_tokens) if max_tokens is not None else np.inf
+
+    def solve(lm: np.ndarray) -> dict[str, np.ndarray]:
+        lo = np.maximum(0.0, lm - log_dmax)
+        hi = np.maximum(lo, np.minimum(lm, log_nmax))
+        return optimise(draws.law, params_np, draws.pivots, lm, lo, hi, "quantile", q_np, int(n_grid), 0.0, (0, 1),
+                        keep_curve=False)
+
+    zero = np.zeros(frame.shape())
+    top = solve(zero + log_hi)
+    bad = _infeasible(frame.da(top["objective"] > x_np, frame.rest), target, p)
+    if bad:
+        x, pr = bad[0]
+        raise QueryError(f"target loss {x:.4g} with probability {pr:g} needs more than max_compute="
+                         f"{k * np.exp(log_hi):.4g} FLOPs (the largest budget searched)")
+    log_m = _bisect(solve, zero, zero + log_hi, x_np)
+    res = solve(log_m)
+    u = res["u"]
+    out = xr.Dataset({
+        "budget": frame.da(k * np.exp(log_m), frame.rest),
+        "params": frame.da(np.exp(u), frame.rest),
+        "tokens": frame.da(np.exp(log_m - u), frame.rest),
+        "ratio": frame.da(np.exp(log_m - 2 * u), frame.rest),
+        "loss_quantile": frame.da(res["objective"], frame.rest),
+        "prob_achieved": frame.da((res["loss"] <= x_np).mean(axis=(0, 1), keepdims=True), frame.rest),
+        "loss": frame.da(res["loss"], frame.dims),
+    })
+    out = transpose(out, "chain", "draw", "target", "prob")
+    out.attrs.update(compute_factor=k, max_params=limit_attr(max_params), max_tokens=limit_attr(max_tokens),
+                     max_compute=float(max_compute))
+    return out
+
+
+def prob_below_from_draws(
+    draws: Draws,
+    loss: float | Sequence[float] | np.ndarray,
+    params: float | Sequence[float] | np.ndarray,
+    tokens: float | Sequence[float] | np.ndarray,
+    predictive: bool = False,
+) -> xr.Dataset:
+    """P(L <= x) at runs (N, D), from posterior draws (the core of :func:`prob_below`).
+
+    With ``predictive=False`` L is the mean law; otherwise it is an observed run with the draws'
+    noise, log L = mu + sigma·eps with eps standard normal, or Student-t with ``nu`` degrees of
+    freedom, and the probability is the exact posterior average of the noise CDF (no simulation).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``prob`` with dims ``(target, point, *groups)``; coordinates ``target`` (the losses) and
+        ``params``, ``tokens``, ``compute`` on ``point``.
+    """
+    draws.check(("target", "point"))
+    target = positive_1d(loss, "loss", "target")
+    n = positive_1d(params, "params", "point").values
+    d = positive_1d(tokens, "tokens", "point").values
+    try:
+        n, d = np.broadcast_arrays(n, d)
+    except ValueError:
+        raise QueryError("params and tokens must have the same length (or length 1)") from None
+    mu = draws.log_loss({"params": xr.DataArray(np.log(n), dims="point"),
+                         "tokens": xr.DataArray(np.log(d), dims="point")})
+    noise = draws.noise
+    if not predictive:
+        prob = (mu <= np.log(target)).mean(SAMPLE_DIMS)
+    else:
+        if "sigma" not in noise:
+            raise QueryError("predictive probabilities need the noise scale 'sigma' in the posterior")
+        z = (np.log(target) - mu) / noise["sigma"]
+        cdf = xr.apply_ufunc(special.stdtr, noise["nu"], z) if "nu" in noise else xr.apply_ufunc(special.ndtr, z)
+        prob = cdf.mean(SAMPLE_DIMS)
+    out = xr.Dataset({"prob": prob}).assign_coords(
+        params=("point", n), tokens=("point", d), compute=("point", draws.compute_factor * n * d))
+    out = transpose(out, "target", "point")
+    out.attrs["predictive"] = int(predictive)
+    return out
+
+
+def compute_for_target(fit: Fit, loss: float | Sequence[float], prob: float | Sequence[float] = 0.9,
+                       max_params: float | None = None, max_tokens: float | None = None,
+                       max_compute: float = DEFAULT_MAX_COMPUTE) -> xr.Dataset:
+    """Smallest compute reaching L <= ``loss`` with probability >= ``prob`` for a Fit.
+
+    See :func:`target_from_draws` for the returned Dataset (dims ``target, prob``).
+    """
+    return target_from_draws(Draws.from_fit(fit), loss, prob, max_params, max_tokens, max_compute)
+
+
+def prob_below(fit: Fit, loss: float | Sequence[float], params: float | Sequence[float],
+               tokens: float | Sequence[float], predictive: bool = False) -> xr.Dataset:
+    """P(L <= ``loss``) at runs (``params``, ``tokens``): mean law, or an observed run if ``predictive``.
+
+    See :func:`prob_below_from_draws`.
+    """
+    draws = Draws.from_fit(fit)
+    if predictive and not draws.noise:
+        raise QueryError("this fit has no noise parameters: predictive probabilities are unavailable")
+    return prob_below_from_draws(draws, loss, params, tokens, predictive)

@@ -88,6 +88,8 @@ class DatasetInfo:
     columns: dict[str, str] = field(default_factory=dict)
     outliers: dict[str, Any] = field(default_factory=dict)
     notes: str = ""
+    #: False where a count is a documented stand-in (a curve with no model size): skips the unit check.
+    check_units: bool = True
 
     @property
     def is_bundled(self) -> bool:
@@ -207,7 +209,8 @@ def load(name: str, drop_outliers: bool = False, download: bool = True, split: s
         runs = read_runs(locate(name, download), columns=entry.columns, source=name)
     else:
         table = _select_split(readers.read(entry.reader, locate_files(name, download)), entry, split)
-        runs = read_runs(table, columns=entry.columns, source=name if split is None else f"{name} ({split} split)")
+        runs = read_runs(table, columns=entry.columns, check_units=entry.check_units,
+                         source=name if split is None else f"{name} ({split} split)")
     if drop_outliers and entry.outliers:
         runs = _drop_outliers(runs, entry.outliers)
     return runs

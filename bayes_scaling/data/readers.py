@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ..errors import DatasetError
@@ -53,6 +54,15 @@ CEREBRAS_GROUPS = {
 }
 #: Every Pythia model saw 143,000 steps x 1,024 sequences x 2,048 tokens (Biderman et al. 2023).
 PYTHIA_TOKENS = 143_000 * 1_024 * 2_048
+#: The BNSL protocol for the 4-digit-addition curve: fit the first 14 points, score points 15-17.
+BNSL_FIT_POINTS = 14
+#: Open-Athena's experiment names -> the ladder names used as tasks and splits.
+OPENATHENA_EXPERIMENTS = {
+    "llama_3__raw_loss": "llama3",
+    "marin_202603__comma__llama_2": "marin_comma",
+    "marin_202603__dclm__llama_2": "marin_dclm",
+    "marin_202603__nemotron__llama_2": "marin_nemotron",
+}
 
 
 def parse_count(label: str) -> float:
@@ -163,11 +173,69 @@ def cerebras_pile(paths: Mapping[str, Path]) -> pd.DataFrame:
     })
 
 
+def bnsl_addition(paths: Mapping[str, Path]) -> pd.DataFrame:
+    """The 4-digit-addition curve of Caballero et al.: x = training examples, one curve, no model size.
+
+    ``params`` is the one model's size stand-in 1.0 (the law of this curve has no N term); ``split``
+    is the BNSL protocol's: the first 14 points ``fit``, points 15-17 ``extrapolate``.
+    """
+    raw = pd.read_csv(paths["data"])
+    order = np.argsort(raw["train_examples"].to_numpy(), kind="stable")
+    raw = raw.iloc[order].reset_index(drop=True)
+    return pd.DataFrame({
+        "params": 1.0, "tokens": raw["train_examples"].astype(float), "loss": raw["loss"].astype(float),
+        "domain": "arithmetic", "task": "4_digit_addition",
+        "split": np.where(np.arange(len(raw)) < BNSL_FIT_POINTS, "fit", "extrapolate"),
+    })
+
+
+def colpret_cross_entropy(paths: Mapping[str, Path]) -> pd.DataFrame:
+    """The cross-entropy learning curves of ColPret (as packaged by NSL-PFN): domain = source group,
+    task = curve, x = tokens seen; curves without a model size are left out."""
+    raw = pd.read_csv(paths["data"])
+    raw = raw[(raw["is_cross_entropy"] == 1) & raw["params"].notna() & (raw["tokens"] > 0)]
+    table = pd.DataFrame({
+        "params": raw["params"].astype(float), "tokens": raw["tokens"].astype(float),
+        "loss": raw["loss"].astype(float), "domain": raw["task"], "task": raw["curve"],
+    })
+    return table.sort_values(["task", "tokens"], kind="stable").reset_index(drop=True)
+
+
+def openathena_isoflops(paths: Mapping[str, Path]) -> pd.DataFrame:
+    """IsoFLOP grids of Llama 3 and the three Marin ladders: task = ladder, split = ladder's short name,
+    compute = the run's FLOPs as recorded."""
+    raw = pd.read_csv(paths["data"])
+    short = raw["experiment"].map(OPENATHENA_EXPERIMENTS)
+    if short.isna().any():
+        raise DatasetError(f"unknown experiments {sorted(set(raw['experiment'][short.isna()]))}")
+    return pd.DataFrame({
+        "params": raw["params"].astype(float), "tokens": raw["tokens"].astype(float),
+        "compute": raw["compute_flops"].astype(float), "loss": raw["loss"].astype(float),
+        "domain": "language", "task": short, "split": short,
+    })
+
+
+def cherti_imagenet(paths: Mapping[str, Path]) -> pd.DataFrame:
+    """Zero-shot ImageNet-1k top-1 error of the 29 OpenCLIP models trained on LAION:
+    params = model size, tokens = image-text pairs seen; the OpenAI CLIP references are left out."""
+    raw = pd.read_csv(paths["data"])
+    rows = raw[(raw["task_type"] == "zeroshot_classification") & (raw["task"] == "imagenet1k")
+               & (raw["is_openai_reference"] == 0)]
+    return pd.DataFrame({
+        "params": rows["params"].astype(float), "tokens": rows["samples_seen"].astype(float),
+        "loss": rows["loss"].astype(float), "domain": "vision", "task": rows["upstream_dataset"],
+    }).reset_index(drop=True)
+
+
 #: Readers by the name a registry entry gives in ``reader = "..."``.
 READERS: dict[str, Reader] = {
     "alabdulmohsin2022": alabdulmohsin2022,
     "datablations_final": datablations_final,
     "cerebras_pile": cerebras_pile,
+    "bnsl_addition": bnsl_addition,
+    "colpret_cross_entropy": colpret_cross_entropy,
+    "openathena_isoflops": openathena_isoflops,
+    "cherti_imagenet": cherti_imagenet,
 }
 
 

@@ -151,6 +151,100 @@ def _tex_formula(fit: Fit) -> str:
 # ------------------------------------------------------------------------------------------ markdown
 
 
+def _header_lines(fit: Fit, prob: float, fit_path: str | Path | None) -> list[str]:
+    """Title, provenance and the non-convergence warning."""
+    d = fit.diagnostics
+    runs, spec = fit.runs, fit.spec
+    out = [f"# Scaling-law fit: `{spec.name}` on {runs.source}", ""]
+    out.append(f"Written by bayes_scaling {package_version()}"
+               + (f" from `{Path(fit_path).name}`" if fit_path is not None else "")
+               + f" (fitted with bayes_scaling {fit.idata.attrs.get('package_version', package_version())}). "
+               f"Intervals are central (equal-tailed) {prob:.0%} posterior intervals.")
+    out.append("")
+    if d.problems:
+        out += ["> **WARNING: the sampler did not converge. Do not report these numbers.**", ">"]
+        out += [f"> - {p}" for p in d.problems]
+        out += [">", ("> Refit with more warm-up and draws (`--tune`, `--draws`), another `--seed`, or a "
+                      "better-identified model before using anything below."), ""]
+    return out
+
+
+def _data_lines(fit: Fit) -> list[str]:
+    """The Data section: source, hash, ranges of the runs."""
+    runs = fit.runs
+    table = runs.table
+    out = ["## Data", ""]
+    out += _markdown_table(["item", "value"], [
+        ["source", f"`{runs.source}`"],
+        ["SHA-256 of the runs", f"`{runs.digest}`"],
+        ["runs", str(len(runs))],
+        ["domains", _labels(runs.domains)],
+        ["tasks", _labels(runs.tasks)],
+        ["parameters N", f"{_num(table['params'].min())} – {_num(table['params'].max())}"],
+        ["tokens D", f"{_num(table['tokens'].min())} – {_num(table['tokens'].max())}"],
+        ["compute C (FLOPs)", f"{_num(table['compute'].min())} – {_num(table['compute'].max())}"],
+        ["loss", f"{_num(table['loss'].min())} – {_num(table['loss'].max())}"],
+        ["compute factor k (C = k·N·D)", f"{runs.compute_factor:g}"],
+    ])
+    return out
+
+
+def _model_lines(fit: Fit) -> list[str]:
+    """The Model section: law, likelihood, hierarchy and the priors table."""
+    spec = fit.spec
+    out = ["", "## Model", ""]
+    out.append(f"Law `{spec.law}`: `{fit.law.formula}`. Likelihood: "
+               + ("Student-t" if spec.likelihood == "student_t" else "normal") + " noise on log loss"
+               + (f", one noise scale per {spec.noise_pooling}" if spec.noise_pooling != "shared" else "")
+               + f". Hierarchy: {spec.hierarchy.replace('_', '-')}; inputs centred "
+               + ("at the global pivot" if spec.pivot == "global" else f"per {spec.pivot}") + ".")
+    out.append("")
+    rows = []
+    for name, prior in spec.priors.items():
+        if name == "nu" and spec.likelihood != "student_t":
+            continue
+        pooling = spec.pooling.get(name, spec.noise_pooling if name == "sigma" else "shared")
+        scale = str(spec.scales[name]) if name in spec.scales and pooling not in ("shared",) and not pooling.endswith("_separate") else ""
+        rows.append([f"`{name}`", f"`{prior}`", pooling, f"`{scale}`" if scale else ""])
+    out += _markdown_table(["parameter (sampled)", "prior", "pooling", "between-group scale prior"], rows)
+    return out
+
+
+def _sampler_lines(fit: Fit) -> list[str]:
+    """The Sampler and Diagnostics sections, with the convergence verdict."""
+    d, s = fit.diagnostics, fit.settings
+    out = ["", "## Sampler", ""]
+    out.append(f"NUTS, backend `{s.backend}`: {s.chains} chains × {s.draws} draws after {s.tune} warm-up "
+               f"iterations, seed {s.seed}, target accept {s.target_accept:g}, "
+               f"{'dense' if s.dense_mass else 'diagonal'} mass matrix"
+               + (f", {s.seconds:.1f} s." if np.isfinite(s.seconds) else "."))
+    out += ["", "## Diagnostics", ""]
+    verdict = ("**converged**: no divergences, R-hat ≤ 1.01 and bulk/tail ESS ≥ 100 per chain for every parameter"
+               if d.ok else "**NOT CONVERGED**: " + "; ".join(d.problems))
+    out += _markdown_table(["divergences", "max R-hat", "min bulk ESS", "min tail ESS", "mean tree depth"],
+                           [[str(d.divergences), f"{d.max_rhat:.4f}", f"{d.min_ess_bulk:.0f}",
+                             f"{d.min_ess_tail:.0f}", f"{d.mean_tree_depth:.2g}"]])
+    out += ["", f"Verdict: {verdict}.", "", "## Parameters", ""]
+    return out
+
+
+def _parameter_lines(fit: Fit, prob: float) -> list[str]:
+    """The Parameters table: median, interval, sd, R-hat and ESS per parameter and group."""
+    out: list[str] = []
+    summary = fit.summary(prob).reset_index()
+    groups = _groups_of(summary)
+    header = ["parameter"] + (["group"] if groups else []) + ["median", f"{prob:.0%} interval", "sd", "R-hat",
+                                                            "bulk ESS"]
+    rows = []
+    for row in summary.to_dict(orient="records"):
+        cells = [f"`{row['variable']}`"] + ([_group_label(row, groups)] if groups else [])
+        cells += [_num(row["median"]), f"[{_num(row['lower'])}, {_num(row['upper'])}]", _num(row["sd"]),
+                  f"{row['r_hat']:.4f}" if np.isfinite(row["r_hat"]) else "–", f"{row['ess_bulk']:.0f}"]
+        rows.append(cells)
+    out += _markdown_table(header, rows)
+    return out
+
+
 def report_markdown(
     fit: Fit,
     compute: Sequence[float] = DEFAULT_COMPUTE,
@@ -183,70 +277,8 @@ def report_markdown(
     """
     if not 0 < prob < 1:
         raise QueryError(f"prob must lie strictly between 0 and 1, got {prob}")
-    d, s, runs, spec = fit.diagnostics, fit.settings, fit.runs, fit.spec
-    table = runs.table
-    out = [f"# Scaling-law fit: `{spec.name}` on {runs.source}", ""]
-    out.append(f"Written by bayes_scaling {package_version()}"
-               + (f" from `{Path(fit_path).name}`" if fit_path is not None else "")
-               + f" (fitted with bayes_scaling {fit.idata.attrs.get('package_version', package_version())}). "
-               f"Intervals are central (equal-tailed) {prob:.0%} posterior intervals.")
-    out.append("")
-    if d.problems:
-        out += ["> **WARNING: the sampler did not converge. Do not report these numbers.**", ">"]
-        out += [f"> - {p}" for p in d.problems]
-        out += [">", ("> Refit with more warm-up and draws (`--tune`, `--draws`), another `--seed`, or a "
-                      "better-identified model before using anything below."), ""]
-    out += ["## Data", ""]
-    out += _markdown_table(["item", "value"], [
-        ["source", f"`{runs.source}`"],
-        ["SHA-256 of the runs", f"`{runs.digest}`"],
-        ["runs", str(len(runs))],
-        ["domains", _labels(runs.domains)],
-        ["tasks", _labels(runs.tasks)],
-        ["parameters N", f"{_num(table['params'].min())} – {_num(table['params'].max())}"],
-        ["tokens D", f"{_num(table['tokens'].min())} – {_num(table['tokens'].max())}"],
-        ["compute C (FLOPs)", f"{_num(table['compute'].min())} – {_num(table['compute'].max())}"],
-        ["loss", f"{_num(table['loss'].min())} – {_num(table['loss'].max())}"],
-        ["compute factor k (C = k·N·D)", f"{runs.compute_factor:g}"],
-    ])
-    out += ["", "## Model", ""]
-    out.append(f"Law `{spec.law}`: `{fit.law.formula}`. Likelihood: "
-               + ("Student-t" if spec.likelihood == "student_t" else "normal") + " noise on log loss"
-               + (f", one noise scale per {spec.noise_pooling}" if spec.noise_pooling != "shared" else "")
-               + f". Hierarchy: {spec.hierarchy.replace('_', '-')}; inputs centred "
-               + ("at the global pivot" if spec.pivot == "global" else f"per {spec.pivot}") + ".")
-    out.append("")
-    rows = []
-    for name, prior in spec.priors.items():
-        if name == "nu" and spec.likelihood != "student_t":
-            continue
-        pooling = spec.pooling.get(name, spec.noise_pooling if name == "sigma" else "shared")
-        scale = str(spec.scales[name]) if name in spec.scales and pooling not in ("shared",) and not pooling.endswith("_separate") else ""
-        rows.append([f"`{name}`", f"`{prior}`", pooling, f"`{scale}`" if scale else ""])
-    out += _markdown_table(["parameter (sampled)", "prior", "pooling", "between-group scale prior"], rows)
-    out += ["", "## Sampler", ""]
-    out.append(f"NUTS, backend `{s.backend}`: {s.chains} chains × {s.draws} draws after {s.tune} warm-up "
-               f"iterations, seed {s.seed}, target accept {s.target_accept:g}, "
-               f"{'dense' if s.dense_mass else 'diagonal'} mass matrix"
-               + (f", {s.seconds:.1f} s." if np.isfinite(s.seconds) else "."))
-    out += ["", "## Diagnostics", ""]
-    verdict = ("**converged**: no divergences, R-hat ≤ 1.01 and bulk/tail ESS ≥ 100 per chain for every parameter"
-               if d.ok else "**NOT CONVERGED**: " + "; ".join(d.problems))
-    out += _markdown_table(["divergences", "max R-hat", "min bulk ESS", "min tail ESS", "mean tree depth"],
-                           [[str(d.divergences), f"{d.max_rhat:.4f}", f"{d.min_ess_bulk:.0f}",
-                             f"{d.min_ess_tail:.0f}", f"{d.mean_tree_depth:.2g}"]])
-    out += ["", f"Verdict: {verdict}.", "", "## Parameters", ""]
-    summary = fit.summary(prob).reset_index()
-    groups = _groups_of(summary)
-    header = ["parameter"] + (["group"] if groups else []) + ["median", f"{prob:.0%} interval", "sd", "R-hat",
-                                                            "bulk ESS"]
-    rows = []
-    for row in summary.to_dict(orient="records"):
-        cells = [f"`{row['variable']}`"] + ([_group_label(row, groups)] if groups else [])
-        cells += [_num(row["median"]), f"[{_num(row['lower'])}, {_num(row['upper'])}]", _num(row["sd"]),
-                  f"{row['r_hat']:.4f}" if np.isfinite(row["r_hat"]) else "–", f"{row['ess_bulk']:.0f}"]
-        rows.append(cells)
-    out += _markdown_table(header, rows)
+    out = [*_header_lines(fit, prob, fit_path), *_data_lines(fit), *_model_lines(fit), *_sampler_lines(fit),
+           *_parameter_lines(fit, prob)]
     optimal = _optimal(fit, compute, prob)
     if optimal is not None:
         out += _optimal_section(optimal, prob)

@@ -18,7 +18,11 @@ from .base import (
     pyplot,
 )
 
+_REF_STYLES: list[Any] = ["--", "-.", ":", (0, (5, 1, 1, 1))]
+
 if TYPE_CHECKING:
+    import xarray as xr
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
     from ...result.fit import Fit
@@ -57,14 +61,7 @@ def frontier(
     Figure
         Three log-log panels; the runs' compute range shaded; a legend under the panels.
     """
-    from matplotlib.lines import Line2D
-    from matplotlib.patches import Patch
-
-    from ...decisions.frontier import (
-        CHINCHILLA_COMPUTE,
-        PUBLISHED_FITS,
-        published_frontier,
-    )
+    from ...decisions.frontier import PUBLISHED_FITS, published_frontier
 
     prob = check_prob(prob)
     lo, hi = (float(v) for v in compute_range)
@@ -82,32 +79,47 @@ def frontier(
     panels = (("params", "N* (parameters)"), ("tokens", "D* (tokens)"), ("ratio", "D*/N* (tokens per parameter)"))
     labels = [None] if dim is None else [str(v) for v in opt[dim].values]
     colors = ["C0"] if dim is None else palette(len(labels))
-    styles = ["--", "-.", ":", (0, (5, 1, 1, 1))]
     c_runs = fit.runs.column("compute")
-    handles: list[Any] = []
     for ax, (var, ylabel) in zip(axes, panels, strict=True):
-        ax.axvspan(c_runs.min(), c_runs.max(), color="0.85", alpha=0.6, linewidth=0)
-        for g, color in zip(labels, colors, strict=True):
-            da = opt[var] if g is None else opt[var].sel({dim: g})
-            med, blo, bhi = (a.values for a in band(da, prob))
-            ax.fill_between(grid, blo, bhi, color=color, alpha=0.3, linewidth=0)
-            ax.plot(grid, med, color=color, linewidth=1.8)
-        if ref is not None:
-            for j, name in enumerate(ref["fit"].values):
-                ax.plot(grid, ref[var].sel(fit=name).values, color=f"C{j + 1}" if dim is None else "0.3",
-                        linestyle=styles[j % len(styles)], linewidth=1.4)
-            if var == "params":
-                ax.plot([CHINCHILLA_COMPUTE], [70e9], marker="*", color="black", markersize=11, linestyle="none")
-            elif var == "tokens":
-                ax.plot([CHINCHILLA_COMPUTE], [1.4e12], marker="*", color="black", markersize=11, linestyle="none")
-            else:
-                ax.plot([CHINCHILLA_COMPUTE], [20.0], marker="*", color="black", markersize=11, linestyle="none")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel(AXIS_LABELS["compute"])
-        ax.set_ylabel(ylabel)
-        ax.grid(True, which="major", alpha=0.3)
+        _draw_panel(ax, var, ylabel, grid, opt, ref, dim, labels, colors, prob, c_runs)
     log_tick_labels(axes[2].yaxis, minor_thresholds=(2.0, 0.5))
+    handles = _legend_handles(labels, colors, dim, prob, ref)
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(4, len(handles)), fontsize="small")
+    fig.suptitle(f"Compute-optimal allocation, {fit.law.formula} (C = {fit.runs.compute_factor:g}·N·D)")
+    return fig
+
+
+def _draw_panel(ax: Axes, var: str, ylabel: str, grid: np.ndarray, opt: xr.Dataset, ref: xr.Dataset | None,
+                dim: str | None, labels: list[str | None], colors: list[Any], prob: float, c_runs: np.ndarray) -> None:
+    """Draw one frontier panel: the runs' compute range, a band per group and the published point fits."""
+    from ...decisions.frontier import CHINCHILLA_COMPUTE
+
+    ax.axvspan(c_runs.min(), c_runs.max(), color="0.85", alpha=0.6, linewidth=0)
+    for g, color in zip(labels, colors, strict=True):
+        da = opt[var] if g is None else opt[var].sel({dim: g})
+        med, blo, bhi = (a.values for a in band(da, prob))
+        ax.fill_between(grid, blo, bhi, color=color, alpha=0.3, linewidth=0)
+        ax.plot(grid, med, color=color, linewidth=1.8)
+    if ref is not None:
+        for j, name in enumerate(ref["fit"].values):
+            ax.plot(grid, ref[var].sel(fit=name).values, color=f"C{j + 1}" if dim is None else "0.3",
+                    linestyle=_REF_STYLES[j % len(_REF_STYLES)], linewidth=1.4)
+        star = {"params": 70e9, "tokens": 1.4e12}.get(var, 20.0)
+        ax.plot([CHINCHILLA_COMPUTE], [star], marker="*", color="black", markersize=11, linestyle="none")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(AXIS_LABELS["compute"])
+    ax.set_ylabel(ylabel)
+    ax.grid(True, which="major", alpha=0.3)
+
+
+def _legend_handles(labels: list[str | None], colors: list[Any], dim: str | None, prob: float,
+                    ref: xr.Dataset | None) -> list[Any]:
+    """Legend entries of the frontier figure: groups, band, published fits, Chinchilla and the runs' range."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    handles: list[Any] = []
     for g, color in zip(labels, colors, strict=True):
         name = "posterior median" if g is None else f"{dim} {g}"
         handles.append(Line2D([], [], color=color, linewidth=1.8, label=name))
@@ -116,13 +128,11 @@ def frontier(
     if ref is not None:
         for j, label in enumerate(ref["label"].values):
             handles.append(Line2D([], [], color=f"C{j + 1}" if dim is None else "0.3",
-                                  linestyle=styles[j % len(styles)], label=f"{label} (point fit)"))
+                                  linestyle=_REF_STYLES[j % len(_REF_STYLES)], label=f"{label} (point fit)"))
         handles.append(Line2D([], [], color="black", marker="*", markersize=10, linestyle="none",
                               label="Chinchilla itself (70B, 1.4T)"))
     handles.append(Patch(color="0.85", alpha=0.6, label="compute range of the runs"))
-    fig.legend(handles=handles, loc="outside lower center", ncol=min(4, len(handles)), fontsize="small")
-    fig.suptitle(f"Compute-optimal allocation, {fit.law.formula} (C = {fit.runs.compute_factor:g}·N·D)")
-    return fig
+    return handles
 
 
 

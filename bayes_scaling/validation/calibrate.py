@@ -189,36 +189,24 @@ def calibrate(
     rng = np.random.default_rng(seed)
     truths, label = _truth_source(spec, design_runs, truth, rng)
     quantities = list(law.natural_names) + (["ratio"] if law.has_allocation else [])
+    sampler = {"backend": backend, "draws": draws, "tune": tune, "chains": chains}
     rows, rejected, attempts = [], 0, 0
     while len({r["dataset"] for r in rows}) < n_datasets:
         attempts += 1
         if attempts > 50 * n_datasets + 100:
             raise InputError(f"rejected {rejected} of {attempts - 1} simulated data sets (losses outside "
                              f"{loss_range}); widen loss_range or use more informative priors")
-        true = next(truths)
-        nu = None if spec.likelihood == "normal" or not math.isfinite(true["nu"]) else true["nu"]
-        with np.errstate(all="ignore"):
-            sim = simulate_runs(frame, law.name, {k: true[k] for k in law.natural_names if k in true},
-                                sigma=true["sigma"], nu=nu, seed=int(rng.integers(2**31)))
-        loss = sim["loss"].to_numpy()
-        sane = bool(np.all(np.isfinite(loss)) and loss.min() > loss_range[0] and loss.max() < loss_range[1])
-        values = _truth_values(law, true, compute, design_runs.compute_factor) if sane else {}
-        if not sane or not all(math.isfinite(v) for v in values.values()):
+        accepted = _simulate_dataset(spec, next(truths), frame, rng, loss_range, compute, design_runs.compute_factor)
+        if accepted is None:
             rejected += 1
             continue
+        sim, values = accepted
         i = len({r["dataset"] for r in rows})
-        runs = read_runs(sim[["params", "tokens", "compute", "loss"]], compute_factor=design_runs.compute_factor)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", SamplerWarning)
-            result = fit_runs(runs, spec, backend=backend, draws=draws, tune=tune, chains=chains, seed=seed + i)
-        post = _posterior_values(result, quantities, compute)
-        for q in quantities:
-            rows.append(_score(i, q, values[q], post[q], levels, rank_draws, result.diagnostics.ok))
+        result, scored = _refit_dataset(sim, values, i, spec, design_runs.compute_factor, quantities, compute,
+                                        levels, rank_draws, {**sampler, "seed": seed + i})
+        rows.extend(scored)
         if progress:
-            cover = np.mean([r[f"covered_{_pct(levels[-1])}"] for r in rows if r["dataset"] == i])
-            print(f"[{i + 1}/{n_datasets}] {result.settings.seconds:.1f}s sampling, {rejected} rejected so far, "
-                  f"{cover:.0%} of quantities inside their {levels[-1]:.0%} interval"
-                  f"{'' if result.diagnostics.ok else ' (sampler warnings)'}", file=sys.stderr, flush=True)
+            _print_progress(i, n_datasets, result, rejected, scored, levels)
     ranks = pd.DataFrame(rows)
     coverage = _coverage(ranks, quantities, levels)
     histogram = _histogram(ranks, quantities, rank_draws, bins)
@@ -226,6 +214,44 @@ def calibrate(
                 "loss_range": list(loss_range), "design_runs": len(design_runs), "rank_draws": rank_draws}
     return Calibration(coverage, ranks.drop(columns=[c for c in ranks if c.startswith("covered_")]), histogram,
                        spec.name, label, rejected, levels, float(compute), settings)
+
+
+def _simulate_dataset(spec: ModelSpec, true: Mapping[str, float], frame: pd.DataFrame, rng: np.random.Generator,
+                      loss_range: tuple[float, float], compute: float,
+                      factor: float) -> tuple[pd.DataFrame, dict[str, float]] | None:
+    """Simulate one data set at ``true``: the runs and true quantities, or None when the guard rejects it."""
+    law = spec.law_obj
+    nu = None if spec.likelihood == "normal" or not math.isfinite(true["nu"]) else true["nu"]
+    with np.errstate(all="ignore"):
+        sim = simulate_runs(frame, law.name, {k: true[k] for k in law.natural_names if k in true},
+                            sigma=true["sigma"], nu=nu, seed=int(rng.integers(2**31)))
+    loss = sim["loss"].to_numpy()
+    sane = bool(np.all(np.isfinite(loss)) and loss.min() > loss_range[0] and loss.max() < loss_range[1])
+    values = _truth_values(law, true, compute, factor) if sane else {}
+    if not sane or not all(math.isfinite(v) for v in values.values()):
+        return None
+    return sim, values
+
+
+def _refit_dataset(sim: pd.DataFrame, values: Mapping[str, float], i: int, spec: ModelSpec, factor: float,
+                   quantities: Sequence[str], compute: float, levels: Sequence[float], rank_draws: int,
+                   sampler: dict) -> tuple[Fit, list[dict]]:
+    """Refit the ``i``-th simulated data set and score each quantity's truth against its posterior."""
+    runs = read_runs(sim[["params", "tokens", "compute", "loss"]], compute_factor=factor)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SamplerWarning)
+        result = fit_runs(runs, spec, **sampler)
+    post = _posterior_values(result, quantities, compute)
+    return result, [_score(i, q, values[q], post[q], levels, rank_draws, result.diagnostics.ok) for q in quantities]
+
+
+def _print_progress(i: int, n_datasets: int, result: Fit, rejected: int, scored: Sequence[dict],
+                    levels: Sequence[float]) -> None:
+    """Print one line on stderr about the ``i``-th refit."""
+    cover = np.mean([r[f"covered_{_pct(levels[-1])}"] for r in scored])
+    print(f"[{i + 1}/{n_datasets}] {result.settings.seconds:.1f}s sampling, {rejected} rejected so far, "
+          f"{cover:.0%} of quantities inside their {levels[-1]:.0%} interval"
+          f"{'' if result.diagnostics.ok else ' (sampler warnings)'}", file=sys.stderr, flush=True)
 
 
 def _pct(p: float) -> str:

@@ -73,6 +73,38 @@ def group_curves(
     if max_groups < 1:
         raise QueryError(f"max_groups must be >= 1, got {max_groups}")
     check_sample_dims(loss, "group_curves")
+    group_dim, point, xv = _resolve_dims(x, loss, observed, x_label, group_dim)
+
+    ax = new_axes(ax, figsize=(6.5, 4.5))
+    order = np.argsort(xv)
+    if group_dim is None:
+        groups: list[Any] = [None]
+        total = 1
+    else:
+        total = loss.sizes[group_dim]
+        groups = list(loss[group_dim].values[:max_groups])
+        loss = loss.isel({group_dim: slice(0, max_groups)})
+    med, lo, hi = band(loss, prob)
+    colors = palette(len(groups))
+    for i, (g, color) in enumerate(zip(groups, colors, strict=True)):
+        _draw_group(ax, i, g, color, xv, order, (med, lo, hi), point, observed, x_label, group_dim)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    plain_log_labels(ax.yaxis)  # losses span less than a decade: label 1.8, 2, 2.4 rather than 2x10^0
+    ax.set_xlabel(x_label)
+    ax.set_ylabel("loss")
+    title = f"median and {prob:.0%} interval"
+    if group_dim is not None and total > len(groups):
+        title += f"; first {len(groups)} of {total} {group_dim} shown"
+    ax.set_title(title, fontsize="small")
+    if group_dim is not None:
+        ax.legend(title=group_dim, fontsize="small", ncol=1 if len(groups) <= 6 else 2)
+    return ax
+
+
+def _resolve_dims(x: np.ndarray, loss: xr.DataArray, observed: pd.DataFrame | None, x_label: str,
+                  group_dim: str | None) -> tuple[str | None, str, np.ndarray]:
+    """Check the inputs of :func:`group_curves`; return the group dim, the point dim and x as floats."""
     rest = [str(d) for d in loss.dims if d not in SAMPLE_DIMS]
     if group_dim is None and len(rest) == 2:
         if "point" not in rest:
@@ -92,40 +124,21 @@ def group_curves(
         missing = [c for c in need if c not in observed.columns]
         if missing:
             raise QueryError(f"observed lacks columns {missing} (has {list(observed.columns)})")
-
-    ax = new_axes(ax, figsize=(6.5, 4.5))
-    order = np.argsort(xv)
-    if group_dim is None:
-        groups: list[Any] = [None]
-        total = 1
-    else:
-        total = loss.sizes[group_dim]
-        groups = list(loss[group_dim].values[:max_groups])
-        loss = loss.isel({group_dim: slice(0, max_groups)})
-    med, lo, hi = band(loss, prob)
-    colors = palette(len(groups))
-    for i, (g, color) in enumerate(zip(groups, colors, strict=True)):
-        sel = {} if group_dim is None else {group_dim: i}
-        m = med.isel(sel).transpose(point).values[order]
-        ax.fill_between(xv[order], lo.isel(sel).transpose(point).values[order],
-                        hi.isel(sel).transpose(point).values[order], color=color, alpha=0.2, linewidth=0)
-        ax.plot(xv[order], m, color=color, label="median" if g is None else str(g))
-        if observed is not None:
-            obs = observed if group_dim is None else observed[observed[group_dim].astype(str) == str(g)]
-            if len(obs):
-                ax.scatter(obs[x_label], obs["loss"], color=color, s=12, edgecolors="black",
-                           linewidths=0.3, zorder=3)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    plain_log_labels(ax.yaxis)  # losses span less than a decade: label 1.8, 2, 2.4 rather than 2x10^0
-    ax.set_xlabel(x_label)
-    ax.set_ylabel("loss")
-    title = f"median and {prob:.0%} interval"
-    if group_dim is not None and total > len(groups):
-        title += f"; first {len(groups)} of {total} {group_dim} shown"
-    ax.set_title(title, fontsize="small")
-    if group_dim is not None:
-        ax.legend(title=group_dim, fontsize="small", ncol=1 if len(groups) <= 6 else 2)
-    return ax
+    return group_dim, point, xv
 
 
+def _draw_group(ax: Axes, i: int, g: Any, color: Any, xv: np.ndarray, order: np.ndarray,
+                bands: tuple[xr.DataArray, xr.DataArray, xr.DataArray], point: str,
+                observed: pd.DataFrame | None, x_label: str, group_dim: str | None) -> None:
+    """Draw the band, median line and observed runs of the ``i``-th group."""
+    med, lo, hi = bands
+    sel = {} if group_dim is None else {group_dim: i}
+    m = med.isel(sel).transpose(point).values[order]
+    ax.fill_between(xv[order], lo.isel(sel).transpose(point).values[order],
+                    hi.isel(sel).transpose(point).values[order], color=color, alpha=0.2, linewidth=0)
+    ax.plot(xv[order], m, color=color, label="median" if g is None else str(g))
+    if observed is not None:
+        obs = observed if group_dim is None else observed[observed[group_dim].astype(str) == str(g)]
+        if len(obs):
+            ax.scatter(obs[x_label], obs["loss"], color=color, s=12, edgecolors="black",
+                       linewidths=0.3, zorder=3)

@@ -145,22 +145,9 @@ def fit_m4_curves(
     InputError
         A curve with fewer than 3 distinct x, non-positive x or y, or y >= err_0.
     """
-    xs, ys = [], []
-    for i, (x, y) in enumerate(curves):
-        x, y = np.asarray(x, dtype=float).ravel(), np.asarray(y, dtype=float).ravel()
-        if x.shape != y.shape or not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))) or np.any(x <= 0) or np.any(y <= 0):
-            raise InputError(f"curve {i}: x and y must be positive finite arrays of the same length")
-        last = dict(zip(x.tolist(), y.tolist()))  # duplicate x keep their last y, as the original's dict
-        ux = np.array(sorted(last))
-        if len(ux) < 3:
-            raise InputError(f"curve {i} has {len(ux)} distinct x; M4 needs at least 3")
-        xs.append(ux)
-        ys.append(np.array([last[v] for v in ux]))
-    k, n_max = len(xs), max(len(x) for x in xs)
-    X, Y, W = np.ones((k, n_max)), np.empty((k, n_max)), np.zeros((k, n_max))
-    for i, (x, y) in enumerate(zip(xs, ys)):  # padding repeats a real point with weight 0 (logs stay finite)
-        X[i], Y[i] = x[-1], y.max()
-        X[i, :len(x)], Y[i, :len(y)], W[i, :len(x)] = x, y, 1.0 / len(x)
+    xs, ys = _clean_curves(curves)
+    k = len(xs)
+    X, Y, W = _pad_curves(xs, ys)
     min_err = np.array([y.min() for y in ys]) - ERR_MARGIN
     max_err = np.array([y.max() for y in ys]) + ERR_MARGIN
     e0 = max_err.copy() if err_0 is None else np.full(k, float(err_0))
@@ -195,6 +182,32 @@ def fit_m4_curves(
             active[idx[done]] = False
     return [M4Fit(float(err_i[i]), float(e0[i]), float(beta[i]), float(cs[i]), float(alpha[i]), int(iterations[i]),
                   bool(converged[i])) for i in range(k)]
+
+
+def _clean_curves(curves: Sequence[tuple[ArrayLike, ArrayLike]]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Check each curve and return its sorted distinct x and their (last) y."""
+    xs, ys = [], []
+    for i, (x, y) in enumerate(curves):
+        x, y = np.asarray(x, dtype=float).ravel(), np.asarray(y, dtype=float).ravel()
+        if x.shape != y.shape or not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))) or np.any(x <= 0) or np.any(y <= 0):
+            raise InputError(f"curve {i}: x and y must be positive finite arrays of the same length")
+        last = dict(zip(x.tolist(), y.tolist()))  # duplicate x keep their last y, as the original's dict
+        ux = np.array(sorted(last))
+        if len(ux) < 3:
+            raise InputError(f"curve {i} has {len(ux)} distinct x; M4 needs at least 3")
+        xs.append(ux)
+        ys.append(np.array([last[v] for v in ux]))
+    return xs, ys
+
+
+def _pad_curves(xs: Sequence[np.ndarray], ys: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Stack the curves into (curve, point) arrays of x, y and weights 1/n, padding with weight 0."""
+    k, n_max = len(xs), max(len(x) for x in xs)
+    X, Y, W = np.ones((k, n_max)), np.empty((k, n_max)), np.zeros((k, n_max))
+    for i, (x, y) in enumerate(zip(xs, ys)):  # padding repeats a real point with weight 0 (logs stay finite)
+        X[i], Y[i] = x[-1], y.max()
+        X[i, :len(x)], Y[i, :len(y)], W[i, :len(x)] = x, y, 1.0 / len(x)
+    return X, Y, W
 
 
 def _update_errs(y: np.ndarray, w: np.ndarray, alpha: np.ndarray, log_f: np.ndarray, err_inf: np.ndarray,

@@ -31,9 +31,10 @@ from .data.runs import Runs, require_groups, require_runs
 from .errors import InputError
 from .laws import Law
 from .spec import ModelSpec, Prior, base_level, is_positive, load_spec
+from .structural import family_index, family_labels
 
 #: The dim names used across the package.
-DIMS = {"run": "run", "domain": "domain", "task": "task"}
+DIMS = {"run": "run", "domain": "domain", "task": "task", "family": "family"}
 
 
 def log_inputs(runs: Runs, law: Law) -> dict[str, np.ndarray]:
@@ -107,6 +108,10 @@ def build_model(runs: Runs, spec: ModelSpec | str | Path, centred: bool = True) 
     for level in ("domain", "task"):
         if level in levels or (level == "domain" and "task" in levels):
             coords.update(groups.coords(level))
+    family = spec.discrepancy.family
+    if family:
+        labels = family_labels(runs.table[family])
+        coords[DIMS["family"]] = [str(v) if labels.dtype.kind != "f" else f"{v:.9g}" for v in labels]
     with pm.Model(coords=coords) as model:
         x = {k: pm.Data(f"x_{k}", logs[k] - at_run[k], dims=DIMS["run"]) for k in law.inputs}
         p = {name: pooled_parameter(name, spec.priors[name], spec.scales[name], spec.pooling[name], groups,
@@ -114,6 +119,8 @@ def build_model(runs: Runs, spec: ModelSpec | str | Path, centred: bool = True) 
              for name in law.sampled}
         per_run = {name: _at_runs(value, base_level(spec.pooling[name]), groups) for name, value in p.items()}
         mu = law.log_mean(pt, x, per_run)
+        if family:
+            mu = mu + _family_offsets(spec, family_index(labels, runs.table[family]))
         sigma = spec.priors["sigma"].to_pymc("sigma", dims=None if spec.noise_pooling == "shared" else spec.noise_pooling)
         sigma_run = _at_runs(sigma, spec.noise_pooling, groups)
         observed = np.log(runs.column("loss"))
@@ -124,6 +131,13 @@ def build_model(runs: Runs, spec: ModelSpec | str | Path, centred: bool = True) 
             pm.Normal("log_loss", mu=mu, sigma=sigma_run, observed=observed, dims=DIMS["run"])
         _natural_deterministics(law, spec, p, pivots, groups)
     return model
+
+
+def _family_offsets(spec: ModelSpec, index: np.ndarray) -> pt.TensorVariable:
+    """The shared offset on log loss of each run's family: family_sd · z[family] (non-centred)."""
+    sd = pm.HalfNormal("family_sd", sigma=spec.discrepancy.family_scale)
+    z = pm.Normal("family_z", 0.0, 1.0, dims=DIMS["family"])
+    return sd * z[index]
 
 
 def pooled_parameter(name: str, prior: Prior, scale: Prior, pooling: str, groups: Groups,

@@ -21,6 +21,9 @@ from .defaults import NOISE_LEVELS
 from .errors import SpecError
 from .laws import LAWS, Law, get_law
 from .resources import resource_dir
+from .structural import StructuralError
+from .structural import override as override_structural
+from .structural import parse as parse_structural
 
 #: Allowed prior families and their parameters (the PyMC names).
 DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
@@ -47,7 +50,7 @@ HIERARCHIES = ("non_centred", "centred", "centred_tasks")
 LIKELIHOODS = ("student_t", "normal")
 #: The keys of a spec document (TOML or JSON); any other key is a typo and refused.
 SPEC_KEYS = ("name", "law", "description", "likelihood", "priors", "pooling", "scales", "noise_pooling", "pivot",
-             "hierarchy")
+             "hierarchy", "discrepancy")
 NOISE = ("sigma", "nu")
 
 
@@ -177,6 +180,9 @@ class ModelSpec:
     hierarchy : str
         ``"non_centred"`` (default), ``"centred"`` or ``"centred_tasks"`` (tasks centred, domains
         non-centred) sampling of partially pooled group values.
+    discrepancy : StructuralError
+        The law's structural error beyond the data (:mod:`bayes_scaling.structural`); by default the
+        prior learned across studies.
     pivot : str
         Centre of the inputs: ``"global"`` (default) or per ``"domain"`` / ``"task"``; a per-group
         pivot needs every parameter pooled at that level or finer, since a level sampled at one pivot
@@ -193,6 +199,7 @@ class ModelSpec:
     noise_pooling: str = "shared"
     pivot: str = "global"
     hierarchy: str = "non_centred"
+    discrepancy: StructuralError = field(default_factory=lambda: parse_structural(None, "default"))
 
     def __post_init__(self) -> None:
         law = get_law(self.law)
@@ -252,12 +259,15 @@ class ModelSpec:
         return get_law(self.law)
 
     def overridden(self, priors: Mapping[str, Prior] | None = None,
-                   pool: Mapping[str, str] | str | None = None) -> ModelSpec:
-        """A copy with the user's priors and pooling levels (``{"alpha": "domain"}`` or ``"alpha=domain"``)
-        applied, in the order every entry point uses: priors first, then pooling."""
+                   pool: Mapping[str, str] | str | None = None, structural: str | float | None = None) -> ModelSpec:
+        """A copy with the user's priors, pooling levels (``{"alpha": "domain"}`` or ``"alpha=domain"``)
+        and structural error (``"none"``, ``"learned"`` or a scale) applied, in the order every entry
+        point uses: priors, pooling, structural error."""
         spec = self.with_priors(**priors) if priors else self
         if pool:
             spec = spec.with_pooling(**(parse_pooling(pool) if isinstance(pool, str) else dict(pool)))
+        if structural is not None:
+            spec = replace(spec, discrepancy=override_structural(spec.discrepancy, structural))
         return spec
 
     def with_priors(self, **priors: Prior) -> ModelSpec:
@@ -277,6 +287,7 @@ class ModelSpec:
             "noise_pooling": self.noise_pooling,
             "pivot": self.pivot,
             "hierarchy": self.hierarchy,
+            "discrepancy": self.discrepancy.to_dict(),
         }
 
     @classmethod
@@ -313,6 +324,7 @@ class ModelSpec:
             noise_pooling=noise_pooling,
             pivot=str(data.get("pivot", "global")),
             hierarchy=str(data.get("hierarchy", "non_centred")),
+            discrepancy=parse_structural(data.get("discrepancy"), str(data.get("name", name or "custom"))),
         )
 
     def to_json(self) -> str:
@@ -351,7 +363,7 @@ def parse_pooling(text: str) -> dict[str, str]:
 
 def available_specs() -> list[str]:
     """Names of the specs shipped in ``models/``."""
-    return sorted(p.stem for p in resource_dir("models").glob("*.toml"))
+    return sorted(p.stem for p in resource_dir("models").glob("*.toml"))  # models/learned/ holds data, not specs
 
 
 def load_spec(spec: str | Path | ModelSpec) -> ModelSpec:

@@ -18,6 +18,7 @@ LAYERS = [
     ("foundation", {"errors", "defaults", "version", "resources", "search"}),
     ("data", {"data"}),
     ("laws", {"laws"}),
+    ("structural", {"structural"}),
     ("spec", {"spec"}),
     ("model", {"model"}),
     ("inference", {"inference"}),

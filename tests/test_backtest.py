@@ -198,7 +198,7 @@ def sim_backtest(sim_runs) -> Backtest:
 
 def test_backtest_on_known_truth_is_accurate_and_calibrated(sim_backtest):
     m = sim_backtest.metrics.set_index("method")
-    assert list(m.index) == ["posterior", "huber", "bootstrap"]
+    assert list(m.index) == ["posterior", "posterior+structural", "huber", "bootstrap"]
     assert set(m.columns) >= {"rmsle", "coverage_50", "coverage_80", "coverage_90", "coverage_95", "mlpd",
                               "calibration_error", "n_train", "n_test"}
     assert (m["n_train"] == 84).all() and (m["n_test"] == 24).all()
@@ -208,6 +208,8 @@ def test_backtest_on_known_truth_is_accurate_and_calibrated(sim_backtest):
     assert post["calibration_error"] < 0.05 and np.isfinite(post["mlpd"]) and post["mlpd"] > 1.5
     assert m.loc["huber", "rmsle"] < 0.03 and np.isnan(m.loc["huber", "coverage_90"])
     assert m.loc["bootstrap", "coverage_95"] <= post["coverage_95"]  # parameter uncertainty only
+    wide = m.loc["posterior+structural"]
+    assert wide["rmsle"] == post["rmsle"] and wide["coverage_90"] >= post["coverage_90"]
 
 
 def test_backtest_per_run_rows_and_json(sim_backtest):
@@ -218,7 +220,8 @@ def test_backtest_per_run_rows_and_json(sim_backtest):
     assert sim_backtest.metrics.loc[0, "rmsle"] == pytest.approx(recomputed)
     doc = json.loads(json.dumps(sim_backtest.to_dict()))
     assert doc["holdout"] == "compute:0.2" and doc["metrics"][0]["method"] == "posterior"
-    assert doc["metrics"][1]["coverage_90"] is None  # NaN -> null
+    huber = next(m for m in doc["metrics"] if m["method"] == "huber")
+    assert huber["coverage_90"] is None  # NaN -> null
 
 
 def test_spread_tasks_keeps_whole_tasks_spread_over_each_domain():
@@ -252,7 +255,7 @@ def test_backtest_with_discrepancy_widens_intervals(sim_runs):
         result = backtest(sim_runs, "chinchilla", holdout="compute:0.2", discrepancy=True, draws=150, tune=300,
                           chains=2, seed=SEED)
     m = result.metrics.set_index("method")
-    assert list(m.index) == ["posterior", "posterior+discrepancy"]
+    assert list(m.index) == ["posterior", "posterior+structural", "posterior+discrepancy"]
     assert result.discrepancy is not None and 0.0 <= result.discrepancy < 0.05
     assert m.loc["posterior+discrepancy", "rmsle"] == m.loc["posterior", "rmsle"]  # same medians
     assert m.loc["posterior+discrepancy", "coverage_90"] >= m.loc["posterior", "coverage_90"]
@@ -278,8 +281,8 @@ def test_learning_curve_backtest_scores_m4_per_task():
         result = backtest(runs, "saturating", holdout="tokens:half", baselines=True, draws=200, tune=400, chains=2,
                           seed=SEED, m4_options=QUICK_M4)
     m = result.metrics.set_index("method")
-    assert list(m.index) == ["posterior", "m4"] and (m["n_tasks"] == 2).all()
-    assert set(result.per_task["task"]) == {"a", "b"} and len(result.per_task) == 4
+    assert list(m.index) == ["posterior", "posterior+structural", "m4"] and (m["n_tasks"] == 2).all()
+    assert set(result.per_task["task"]) == {"a", "b"} and len(result.per_task) == 6
     assert m.loc["posterior", "rmsle_task_mean"] == pytest.approx(result.per_task.query("method == 'posterior'")["rmsle"].mean())
     assert m.loc["posterior", "rmsle"] < 0.05 and m.loc["m4", "rmsle"] < 0.1
 
@@ -338,7 +341,7 @@ def test_cli_backtest_json(capsys):
     code, out, _ = run(capsys, "backtest", "chinchilla_sim", "--holdout", "params:>5e9", "--baselines", "--resamples",
                        "5", "--draws", "60", "--tune", "100", "--chains", "2", "--json")
     doc = json.loads(out)
-    assert code == 0 and [m["method"] for m in doc["metrics"]] == ["posterior", "huber", "bootstrap"]
+    assert code == 0 and [m["method"] for m in doc["metrics"]] == ["posterior", "posterior+structural", "huber", "bootstrap"]
     assert doc["holdout"] == "params:>5e9" and "warnings" in doc and doc["discrepancy"] is None
     code, out, _ = run(capsys, "backtest", "chinchilla_sim", "--holdout", "compute:0.2", "--discrepancy", "--noise-pool",
                        "shared", "--draws", "60", "--tune", "100", "--chains", "2")

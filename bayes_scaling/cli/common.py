@@ -123,6 +123,9 @@ def pooling_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pool", default="", help="override pooling, e.g. 'alpha=domain,beta=domain,e=task'")
     p.add_argument("--noise-pool", default=None, choices=defaults.NOISE_LEVELS,
                    help="one noise scale for all runs, or one per domain or task (default: the spec's)")
+    p.add_argument("--structural", default=None, metavar="none|learned|SCALE",
+                   help="the law's structural error beyond the data: none, the prior learned across studies "
+                        "(the default of the shipped specs) or a scale (sd of log loss one decade out)")
 
 
 def data_args(p: argparse.ArgumentParser) -> None:
@@ -191,6 +194,8 @@ def spec_from(args: argparse.Namespace) -> ModelSpec:
         spec = spec.with_pooling(**parse_pooling(args.pool))
     if args.noise_pool:
         spec = replace(spec, noise_pooling=args.noise_pool)
+    if getattr(args, "structural", None) is not None:
+        spec = spec.overridden(structural=args.structural)
     return spec
 
 

@@ -65,6 +65,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--baselines", action="store_true", help="also score Huber + bootstrap (Chinchilla) or M4 (learning curves)")
     p.add_argument("--resamples", type=positive_int, default=200, help="bootstrap resamples of the baseline (default 200)")
     p.add_argument("--levels", type=probability, nargs="+", default=[0.5, 0.8, 0.9, 0.95], help="interval masses scored")
+    p.add_argument("--save", default=None, metavar="CSV",
+                   help="also write the per-run rows (method, median, pit, lpd, interval bounds) as a CSV, "
+                        "for 'bayes-scaling plot CSV --kind pit'")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     sampler_args(p)
     p.set_defaults(func=cmd_backtest)
@@ -172,11 +175,14 @@ def _backtest_data(args: argparse.Namespace) -> Runs | tuple[Runs, Runs]:
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:
+    from ..result.storage import atomic_path, check_writable
     from ..validation.backtest import backtest
     from ..validation.splits import DEFAULT_HOLDOUT, check_split, split_holdout
 
     spec = spec_from(args)
     data = _backtest_data(args)
+    if args.save:
+        check_writable(args.save)
     if isinstance(data, tuple):  # refuse a bad split before the status line and the sampler
         check_split(*data, spec, "the given split")
     else:
@@ -185,7 +191,11 @@ def cmd_backtest(args: argparse.Namespace) -> int:
           f"{', with baselines' if args.baselines else ''})...", file=sys.stderr)
     result = backtest(data, spec, holdout=args.holdout, baselines=args.baselines, levels=args.levels,
                       draws=args.draws, tune=args.tune, chains=args.chains, seed=args.seed, backend=args.backend,
-                      n_resamples=args.resamples, discrepancy=args.discrepancy)
+                      n_resamples=args.resamples, discrepancy=args.discrepancy,
+                      structural=getattr(args, "structural", None))
+    if args.save:
+        with atomic_path(args.save) as temp:
+            result.per_run.to_csv(temp, index=False)
     problems = list(result.fit.diagnostics.problems)
     if args.json:
         print_json({**result.to_dict(), "warnings": problems})
@@ -195,12 +205,14 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     print(f"holdout {result.holdout}: {len(result.train)} training runs, {len(result.test)} held out")
     if result.discrepancy is not None:
         print(f"discrepancy learned by the nested backtest: sd {result.discrepancy:.4g} on log loss")
-    shown = ["method", "rmsle"] + [c for c in result.metrics.columns if c.startswith("coverage_") and "task" not in c]
-    shown += ["calibration_error", "mlpd"]
+    shown = ["method", "rmsle"] + [c for c in result.metrics.columns
+                                   if c.startswith("coverage_") and "task" not in c and c != "coverage_error"]
+    shown += ["coverage_error", "mlpd"]
     if result.metrics["n_tasks"].max() > 1:
-        shown += ["rmsle_task_mean", "mlpd_task_mean", "calibration_error_task_mean"]
+        shown += ["rmsle_task_mean", "mlpd_task_mean", "coverage_error_task_mean"]
     print(result.metrics[shown].to_string(index=False, float_format=lambda v: f"{v:.4g}", na_rep="-"))
-    print("mlpd: mean log predictive density of log loss; coverage: observed share inside the central predictive interval")
+    print("mlpd: mean log predictive density of log loss; coverage: observed share inside the central predictive "
+          "interval; coverage_error: mean |coverage - nominal| over the levels")
     for note in result.notes:
         print(f"note: {note}")
     return 0

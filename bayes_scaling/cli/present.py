@@ -13,9 +13,11 @@ from .common import level_arg, load, positive_float, prob_arg
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the presentation commands to the parser."""
-    p = sub.add_parser("plot", help="draw a figure of a fit (scaling curve, IsoFLOPs, frontier, forest, group curves)")
-    p.add_argument("fit", help="a fit file written by 'bayes-scaling fit'")
-    p.add_argument("--kind", required=True, choices=defaults.FIGURE_KINDS, help="which figure")
+    p = sub.add_parser("plot", help="draw a figure of a fit (scaling curve, IsoFLOPs, frontier, forest, group curves) "
+                                    "or of a backtest (PIT histogram)")
+    p.add_argument("fit", help="a fit file written by 'bayes-scaling fit'; for --kind pit, the per-run CSV "
+                               "written by 'bayes-scaling backtest --save'")
+    p.add_argument("--kind", required=True, choices=(*defaults.FIGURE_KINDS, "pit"), help="which figure")
     p.add_argument("--out", required=True, help="image to write (PNG; any suffix matplotlib knows)")
     p.add_argument("--param", default=None, help="forest: the parameter (default: every one that varies by group)")
     p.add_argument("--compute", type=positive_float, nargs="+", default=None,
@@ -48,9 +50,29 @@ def cmd_plot(args: argparse.Namespace) -> int:
     if args.param is not None and args.kind != "forest":
         raise InputError(f"--param applies to --kind forest, not {args.kind}")
     _check_folder(args.out)
+    if args.kind == "pit":
+        return _plot_pit(args)
     result = load(args)
     fig = figure(result, args.kind, param=args.param, level=args.level, prob=args.prob, compute=args.compute)
     print(f"wrote {save_figure(fig, args.out)}")
+    return 0
+
+
+def _plot_pit(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from ..present.figures import save_figure
+    from ..present.plots import pit_histogram
+
+    path = Path(args.fit)
+    if not path.is_file():
+        raise InputError(f"no such per-run table: {path}")
+    try:
+        table = pd.read_csv(path)
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+        raise InputError(f"{path} is not a CSV table: {str(exc).splitlines()[0]}") from None
+    ax = pit_histogram(table)
+    print(f"wrote {save_figure(ax.figure, args.out)}")
     return 0
 
 

@@ -11,13 +11,16 @@ the requested probability, or below the best loss within the limits on N and D.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 from scipy import special
 
 from ..errors import QueryError
+from ..structural import decades_beyond, growth_draws
 from .draws import (
     SAMPLE_DIMS,
     Draws,
@@ -233,4 +236,20 @@ def prob_below(fit: Fit, loss: float | Sequence[float], params: float | Sequence
     draws = Draws.from_fit(fit)
     if predictive and not draws.noise:
         raise QueryError("this fit has no noise parameters: predictive probabilities are unavailable")
+    if predictive:
+        draws = replace(draws, noise={**draws.noise, "sigma": _with_structural(fit, draws.noise["sigma"], params, tokens)})
     return prob_below_from_draws(draws, loss, params, tokens, predictive)
+
+
+def _with_structural(fit: Fit, sigma: xr.DataArray, params: Any, tokens: Any) -> xr.DataArray:
+    """The noise scale at each point widened by the spec's structural error beyond the fitted runs."""
+    error = fit.spec.discrepancy
+    if not error.active:
+        return sigma
+    n, d = np.broadcast_arrays(np.atleast_1d(np.asarray(params, float)), np.atleast_1d(np.asarray(tokens, float)))
+    points = pd.DataFrame({"params": n, "tokens": d, "compute": fit.runs.compute_factor * n * d})
+    beyond = decades_beyond(fit.runs.table, points, fit.law.inputs, per_task=False)
+    shape = (sigma.sizes["chain"], sigma.sizes["draw"])
+    tau = xr.DataArray(growth_draws(error.scale, error.spread, shape[0] * shape[1], fit.settings.seed).reshape(shape),
+                       dims=("chain", "draw"))
+    return np.sqrt(sigma**2 + (tau * xr.DataArray(beyond**error.power, dims="point")) ** 2)

@@ -28,6 +28,7 @@ def fit(
     spec: ModelSpec | str | Path = "chinchilla",
     priors: Mapping[str, Prior] | None = None,
     pool: Mapping[str, str] | str | None = None,
+    structural: str | float | None = None,
     backend: str = DEFAULT_BACKEND,
     draws: int = DRAWS,
     tune: int = TUNE,
@@ -49,6 +50,10 @@ def fit(
         Overrides of the spec's priors (user > spec file > law default).
     pool : mapping or str, optional
         Overrides of the spec's pooling levels, ``{"alpha": "domain"}`` or ``"alpha=domain,e=task"``.
+    structural : {"none", "learned"} or float, optional
+        Override of the spec's structural error beyond the data (:mod:`bayes_scaling.structural`):
+        none, the prior learned across studies, or a scale of your own. It widens predictions
+        beyond the runs, not the posterior.
     backend, draws, tune, chains, seed, target_accept, progressbar
         Passed to :func:`bayes_scaling.sample`.
     keep_partial : bool
@@ -67,7 +72,7 @@ def fit(
     """
     if not isinstance(runs, Runs):
         runs = read_runs(runs)
-    spec = load_spec(spec).overridden(priors, pool)
+    spec = load_spec(spec).overridden(priors, pool, structural)
     model = build_model(runs, spec)
     check_priors(runs, spec)
     idata, settings = sample(model, backend=backend, draws=draws, tune=tune, chains=chains, seed=seed,

@@ -27,6 +27,7 @@ from ..inference import (
 from ..laws import Law
 from ..laws.allocation import optimal_allocation
 from ..spec import LEVEL_RANK, ModelSpec, base_level
+from ..structural import StructuralError, decades_beyond, family_effect, growth_draws
 from ..version import package_version
 from .intervals import (
     DEFAULT_PROB,
@@ -242,6 +243,7 @@ class Fit:
         compute: float | Sequence[float] | None = None,
         seed: int | None = None,
         level: str | None = None,
+        structural: bool = True,
     ) -> xr.Dataset:
         """Loss at new scales: the mean law (credible) and a new run with noise (predictive).
 
@@ -256,14 +258,19 @@ class Fit:
         level : {"shared", "domain", "task"}, optional
             Predict for every group at this level (default: the finest level the fit varies at);
             select one with ``.sel(domain=...)``.
+        structural : bool
+            Add the spec's structural error beyond the data (:mod:`bayes_scaling.structural`) to
+            ``loss_pred``: zero inside the fitted runs, growing with the decades beyond them.
 
         Returns
         -------
         xarray.Dataset
             ``loss_mean`` (the law's mean loss) and ``loss_pred`` (a new observed run), dims
             ``(chain, draw, point[, domain | task])``, with coordinates ``params``, ``tokens``,
-            ``compute``. ``attrs["reach"]`` holds the decades beyond the fitted runs of each input and
-            ``attrs["warnings"]`` says where the prediction extrapolates.
+            ``compute`` and ``beyond`` (decades beyond the fitted runs, the structural error's
+            distance). ``attrs["reach"]`` holds the decades beyond the fitted runs of each input,
+            ``attrs["warnings"]`` says where the prediction extrapolates and
+            ``attrs["structural_error"]`` the error model added to ``loss_pred``.
         """
         level = self.check_level(level)
         points = self._points(params, tokens, compute)
@@ -275,13 +282,24 @@ class Fit:
         if LEVEL_RANK[noise_level] > LEVEL_RANK[level]:
             raise QueryError(f"the noise scale varies by {noise_level}: predict by {noise_level}")
         sigma = expand(post["sigma"], noise_level, level, self.groups)
+        family = family_effect(self.spec.discrepancy, self.runs.table, post, pd.DataFrame(points), "point")
+        if family is not None:
+            mu, sigma = mu + family[0], np.sqrt(sigma**2 + family[1])
+        beyond = decades_beyond(self.runs.table, pd.DataFrame(points), self.law.inputs, per_task=False)
+        error = self.spec.discrepancy if structural else StructuralError()
+        if error.active:
+            shape = (post.sizes["chain"], post.sizes["draw"])
+            tau = growth_draws(error.scale, error.spread, shape[0] * shape[1], self.settings.seed).reshape(shape)
+            extra = xr.DataArray(tau, dims=("chain", "draw")) * xr.DataArray(beyond**error.power, dims="point")
+            sigma = np.sqrt(sigma**2 + extra**2)
         rng = np.random.default_rng(self.settings.seed if seed is None else seed)
         nu = post["nu"].values if self.spec.likelihood == "student_t" else None
         pred = mu + sigma * xr.DataArray(predictive_noise(rng, mu.shape, nu), dims=mu.dims)
-        coords = {k: ("point", v) for k, v in points.items()}
+        coords = {k: ("point", v) for k, v in points.items()} | {"beyond": ("point", beyond)}
         ds = xr.Dataset({"loss_mean": np.exp(mu), "loss_pred": np.exp(pred)}).assign_coords(coords)
         distances = reach(self.runs, **points)
-        ds.attrs.update(reach=distances, warnings=reach_warnings(distances, "the prediction"))
+        ds.attrs.update(reach=distances, warnings=reach_warnings(distances, "the prediction"),
+                        structural_error=json.dumps(error.to_dict()))
         return ds
 
     def _points(self, params, tokens, compute) -> dict[str, np.ndarray]:

@@ -28,6 +28,7 @@ from ..inference import DEFAULT_BACKEND
 from ..result.estimator import fit as fit_runs
 from ..result.fit import Fit, predictive_noise
 from ..spec import ModelSpec, Prior, load_spec
+from ..structural import decades_beyond, growth_draws, widen
 from .baselines.huber import bootstrap, huber_fit
 from .baselines.m4 import fit_m4_curves
 from .predictive import (
@@ -58,15 +59,21 @@ CHUNK_ELEMENTS = 4_000_000
 # ------------------------------------------------------------------------------- posterior scores
 
 
-def _posterior_rows(fit: Fit, test: Runs, levels: Sequence[float], seed: int, tau: float = 0.0) -> pd.DataFrame:
+def _posterior_rows(fit: Fit, test: Runs, levels: Sequence[float], seed: int, tau: float = 0.0,
+                    structural: bool = False) -> pd.DataFrame:
     draws = fit.posterior.sizes["chain"] * fit.posterior.sizes["draw"]
     step = max(1, CHUNK_ELEMENTS // draws)
     rng = np.random.default_rng(seed)
+    error = fit.spec.discrepancy
+    growth = growth_draws(error.scale, error.spread, draws, fit.settings.seed) if structural else None
+    per_task = fit.spec.pivot == "task" or fit.spec.level() == "task"
     frames = []
     for start in range(0, len(test), step):
         part = take(test, np.arange(len(test)) // step == start // step)
         m, s, v = draw_matrices(fit, part)
         s = with_discrepancy(s, tau)
+        if growth is not None:
+            s = widen(s, growth, decades_beyond(fit.runs.table, part.table, fit.law.inputs, per_task), error.power)
         scores = pointwise_scores(np.log(part.column("loss")), m, s, v)
         pred = m + s * predictive_noise(rng, m.shape, None if v is None else v.ravel())
         frames.append(scores.assign(**bounds(pred, levels)))
@@ -154,8 +161,9 @@ class Backtest:
         ``lpd``, ``lower_<p>``/``upper_<p>`` (predictive interval bounds, NaN for point fits) and
         ``log_error`` (log median - log loss).
     metrics : pandas.DataFrame
-        One row per method (``posterior``, then ``huber``, ``bootstrap`` or ``m4``): ``method``,
-        ``n_train``, ``n_test``, ``n_tasks``, ``rmsle``, ``coverage_<p>``, ``calibration_error``,
+        One row per method (``posterior``, ``posterior+structural`` where the spec has a structural
+        error, then ``huber``, ``bootstrap`` or ``m4``): ``method``, ``n_train``, ``n_test``,
+        ``n_tasks``, ``rmsle``, ``coverage_<p>``, ``coverage_error``, ``calibration_error``,
         ``mlpd``, ``mlpd_loss``, and each of these averaged over tasks (``<name>_task_mean``).
     per_task : pandas.DataFrame
         The same scores per method and task.
@@ -223,6 +231,7 @@ def backtest(
     huber_starts: str = "coarse",
     m4_options: Mapping[str, Any] | None = None,
     discrepancy: bool | str = False,
+    structural: str | float | None = None,
 ) -> Backtest:
     """Fit on part of the runs, predict the held-out rest, and score posterior and baselines.
 
@@ -258,6 +267,10 @@ def backtest(
         (:func:`bayes_scaling.validation.predictive.discrepancy_scale`; one more fit). ``True`` splits the
         training runs by the same rule as ``holdout`` (``"tokens:half"`` for a given split of learning
         curves, ``"compute:0.2"`` otherwise); a string gives the rule.
+    structural : {"none", "learned"} or float, optional
+        Override of the spec's structural error (:mod:`bayes_scaling.structural`). Where the spec has
+        one, ``"posterior+structural"`` scores the posterior predictive with it added beside
+        ``"posterior"`` (without it).
 
     Returns
     -------
@@ -268,7 +281,7 @@ def backtest(
     InputError, QueryError
         Bad holdouts (see :func:`split_holdout`), bad levels.
     """
-    spec = load_spec(spec).overridden(priors, pool)
+    spec = load_spec(spec).overridden(priors, pool, structural)
     levels = check_levels(levels)
     if isinstance(runs, tuple):
         if holdout is not None:
@@ -285,6 +298,8 @@ def backtest(
     sampler = {"backend": backend, "draws": draws, "tune": tune, "chains": chains, "seed": seed}
     result = fit_runs(train, spec, **sampler)
     rows = {"posterior": _posterior_rows(result, test, levels, seed)}
+    if spec.discrepancy.active:
+        rows["posterior+structural"] = _posterior_rows(result, test, levels, seed, structural=True)
     tau = None
     if nested is not None:  # fit the training runs' smaller part, predict their larger part
         tau, _ = discrepancy_scale(fit_runs(nested[0], spec, **sampler), nested[1])

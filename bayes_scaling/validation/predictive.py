@@ -23,6 +23,7 @@ import xarray as xr
 from ..data.runs import Runs, read_runs
 from ..errors import QueryError
 from ..result.fit import Fit, predictive_noise
+from ..structural import family_effect
 from .scoring import pointwise_scores
 
 #: Columns of the runs carried as coordinates of predictions.
@@ -96,6 +97,10 @@ def log_predictive(fit: Fit, runs: Runs) -> tuple[xr.DataArray, xr.DataArray, xr
     sigma = post["sigma"]
     if fit.spec.noise_pooling != "shared":
         sigma = at_runs(sigma).transpose("chain", "draw", "run")
+    family = family_effect(fit.spec.discrepancy, fit.runs.table, post, runs.table, "run")
+    if family is not None:
+        mu = (mu + family[0]).transpose("chain", "draw", "run")
+        sigma = np.sqrt(sigma**2 + family[1]).transpose("chain", "draw", "run")
     nu = post["nu"] if fit.spec.likelihood == "student_t" else None
     return mu, sigma, nu
 

@@ -12,8 +12,12 @@ which is how learning-curve benchmarks report them):
     mixture over draws of the Student-t or normal noise on log loss): inside iff |PIT - 1/2| <= p/2.
     Bootstrap intervals hold parameter uncertainty only (the law's mean, no run-to-run noise), as the
     published tools report them.
+``coverage_error``
+    The mean over the nominal levels of |coverage - nominal|: 0.05 means intervals miss their
+    stated mass by five points on average.
 ``calibration_error``
-    NSL-PFN's mean over the nominal levels of (coverage - nominal)^2.
+    NSL-PFN's mean over the nominal levels of (coverage - nominal)^2 (squared, so it shrinks small
+    misses: a coverage error of 0.38 is 0.147 here).
 ``mlpd``
     Mean log predictive density of the observed loss, log((1/S)·sum_s p(obs | draw s)), on the model's
     scale: the density of log loss. ``mlpd_loss`` is the same on the loss itself (mlpd - mean log obs,
@@ -91,6 +95,7 @@ def summarise(per_run: pd.DataFrame, levels: Sequence[float]) -> dict[str, float
     out = {"n_test": len(per_run), "rmsle": float(np.sqrt(np.mean(error**2)))}
     coverage = [float(np.mean(np.abs(pit - 0.5) <= p / 2)) if np.all(np.isfinite(pit)) else np.nan for p in levels]
     out.update({f"coverage_{pct(p)}": c for p, c in zip(levels, coverage)})
+    out["coverage_error"] = float(np.mean(np.abs(np.asarray(coverage) - np.asarray(levels))))
     out["calibration_error"] = float(np.mean((np.asarray(coverage) - np.asarray(levels)) ** 2))
     lpd = per_run["lpd"].to_numpy(dtype=float)
     out["mlpd"] = float(np.mean(lpd))

@@ -14,9 +14,9 @@ from ..spec import LEVEL_RANK, ModelSpec, load_spec
 
 #: Default holdout: the top 20% of runs by compute (Hoffmann / Epoch-style extrapolation).
 DEFAULT_HOLDOUT = "compute:0.2"
-_HOLDOUT = re.compile(r"^\s*(params|tokens|compute)\s*:\s*(half|>=|<=|>|<)?\s*([^\s]*)\s*$")
+_HOLDOUT = re.compile(r"^\s*(params|tokens|compute)\s*:\s*(half|tail|>=|<=|>|<)?\s*([^\s]*)\s*$")
 _SYNTAX = ("'compute:0.2' (top fraction by a column), 'params:>1e9' (threshold: >, >=, <, <=) or "
-           "'tokens:half' (x > x_max/2 within each task)")
+           "'tokens:half' (x > x_max/2 within each task) or 'tokens:tail0.3' (x > 0.7·x_max within each task)")
 
 
 #: Relative tolerance of every cut: values within it of the cut count as equal to it, so one nominal
@@ -36,7 +36,8 @@ def split_holdout(runs: Runs, holdout: str, spec: ModelSpec | str | None = None)
         the cut, within a relative :data:`CUT_RTOL`, are held out together, so slightly more may be
         held out); ``"<column>:>X"`` (or
         ``>=``, ``<``, ``<=``): a threshold; ``"<column>:half"``: within each task, the runs with
-        x > x_max/2 (the protocol of Alabdulmohsin et al. 2022).
+        x > x_max/2 (the protocol of Alabdulmohsin et al. 2022); ``"<column>:tailF"``: within
+        each task, the runs in the last fraction F of x (x > (1 − F)·x_max).
     spec : ModelSpec or spec name, optional
         When given, also refuse splits the spec cannot be fitted and scored on (see
         :func:`check_split`).
@@ -66,6 +67,12 @@ def split_holdout(runs: Runs, holdout: str, spec: ModelSpec | str | None = None)
             raise InputError(f"unknown holdout '{holdout}'; use {_SYNTAX}")
         x_max = runs.table.groupby("task")[column].transform("max").to_numpy(dtype=float)
         held = x > (x_max / 2) * (1 + CUT_RTOL)
+    elif rule == "tail":
+        value = _number(text, holdout)
+        if not 0.0 < value < 1.0:
+            raise InputError(f"holdout '{holdout}': the fraction of x must lie strictly between 0 and 1")
+        x_max = runs.table.groupby("task")[column].transform("max").to_numpy(dtype=float)
+        held = x > x_max * (1 - value) * (1 + CUT_RTOL)
     else:
         value = _number(text, holdout)
         if rule is None:

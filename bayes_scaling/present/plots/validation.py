@@ -117,3 +117,42 @@ def extrapolation(backtest: Any, ax: Axes | None = None, prob: float = 0.9, task
     return ax
 
 
+
+
+def pit_histogram(per_run: pd.DataFrame, ax: Axes | None = None, bins: int = 10) -> Axes:
+    """Histogram of the probability integral transform of held-out runs, one outline per method.
+
+    Parameters
+    ----------
+    per_run : pandas.DataFrame
+        A backtest's per-run rows (``Backtest.per_run``, or the table ``backtest --save`` writes):
+        columns ``method`` and ``pit``; methods without a predictive distribution (NaN PIT) are left out.
+    ax : Axes, optional
+    bins : int
+        Equal bins on [0, 1].
+
+    Returns
+    -------
+    Axes
+        Calibrated predictions give a flat histogram at density 1 (the dashed line). A U shape means
+        intervals too narrow (held-out runs fall in the tails); a hump, too wide; a slope, a bias.
+    """
+    if "pit" not in per_run or "method" not in per_run:
+        raise QueryError("a PIT histogram needs a backtest's per-run table with columns 'method' and 'pit'")
+    if int(bins) < 2:
+        raise QueryError(f"bins must be at least 2, got {bins}")
+    groups = [(m, f["pit"].to_numpy(dtype=float)) for m, f in per_run.groupby("method", sort=False)]
+    groups = [(m, p[np.isfinite(p)]) for m, p in groups if np.isfinite(p).any()]
+    if not groups:
+        raise QueryError("no method in the table has a predictive distribution (every PIT is missing)")
+    ax = new_axes(ax, (5.2, 4.0))
+    edges = np.linspace(0.0, 1.0, int(bins) + 1)
+    for color, (method, pit) in zip(palette(len(groups)), groups):
+        counts, _ = np.histogram(np.clip(pit, 0.0, 1.0), bins=edges)
+        ax.stairs(counts / (len(pit) / int(bins)), edges, color=color, linewidth=1.8, label=f"{method} (n={len(pit)})")
+    ax.axhline(1.0, color="0.5", linestyle="--", linewidth=1, label="calibrated")
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("PIT: predictive CDF at the held-out loss")
+    ax.set_ylabel("density")
+    ax.legend(fontsize="small")
+    return ax

@@ -1,0 +1,180 @@
+"""Calibration beyond the data on every real study of the mirror, and the structural-error priors learned from them.
+
+    python benchmarks/calibration_real.py fit   [--studies ...] [--draws 500] [--tune 500]
+    python benchmarks/calibration_real.py score [--out benchmarks/results/calibration_real.json]
+                                                [--priors models/learned/structural_error.toml]
+
+``fit`` backtests each study (:data:`STUDIES`: its spec and the held-out part beyond its data; the
+top 20% of compute for (N, D) studies, the given or the last-30%-of-x split for curves) with the
+baselines, and caches the posterior fit and the scored rows under ``benchmarks/results/cache/``
+(one child process per study). ``score`` reads the cache, learns the structural-error prior
+leave-one-study-out (:mod:`bayes_scaling.validation.structural`), scores every study with the prior
+learned from the others, writes the JSON record and the Markdown table, and writes the prior learned
+from all studies (the specs' default) with its provenance. ``score`` is deterministic given the
+cache, so the shipped prior is regenerated bit-identically from the same fits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+CACHE = Path(os.environ.get("BAYES_SCALING_CALIBRATION_CACHE", ROOT / "benchmarks" / "results" / "cache"))
+OUT = ROOT / "benchmarks" / "results" / "calibration_real.json"
+TABLE = ROOT / "docs" / "calibration_real.md"
+PRIORS = ROOT / "models" / "learned" / "structural_error.toml"
+COMMAND = "python benchmarks/calibration_real.py fit && python benchmarks/calibration_real.py score"
+
+#: name -> (dataset, split of the loader or None, spec, holdout rule or "given", points per curve or None)
+STUDIES: dict[str, tuple[str, str | None, str, str, int | None]] = {
+    "epoch_chinchilla": ("epoch_chinchilla", None, "chinchilla", "compute:0.2", None),
+    "muennighoff2023_datablations": ("muennighoff2023_datablations", None, "chinchilla", "compute:0.2", None),
+    "cerebras_gpt_pile_table": ("cerebras_gpt_pile_table", None, "chinchilla_domain", "compute:0.2", None),
+    "openathena_llama3": ("openathena_isoflops", "llama3", "chinchilla", "compute:0.2", None),
+    "openathena_marin_comma": ("openathena_isoflops", "marin_comma", "chinchilla", "compute:0.2", None),
+    "openathena_marin_dclm": ("openathena_isoflops", "marin_dclm", "chinchilla", "compute:0.2", None),
+    "openathena_marin_nemotron": ("openathena_isoflops", "marin_nemotron", "chinchilla", "compute:0.2", None),
+    "cherti2023_openclip": ("cherti2023_openclip", None, "chinchilla", "compute:0.2", None),
+    "bnsl_4digit_addition": ("bnsl_4digit_addition", None, "saturating", "given", None),
+    "colpret_curves": ("colpret_curves", None, "saturating_tasks", "tokens:tail0.3", 40),
+    "alabdulmohsin2022_revisiting": ("alabdulmohsin2022_revisiting", None, "saturating_tasks", "given", None),
+}
+
+
+def thin(runs, per_curve: int):
+    """At most ``per_curve`` points of each curve, evenly spaced in log x, always keeping both ends."""
+    from bayes_scaling.validation.splits import take
+
+    keep = np.zeros(len(runs), dtype=bool)
+    for index in runs.table.groupby("task", sort=False).indices.values():
+        if len(index) <= per_curve:
+            keep[index] = True
+            continue
+        x = np.log(runs.table["tokens"].to_numpy()[index])
+        targets = np.linspace(x.min(), x.max(), per_curve)
+        keep[index[np.unique(np.abs(x[:, None] - targets[None, :]).argmin(axis=0))]] = True
+    return take(runs, keep)
+
+
+def study_split(name: str):
+    """The (train, test) runs of a study, as ``fit`` backtests them."""
+    from bayes_scaling.data import datasets
+    from bayes_scaling.validation.splits import split_holdout
+
+    dataset, split, spec, rule, per_curve = STUDIES[name]
+    if rule == "given":
+        train = datasets.load(dataset, split="fit")
+        test = datasets.load(dataset, split="extrapolate")
+        if per_curve:
+            train = thin(train, per_curve)
+        return train, test
+    runs = datasets.load(dataset, split=split)
+    if per_curve:
+        runs = thin(runs, per_curve)
+    return split_holdout(runs, rule, spec)
+
+
+#: Variants of the model measured beside the shipped one: name -> [discrepancy] keys set on the spec.
+VARIANTS = {"family": {"family": "params"}}
+
+
+def variant_spec(spec_name: str, variant: str | None):
+    """The study's spec, with a variant's structural-error keys."""
+    from dataclasses import replace
+
+    from bayes_scaling.spec import load_spec
+
+    spec = load_spec(spec_name)
+    if variant:
+        spec = replace(spec, discrepancy=replace(spec.discrepancy, **VARIANTS[variant]))
+    return spec
+
+
+def fit_one(name: str, draws: int, tune: int, seed: int, variant: str | None = None) -> dict:
+    """Backtest one study with its baselines; cache the fit and the scored rows."""
+    from bayes_scaling.validation.backtest import backtest
+
+    spec = variant_spec(STUDIES[name][2], variant)
+    train, test = study_split(name)
+    start = time.perf_counter()
+    bt = backtest((train, test), spec, baselines=True, draws=draws, tune=tune, chains=2, seed=seed,
+                  backend="nutpie", n_resamples=200)
+    seconds = time.perf_counter() - start
+    CACHE.mkdir(parents=True, exist_ok=True)
+    key = f"{name}@{variant}" if variant else name
+    bt.fit.save(CACHE / f"{key}.nc")
+    test.table.to_csv(CACHE / f"{key}.test.csv", index=False)
+    bt.per_run.to_csv(CACHE / f"{key}.per_run.csv", index=False)
+    record = {"study": key, "spec": spec.name, "variant": variant, "holdout": STUDIES[name][3], "n_train": len(train), "n_test": len(test),
+              "seconds": seconds, "diagnostics": bt.fit.diagnostics.to_dict(), "notes": list(bt.notes)}
+    (CACHE / f"{key}.json").write_text(json.dumps(record, indent=1, default=float))
+    return record
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    names = args.studies or list(STUDIES)
+    for name in names:
+        if args.child:
+            record = fit_one(name, args.draws, args.tune, args.seed, args.variant)
+            print(json.dumps({k: record[k] for k in ("study", "n_train", "n_test", "seconds")}), flush=True)
+            continue
+        cmd = [sys.executable, __file__, "fit", "--child", "--studies", name, "--draws", str(args.draws),
+               "--tune", str(args.tune), "--seed", str(args.seed)] + (["--variant", args.variant] if args.variant else [])
+        done = subprocess.run(cmd, check=False, env=os.environ.copy(), capture_output=True, text=True)
+        tail = (done.stdout + done.stderr).strip().splitlines()[-1:] or [""]
+        print(f"{name}: exit {done.returncode} {tail[0][:300]}", flush=True)
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from bayes_scaling.validation.structural import learn_and_score
+
+    names = [n for n in (args.studies or list(STUDIES)) if (CACHE / f"{n}.nc").is_file()]
+    missing = sorted(set(args.studies or STUDIES) - set(names))
+    result = learn_and_score(CACHE, names)
+    variants = {}
+    for variant in VARIANTS:
+        keys = [f"{n}@{variant}" for n in names if (CACHE / f"{n}@{variant}.nc").is_file()]
+        if len(keys) > 1:
+            variants[variant] = learn_and_score(CACHE, keys)
+    record = {"machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version()},
+              "command": COMMAND, "studies_missing": missing, **result.to_dict(),
+              "variants": {v: r.to_dict() for v, r in variants.items()}}
+    Path(args.out).write_text(json.dumps(record, indent=1, default=float) + "\n")
+    Path(args.table).write_text(result.markdown() + "".join(
+        f"\n### Variant: {v} ({VARIANTS[v]})\n\n" + r.markdown() for v, r in variants.items()))
+    result.write_prior(Path(args.priors), COMMAND)
+    print(result.markdown())
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("fit")
+    p.add_argument("--studies", nargs="*", choices=list(STUDIES))
+    p.add_argument("--draws", type=int, default=500)
+    p.add_argument("--tune", type=int, default=500)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--variant", default=None, choices=list(VARIANTS), help="fit a variant of the model instead")
+    p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    s = sub.add_parser("score")
+    s.add_argument("--studies", nargs="*", choices=list(STUDIES))
+    s.add_argument("--out", default=str(OUT))
+    s.add_argument("--priors", default=str(PRIORS))
+    s.add_argument("--table", default=str(TABLE))
+    args = parser.parse_args(argv)
+    return cmd_fit(args) if args.command == "fit" else cmd_score(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

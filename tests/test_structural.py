@@ -1,0 +1,148 @@
+"""The structural error beyond the data: its spec block, its distance, its draws, and what it does to answers."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import SEED, require_mirrored
+
+import bayes_scaling as bs
+from bayes_scaling.errors import SpecError
+from bayes_scaling.spec import ModelSpec, load_spec
+from bayes_scaling.structural import (
+    StructuralError,
+    decades_beyond,
+    growth_draws,
+    learned_prior,
+    parse,
+    widen,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# ------------------------------------------------------------------------------------ the spec block
+
+@pytest.mark.parametrize(("block", "message"), [
+    ({"kind": "extrapolation", "scale": -0.1}, "scale must be a positive number"),
+    ({"kind": "extrapolation", "scale": 0}, "scale must be a positive number"),
+    ({"kind": "extrapolation", "scale": 0.02, "power": "fast"}, "power must be a positive number"),
+    ({"kind": "extrapolation", "scale": 0.02, "spread": -1.0}, "spread must be a number >= 0"),
+    ({"kind": "gaussian_process"}, "unknown [discrepancy] kind 'gaussian_process'"),
+    ({"kind": "extrapolation", "family": "params"}, "unknown [discrepancy] key(s) ['family']"),
+])
+def test_bad_discrepancy_blocks_are_one_line_spec_errors(block, message):
+    data = {"name": "bad", "law": "chinchilla", "discrepancy": block}
+    with pytest.raises(SpecError) as err:
+        ModelSpec.from_dict(data)
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_spec_gives_its_own_error_or_none_and_round_trips():
+    own = ModelSpec.from_dict({"name": "own", "law": "chinchilla",
+                               "discrepancy": {"kind": "extrapolation", "scale": 0.03, "spread": 0.0, "power": 1.0}})
+    assert own.discrepancy == StructuralError("extrapolation", 0.03, 0.0, 1.0, "spec")
+    assert ModelSpec.from_dict(own.to_dict()).discrepancy == own.discrepancy  # stored with every fit
+    off = ModelSpec.from_dict({"name": "off", "law": "chinchilla", "discrepancy": {"kind": "none"}})
+    assert not off.discrepancy.active
+    assert own.overridden(structural="none").discrepancy == StructuralError()
+    assert own.overridden(structural=0.05).discrepancy.scale == 0.05
+    with pytest.raises(SpecError, match="'none', 'learned' or a positive scale"):
+        own.overridden(structural="wide")
+
+
+def test_shipped_specs_default_to_the_learned_prior_with_its_provenance():
+    learned = learned_prior()
+    for key in ("scale", "spread", "power", "studies", "command", "package_version"):
+        assert key in learned
+    assert learned["studies_count"] == len(learned["studies"]) >= 8
+    assert "calibration_real.py" in learned["command"]
+    spec = load_spec("chinchilla")
+    assert spec.discrepancy.active and spec.discrepancy.scale == learned["scale"]
+    assert spec.discrepancy.source.startswith("learned")
+    assert parse(None, "x") == spec.discrepancy
+
+
+# ------------------------------------------------------------------------ distance, draws, widening
+
+def test_distance_is_zero_inside_and_decades_outside():
+    train = pd.DataFrame({"params": [1e8, 1e9], "tokens": [1e9, 1e10], "compute": [6e17, 6e19], "task": ["a", "b"]})
+    points = pd.DataFrame({"params": [3e8, 1e11, 1e9, 1e7], "tokens": [3e9, 1e10, 1e12, 1e9],
+                           "compute": [5.4e18, 6e21, 6e21, 6e16], "task": ["a", "a", "b", "zz"]})
+    d = decades_beyond(train, points, ("params", "tokens"), per_task=False)
+    np.testing.assert_allclose(d, [0.0, 2.0, 2.0, 1.0])  # N two decades up; D two; compute one decade down
+    curve = decades_beyond(train, points, ("tokens",), per_task=True)  # each task's own range of x
+    np.testing.assert_allclose(curve, [np.log10(3), 1.0, 2.0, 0.0])
+
+
+def test_growth_draws_are_deterministic_and_centred_on_the_scale():
+    a, b = growth_draws(0.02, 0.5, 4000, seed=3), growth_draws(0.02, 0.5, 4000, seed=3)
+    assert np.array_equal(a, b) and not np.array_equal(a, growth_draws(0.02, 0.5, 4000, seed=4))
+    assert np.median(a) == pytest.approx(0.02, rel=1e-3)
+    assert np.std(np.log(a)) == pytest.approx(0.5, rel=0.01)
+    assert np.all(growth_draws(0.02, 0.0, 10, seed=1) == 0.02)
+    sigma = np.full((3, 2), 0.01)
+    out = widen(sigma, np.full(3, 0.02), np.array([0.0, 1.0]), power=0.5)
+    np.testing.assert_allclose(out[:, 0], 0.01)  # zero inside the data
+    np.testing.assert_allclose(out[:, 1], np.hypot(0.01, 0.02))
+
+
+# -------------------------------------------------------------------------- answers with real fits
+
+def test_predict_widens_beyond_the_runs_only(sim_fit):
+    from dataclasses import replace
+
+    wide = replace(sim_fit, spec=sim_fit.spec.overridden(structural=0.05))
+    inside = sim_fit.runs.table.iloc[[0, 5]]
+    far = {"params": [7e10], "tokens": [1.4e12]}
+    a = wide.predict(inside["params"].to_numpy(), inside["tokens"].to_numpy())
+    b = wide.predict(inside["params"].to_numpy(), inside["tokens"].to_numpy(), structural=False)
+    assert np.array_equal(a["loss_pred"].values, b["loss_pred"].values)  # zero inside: bit-identical
+    assert float(a["beyond"].max()) == 0.0
+    out, plain = wide.predict(**far), wide.predict(**far, structural=False)
+    assert float(out["beyond"][0]) > 1.0
+    spread = float(np.log(out["loss_pred"]).std())
+    assert spread > 1.5 * float(np.log(plain["loss_pred"]).std())
+    assert json.loads(out.attrs["structural_error"])["scale"] == 0.05
+    np.testing.assert_array_equal(out["loss_mean"].values, plain["loss_mean"].values)  # the law is untouched
+
+
+@pytest.mark.slow
+def test_backtest_on_epoch_scores_the_structural_row_beside_the_posterior():
+    require_mirrored("epoch_chinchilla")
+    runs = bs.datasets.load("epoch_chinchilla")
+    bt = bs.backtest(runs, "chinchilla", holdout="compute:0.2", draws=300, tune=400, chains=2, seed=SEED)
+    m = bt.metrics.set_index("method")
+    assert list(m.index[:2]) == ["posterior", "posterior+structural"]
+    post, structural = m.loc["posterior"], m.loc["posterior+structural"]
+    assert structural["rmsle"] == post["rmsle"]  # the same median: the law's own prediction
+    assert structural["coverage_90"] > post["coverage_90"]
+    assert structural["coverage_error"] < post["coverage_error"]
+    assert structural["mlpd"] > post["mlpd"]  # a proper score: not widening for free
+
+
+@pytest.mark.slow
+def test_the_learning_command_is_deterministic(tmp_path):
+    """fit + score of two studies, twice in fresh processes, write the same prior to the last digit."""
+    require_mirrored("openathena_isoflops")
+    outs = []
+    for run in range(2):
+        cache = tmp_path / f"cache{run}"
+        env = {"BAYES_SCALING_CALIBRATION_CACHE": str(cache)}
+        studies = ["openathena_marin_comma", "openathena_marin_dclm"]
+        base = [sys.executable, str(ROOT / "benchmarks" / "calibration_real.py")]
+        for stage in (["fit", "--draws", "200", "--tune", "300"], ["score", "--out", str(tmp_path / f"{run}.json"),
+                                                                    "--priors", str(tmp_path / f"{run}.toml"),
+                                                                    "--table", str(tmp_path / f"{run}.md")]):
+            subprocess.run([*base, *stage, "--studies", *studies], check=True, capture_output=True,
+                           env={**__import__("os").environ, **env}, timeout=900)
+        text = (tmp_path / f"{run}.toml").read_text()
+        outs.append("\n".join(line for line in text.splitlines() if not line.startswith("generated")))
+    assert outs[0] == outs[1]
+    assert "scale = " in outs[0] and "studies_count = 2" in outs[0]

@@ -16,8 +16,8 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import xarray as xr
@@ -52,7 +52,13 @@ DENSE_MAX_DIM = 60
 
 @dataclass(frozen=True)
 class SamplerSettings:
-    """How a posterior was sampled; stored with every fit."""
+    """How to sample a posterior, and (returned by :func:`sample`, stored with every fit) how it was.
+
+    One object carries the sampler's settings through every layer: ``bs.fit``, ``bs.backtest``,
+    ``bs.calibrate`` and the jobs of a sweep take it as ``sampler=`` (their ``draws=``, ``seed=``, ...
+    keywords override single fields of it). ``dense_mass="auto"`` is resolved by :func:`sample`;
+    ``seconds`` and ``draws_done`` are filled in by it.
+    """
 
     backend: str = DEFAULT_BACKEND
     draws: int = DRAWS
@@ -60,10 +66,26 @@ class SamplerSettings:
     chains: int = CHAINS
     seed: int = SEED
     target_accept: float = TARGET_ACCEPT
-    dense_mass: bool = True
+    dense_mass: bool | str = "auto"
     seconds: float = float("nan")
     #: Draws per chain actually kept: fewer than ``draws`` only for an interrupted fit kept partial.
     draws_done: int | None = None
+
+    def with_options(self, **options: Any) -> SamplerSettings:
+        """A copy with the options that are not None replaced (a caller's single keywords)."""
+        unknown = sorted(set(options) - {f.name for f in fields(self)})
+        if unknown:
+            raise BackendError(f"unknown sampler setting(s) {unknown}")
+        return replace(self, **{k: v for k, v in options.items() if v is not None})
+
+    def check(self) -> None:
+        """Refuse an unknown backend (or its missing packages), draws, tune or chains below 1, a negative seed."""
+        check_backend(self.backend)
+        for name in ("draws", "tune", "chains"):
+            if int(getattr(self, name)) < 1:
+                raise BackendError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if int(self.seed) < 0:
+            raise BackendError(f"seed must be a non-negative integer, got {self.seed}")
 
     @property
     def interrupted(self) -> bool:
@@ -127,13 +149,7 @@ def check_backend(backend: str) -> None:
 
 def sample(
     model: pm.Model,
-    backend: str = DEFAULT_BACKEND,
-    draws: int = DRAWS,
-    tune: int = TUNE,
-    chains: int = CHAINS,
-    seed: int = SEED,
-    target_accept: float = TARGET_ACCEPT,
-    dense_mass: bool | str = "auto",
+    sampler: SamplerSettings | None = None,
     progressbar: bool = False,
     keep_partial: bool = False,
 ) -> tuple[xr.DataTree, SamplerSettings]:
@@ -143,20 +159,15 @@ def sample(
     ----------
     model : pymc.Model
         From :func:`bayes_scaling.build_model`.
-    backend : {"pymc", "numpyro", "blackjax", "nutpie"}
-        The NUTS implementation.
-    draws, tune, chains : int
-        Kept draws per chain, warm-up iterations per chain, number of chains.
-    seed : int
-        The same seed, data and spec give the same draws on one machine.
-    target_accept : float
-        NUTS step-size target.
-    dense_mass : bool or "auto"
-        Adapt a dense mass matrix (``pymc``, ``numpyro``) or nutpie's low-rank one; ``blackjax``
-        keeps its diagonal metric (pm.sample passes no option for it). Worth it for the few,
-        correlated parameters of a scaling law; ``"auto"`` (default) uses it up to
-        :data:`DENSE_MAX_DIM` unconstrained parameters and a diagonal one above (hierarchies over
-        many tasks, where a dense matrix costs O(d^2) per step and cannot be estimated in warm-up).
+    sampler : SamplerSettings, optional
+        Backend (``pymc``, ``nutpie``, ``numpyro``, ``blackjax``: the NUTS implementation), kept
+        draws, warm-up iterations and chains, the seed (the same seed, data and spec give the same
+        draws on one machine), the step-size target, and ``dense_mass``: adapt a dense mass matrix
+        (``pymc``, ``numpyro``) or nutpie's low-rank one (``blackjax`` keeps its diagonal metric;
+        pm.sample passes no option for it). Worth it for the few, correlated parameters of a
+        scaling law; ``"auto"`` (default) uses it up to :data:`DENSE_MAX_DIM` unconstrained
+        parameters and a diagonal one above (hierarchies over many tasks, where a dense matrix
+        costs O(d^2) per step and cannot be estimated in warm-up). Default ``SamplerSettings()``.
     progressbar : bool
         Show the sampler's progress bar.
     keep_partial : bool
@@ -166,6 +177,7 @@ def sample(
     Returns
     -------
     (DataTree, SamplerSettings)
+        The settings as used: ``dense_mass`` resolved, ``seconds`` and ``draws_done`` filled in.
 
     Raises
     ------
@@ -176,14 +188,12 @@ def sample(
         nutpie catch the interrupt and return a shorter trace; it is detected here, never returned
         as if complete.
     """
-    check_backend(backend)
+    sampler = sampler or SamplerSettings()
+    sampler.check()
+    backend, draws, tune, chains, seed = sampler.backend, sampler.draws, sampler.tune, sampler.chains, sampler.seed
+    target_accept, dense_mass = sampler.target_accept, sampler.dense_mass
     if dense_mass == "auto":
         dense_mass = model_dim(model) <= DENSE_MAX_DIM
-    for name, value in (("draws", draws), ("tune", tune), ("chains", chains)):
-        if int(value) < 1:
-            raise BackendError(f"{name} must be at least 1, got {value}")
-    if int(seed) < 0:
-        raise BackendError(f"seed must be a non-negative integer, got {seed}")
     start = time.perf_counter()
     with interrupt_watch() as interrupted:
         try:

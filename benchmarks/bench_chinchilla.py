@@ -12,7 +12,7 @@ import time
 import numpy as np
 
 import bayes_scaling as bs
-from bayes_scaling.inference import diagnose, sample
+from bayes_scaling.inference import SamplerSettings, diagnose, sample
 from bayes_scaling.model import build_model
 
 PARAMS = ["log_e", "log_a0", "alpha", "log_b0", "beta"]
@@ -32,7 +32,8 @@ def posterior_run(runs: bs.Runs, backend: str, centred: bool, draws: int, tune: 
         spec = spec.with_priors(**NAIVE_PRIORS)
     start = time.perf_counter()
     model = build_model(runs, spec, centred=centred)
-    idata, _settings = sample(model, backend=backend, draws=draws, tune=tune, chains=4, seed=seed, dense_mass=centred)
+    idata, _settings = sample(model, SamplerSettings(backend=backend, draws=draws, tune=tune, chains=4, seed=seed,
+                                                     dense_mass=centred))
     total = time.perf_counter() - start
     sampling = float(idata["posterior"].attrs.get("sampling_time", np.nan))
     d = diagnose(idata, PARAMS)

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 import bayes_scaling as bs
-from bayes_scaling.inference import diagnose, model_dim, sample
+from bayes_scaling.inference import SamplerSettings, diagnose, model_dim, sample
 from bayes_scaling.model import build_model
 from bayes_scaling.validation.simulate import simulate_groups
 
@@ -45,7 +45,7 @@ def measure(n_tasks: int, draws: int, tune: int, seed: int, hierarchy: str, back
     model = build_model(runs, spec)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        idata, settings = sample(model, backend=backend, draws=draws, tune=tune, chains=2, seed=seed)
+        idata, settings = sample(model, SamplerSettings(backend=backend, draws=draws, tune=tune, chains=2, seed=seed))
     seconds = time.perf_counter() - start
     sampling = float(idata["posterior"].attrs.get("sampling_time", seconds))
     d = diagnose(idata)

@@ -154,7 +154,7 @@ def test_sampler_arguments_out_of_range(tmp_path, capsys, argv, words):
     code, _, err = run(capsys, "fit", "chinchilla_sim", "--out", tmp_path / "x.nc", *argv)
     one_error(code, err, words)
     with pytest.raises(bs.BackendError, match="seed"):
-        bs.sample(bs.build_model(bs.datasets.load("chinchilla_sim"), "chinchilla"), seed=-1)
+        bs.sample(bs.build_model(bs.datasets.load("chinchilla_sim"), "chinchilla"), bs.SamplerSettings(seed=-1))
 
 
 def test_read_arguments_out_of_range(capsys, fit_file):

@@ -14,8 +14,7 @@ import pandas as pd
 import xarray as xr
 
 from ..data.runs import Runs, read_runs
-from ..defaults import CHAINS, DEFAULT_BACKEND, DRAWS, SEED, TARGET_ACCEPT, TUNE
-from ..inference import diagnose, sample, warn_if_unconverged
+from ..inference import SamplerSettings, diagnose, sample, warn_if_unconverged
 from ..model import build_model, model_pivots
 from ..spec import ModelSpec, Prior, load_spec
 from .checks import check_priors, explain
@@ -29,12 +28,13 @@ def fit(
     priors: Mapping[str, Prior] | None = None,
     pool: Mapping[str, str] | str | None = None,
     structural: str | float | None = None,
-    backend: str = DEFAULT_BACKEND,
-    draws: int = DRAWS,
-    tune: int = TUNE,
-    chains: int = CHAINS,
-    seed: int = SEED,
-    target_accept: float = TARGET_ACCEPT,
+    sampler: SamplerSettings | None = None,
+    backend: str | None = None,
+    draws: int | None = None,
+    tune: int | None = None,
+    chains: int | None = None,
+    seed: int | None = None,
+    target_accept: float | None = None,
     progressbar: bool = False,
     keep_partial: bool = False,
 ) -> Fit:
@@ -54,8 +54,13 @@ def fit(
         Override of the spec's structural error beyond the data (:mod:`bayes_scaling.structural`):
         none, the prior learned across studies, or a scale of your own. It widens predictions
         beyond the runs, not the posterior.
-    backend, draws, tune, chains, seed, target_accept, progressbar
-        Passed to :func:`bayes_scaling.sample`.
+    sampler : SamplerSettings, optional
+        How to sample (default ``SamplerSettings()``: pymc's NUTS, 4 chains x 1000 draws after 1000
+        warm-up, seed 0).
+    backend, draws, tune, chains, seed, target_accept : optional
+        Override single fields of ``sampler``.
+    progressbar : bool
+        Show the sampler's progress bar.
     keep_partial : bool
         On Ctrl-C, return the draws taken so far as a fit marked interrupted (its diagnostics, summary,
         saved file and ``--json`` say so) instead of raising.
@@ -75,8 +80,9 @@ def fit(
     spec = load_spec(spec).overridden(priors, pool, structural)
     model = build_model(runs, spec)
     check_priors(runs, spec)
-    idata, settings = sample(model, backend=backend, draws=draws, tune=tune, chains=chains, seed=seed,
-                             target_accept=target_accept, progressbar=progressbar, keep_partial=keep_partial)
+    settings = (sampler or SamplerSettings()).with_options(backend=backend, draws=draws, tune=tune, chains=chains,
+                                                          seed=seed, target_accept=target_accept)
+    idata, settings = sample(model, settings, progressbar=progressbar, keep_partial=keep_partial)
     diagnostics = diagnose(idata, [n for n in idata["posterior"].data_vars if n not in spec.law_obj.natural_names
                                    or n in spec.law_obj.sampled])
     diagnostics = explain(diagnostics, idata, settings)

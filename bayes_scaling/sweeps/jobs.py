@@ -26,7 +26,7 @@ from ..errors import (
     InputError,
     SpecError,
 )
-from ..inference import BACKENDS, DEFAULT_BACKEND
+from ..inference import BACKENDS, DEFAULT_BACKEND, SamplerSettings
 from ..spec import NOISE, ModelSpec, Prior, load_spec, read_toml, resolve_parameter
 
 #: Hashed into every job key: bump it when the same job would mean something else.
@@ -93,6 +93,11 @@ class Job:
         }
         for name, value in canonical.items():
             object.__setattr__(self, name, value)
+
+    def sampler(self) -> SamplerSettings:
+        """The job's sampler settings, as its fit and backtest take them."""
+        return SamplerSettings(backend=self.backend, draws=self.draws, tune=self.tune, chains=self.chains,
+                               seed=self.seed, target_accept=self.target_accept)
 
     def to_dict(self) -> dict[str, Any]:
         """The job's defining fields (not its tags), JSON-able."""

@@ -89,12 +89,10 @@ def _execute(job: Job) -> tuple[Fit, pd.DataFrame | None]:
     with warnings.catch_warnings(), _quiet("pymc"):
         warnings.simplefilter("ignore", SamplerWarning)  # the row carries the diagnostics
         if job.holdout is None:
-            return fit(runs, spec, backend=job.backend, draws=job.draws, tune=job.tune, chains=job.chains,
-                       seed=job.seed, target_accept=job.target_accept), None
+            return fit(runs, spec, sampler=job.sampler()), None
         from ..validation.backtest import backtest
 
-        result = backtest(runs, spec, holdout=job.holdout, seed=job.seed, draws=job.draws, tune=job.tune,
-                          chains=job.chains, backend=job.backend)
+        result = backtest(runs, spec, holdout=job.holdout, sampler=job.sampler())
         return result.fit, result.metrics
 
 

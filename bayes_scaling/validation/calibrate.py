@@ -22,7 +22,7 @@ import math
 import sys
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -33,7 +33,7 @@ from scipy import stats
 from ..data.runs import Runs, read_runs
 from ..defaults import CHINCHILLA_COMPUTE
 from ..errors import InputError, SamplerWarning
-from ..inference import DEFAULT_BACKEND
+from ..inference import SamplerSettings
 from ..laws import Law
 from ..laws.allocation import optimal_allocation
 from ..model import model_pivots
@@ -42,6 +42,9 @@ from ..result.fit import Fit
 from ..spec import ModelSpec, load_spec
 from .scoring import records
 from .simulate import simulate_runs
+
+#: The sampler of each refit unless told otherwise: small, as many refits are made.
+REFIT_SAMPLER = SamplerSettings(draws=500, tune=500, chains=2)
 
 DEFAULT_LEVELS = (0.5, 0.8, 0.9)
 #: Noise of a fixed truth that names none: the bundled chinchilla_sim's (Student-t, scale 0.01, nu 4).
@@ -122,10 +125,11 @@ def calibrate(
     compute: float = CHINCHILLA_COMPUTE,
     levels: Sequence[float] = DEFAULT_LEVELS,
     seed: int = 0,
-    draws: int = 500,
-    tune: int = 500,
-    chains: int = 2,
-    backend: str = DEFAULT_BACKEND,
+    sampler: SamplerSettings | None = None,
+    draws: int | None = None,
+    tune: int | None = None,
+    chains: int | None = None,
+    backend: str | None = None,
     loss_range: tuple[float, float] = DEFAULT_LOSS_RANGE,
     rank_draws: int = 99,
     bins: int = 10,
@@ -153,7 +157,11 @@ def calibrate(
         Central interval masses.
     seed : int
         Seeds the truths, the noise and (as seed + i) each refit.
-    draws, tune, chains, backend
+    sampler : SamplerSettings, optional
+        How each refit is sampled (default :data:`REFIT_SAMPLER`: 2 chains x 500 draws after 500); its
+        seed is replaced by seed + i for the i-th data set.
+    draws, tune, chains, backend : optional
+        Override single fields of ``sampler``.
         Sampler settings of each refit.
     loss_range : (float, float)
         Simulated data sets with a loss outside this range are rejected and counted.
@@ -189,7 +197,7 @@ def calibrate(
     rng = np.random.default_rng(seed)
     truths, label = _truth_source(spec, design_runs, truth, rng)
     quantities = list(law.natural_names) + (["ratio"] if law.has_allocation else [])
-    sampler = {"backend": backend, "draws": draws, "tune": tune, "chains": chains}
+    sampler = (sampler or REFIT_SAMPLER).with_options(backend=backend, draws=draws, tune=tune, chains=chains)
     rows, rejected, attempts = [], 0, 0
     while len({r["dataset"] for r in rows}) < n_datasets:
         attempts += 1
@@ -203,14 +211,15 @@ def calibrate(
         sim, values = accepted
         i = len({r["dataset"] for r in rows})
         result, scored = _refit_dataset(sim, values, i, spec, design_runs.compute_factor, quantities, compute,
-                                        levels, rank_draws, {**sampler, "seed": seed + i})
+                                        levels, rank_draws, replace(sampler, seed=seed + i))
         rows.extend(scored)
         if progress:
             _print_progress(i, n_datasets, result, rejected, scored, levels)
     ranks = pd.DataFrame(rows)
     coverage = _coverage(ranks, quantities, levels)
     histogram = _histogram(ranks, quantities, rank_draws, bins)
-    settings = {"draws": draws, "tune": tune, "chains": chains, "backend": backend, "seed": seed,
+    settings = {"draws": sampler.draws, "tune": sampler.tune, "chains": sampler.chains, "backend": sampler.backend,
+                "seed": seed,
                 "loss_range": list(loss_range), "design_runs": len(design_runs), "rank_draws": rank_draws}
     return Calibration(coverage, ranks.drop(columns=[c for c in ranks if c.startswith("covered_")]), histogram,
                        spec.name, label, rejected, levels, float(compute), settings)
@@ -235,12 +244,12 @@ def _simulate_dataset(spec: ModelSpec, true: Mapping[str, float], frame: pd.Data
 
 def _refit_dataset(sim: pd.DataFrame, values: Mapping[str, float], i: int, spec: ModelSpec, factor: float,
                    quantities: Sequence[str], compute: float, levels: Sequence[float], rank_draws: int,
-                   sampler: dict) -> tuple[Fit, list[dict]]:
+                   sampler: SamplerSettings) -> tuple[Fit, list[dict]]:
     """Refit the ``i``-th simulated data set and score each quantity's truth against its posterior."""
     runs = read_runs(sim[["params", "tokens", "compute", "loss"]], compute_factor=factor)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SamplerWarning)
-        result = fit_runs(runs, spec, **sampler)
+        result = fit_runs(runs, spec, sampler=sampler)
     post = _posterior_values(result, quantities, compute)
     return result, [_score(i, q, values[q], post[q], levels, rank_draws, result.diagnostics.ok) for q in quantities]
 

@@ -41,7 +41,11 @@ from .errors import SpecError
 from .resources import resource_dir
 
 KINDS = ("none", "extrapolation")
-KEYS = ("kind", "scale", "spread", "power", "family", "family_scale", "source")
+KEYS = ("kind", "scale", "spread", "power", "distance", "family", "family_scale", "source")
+#: How the distance beyond the data is measured: in decades, or in multiples of the data's own span.
+DISTANCES = ("decades", "relative")
+#: Smallest span (decades) a relative distance divides by: an input the runs hardly vary.
+MIN_SPAN = 0.1
 #: Columns of the runs whose equal values may form a family of runs that share their errors.
 FAMILY_COLUMNS = ("params", "tokens", "compute", "domain", "task")
 #: Default HalfNormal scale of the family sd (on log loss).
@@ -64,7 +68,11 @@ class StructuralError:
     spread : float
         Log-scale sd of tau's LogNormal prior; 0 fixes tau at ``scale``.
     power : float
-        Growth exponent: the sd is tau · d^power at d decades beyond the data.
+        Growth exponent: the sd is tau · d^power at distance d beyond the data.
+    distance : {"decades", "relative"}
+        d in decades beyond the fitted range, or in multiples of that range's span (half a decade
+        beyond runs spanning four decades is d = 0.125): a law fitted over a wide range is held to
+        its extrapolation more tightly than one fitted over a narrow range.
     family : str
         A column of the runs (``params``: the runs of one model size; ``task``: the points of one
         curve) whose runs share a random offset on log loss, ``family_sd · z_f`` with
@@ -79,6 +87,7 @@ class StructuralError:
     scale: float = 0.0
     spread: float = 0.0
     power: float = 1.0
+    distance: str = "decades"
     family: str = ""
     family_scale: float = FAMILY_SCALE
     source: str = "spec"
@@ -90,6 +99,11 @@ class StructuralError:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def distance_to(self, train: pd.DataFrame, points: pd.DataFrame, inputs: tuple[str, ...],
+                    per_task: bool) -> np.ndarray:
+        """The distance d of each point beyond the training runs, measured as this model measures it."""
+        return decades_beyond(train, points, inputs, per_task, relative=self.distance == "relative")
 
 
 def learned_prior() -> dict[str, Any]:
@@ -138,6 +152,12 @@ def parse(block: Mapping[str, Any] | None, spec_name: str) -> StructuralError:
     if kind == "none":
         return StructuralError(family=family, family_scale=family_scale)
     values, learned = {}, None
+    distance = block.get("distance", LEARNED)
+    if distance == LEARNED:
+        distance = str(learned_prior().get("distance", "decades"))
+    if distance not in DISTANCES:
+        raise SpecError(f"spec '{spec_name}': unknown [discrepancy] distance {distance!r}; choose one of "
+                        f"{', '.join(DISTANCES)} or '{LEARNED}'")
     for key in ("scale", "spread", "power"):
         value = block.get(key, LEARNED)
         if value == LEARNED:
@@ -147,7 +167,8 @@ def parse(block: Mapping[str, Any] | None, spec_name: str) -> StructuralError:
             values[key] = _positive(value, key, spec_name, zero=key == "spread")
     source = str(block.get("source", "spec")) if learned is None else \
         f"learned: models/{PRIOR_FILE} ({learned.get('studies_count', '?')} studies)"
-    return StructuralError(kind, values["scale"], values["spread"], values["power"], family, family_scale, source)
+    return StructuralError(kind, values["scale"], values["spread"], values["power"], distance, family, family_scale,
+                           source)
 
 
 def override(error: StructuralError, value: str | float | None) -> StructuralError:
@@ -164,16 +185,18 @@ def override(error: StructuralError, value: str | float | None) -> StructuralErr
         raise SpecError(f"the structural error is 'none', 'learned' or a positive scale, got {value!r}") from None
     base = error if error.kind != "none" else parse({"kind": "extrapolation"}, "override")
     return StructuralError("extrapolation", _positive(scale, "scale", "override"), base.spread, base.power,
-                           error.family, error.family_scale, "override")
+                           base.distance, error.family, error.family_scale, "override")
 
 
-def decades_beyond(train: pd.DataFrame, points: pd.DataFrame, inputs: tuple[str, ...], per_task: bool) -> np.ndarray:
+def decades_beyond(train: pd.DataFrame, points: pd.DataFrame, inputs: tuple[str, ...], per_task: bool,
+                   relative: bool = False) -> np.ndarray:
     """Decades each point lies beyond the training runs: the largest over the law's inputs (and compute,
     for laws in N and D) of the distance in log10 outside [min, max] of the training values.
 
     ``train`` and ``points`` are tables with those columns (``Runs.table``). With ``per_task`` the range
     is that of the point's own task where ``points`` has a ``task`` column and the task has training
-    runs (a learning curve is extrapolated from its own points), else of all training runs.
+    runs (a learning curve is extrapolated from its own points), else of all training runs. With
+    ``relative`` each axis's distance is divided by the span of the range (at least :data:`MIN_SPAN`).
     """
     axes = list(inputs) + (["compute"] if set(inputs) == {"params", "tokens"} else [])
     out = np.zeros(len(points))
@@ -186,7 +209,8 @@ def decades_beyond(train: pd.DataFrame, points: pd.DataFrame, inputs: tuple[str,
             known = points["task"].isin(ranges.index).to_numpy()
             lo[known] = ranges["min"].reindex(points["task"][known]).to_numpy()
             hi[known] = ranges["max"].reindex(points["task"][known]).to_numpy()
-        out = np.maximum(out, np.maximum(x - hi, lo - x))
+        beyond = np.maximum(x - hi, lo - x)
+        out = np.maximum(out, beyond / np.maximum(hi - lo, MIN_SPAN) if relative else beyond)
     return np.where(out > EDGE_DECADES, out, 0.0)
 
 

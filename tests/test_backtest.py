@@ -76,6 +76,13 @@ def test_threshold_and_half_holdouts():
         held = test.table.loc[test.table["task"] == task, "tokens"]
         assert len(held) and (held > x_max / 2).all()
         assert (train.table.loc[train.table["task"] == task, "tokens"] <= x_max / 2).all()
+    train, test = split_holdout(runs, "tokens:tail0.3")  # the last 30% of x of each curve
+    for task in ("a", "b"):
+        x_max = runs.table.loc[runs.table["task"] == task, "tokens"].max()
+        assert (test.table.loc[test.table["task"] == task, "tokens"] > 0.7 * x_max).all()
+        assert (train.table.loc[train.table["task"] == task, "tokens"] <= 0.7 * x_max).all()
+    with pytest.raises(bs.InputError, match="fraction of x must lie strictly between 0 and 1"):
+        split_holdout(runs, "tokens:tail1.5")
 
 
 @pytest.mark.parametrize(("holdout", "message"), [

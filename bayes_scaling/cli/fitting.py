@@ -50,28 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     sampler_args(p, target_accept=True)
     p.set_defaults(func=cmd_demo, keep_partial=False, target_accept=defaults.DEMO_TARGET_ACCEPT)
 
-    p = sub.add_parser("backtest", help="fit on part of the runs, predict the held-out rest; score the posterior "
-                                        "and baselines (RMSLE, interval coverage, log predictive density)")
-    data_args(p)
-    p.add_argument("--holdout", default=None,
-                   help="compute:0.2 (top 20%% by compute; default), params:>1e9 (threshold), tokens:half (x > x_max/2 per task)")
-    p.add_argument("--split", default=None, help="a registered dataset's split to use (to train on, with --split-test)")
-    p.add_argument("--split-test", default=None, help="a registered dataset's split to predict instead of a holdout (e.g. extrapolate)")
-    p.add_argument("--domain", nargs="+", default=None, help="keep only the runs of these domains")
-    pooling_args(p)
-    p.add_argument("--discrepancy", nargs="?", const=True, default=False, metavar="RULE",
-                   help="also score the posterior with an out-of-sample discrepancy learned by a nested backtest "
-                        "inside the training runs (RULE: its split; default the same rule as --holdout)")
-    p.add_argument("--baselines", action="store_true", help="also score Huber + bootstrap (Chinchilla) or M4 (learning curves)")
-    p.add_argument("--resamples", type=positive_int, default=200, help="bootstrap resamples of the baseline (default 200)")
-    p.add_argument("--levels", type=probability, nargs="+", default=[0.5, 0.8, 0.9, 0.95], help="interval masses scored")
-    p.add_argument("--save", default=None, metavar="CSV",
-                   help="also write the per-run rows (method, median, pit, lpd, interval bounds) as a CSV, "
-                        "for 'bayes-scaling plot CSV --kind pit'")
-    p.add_argument("--json", action="store_true", help="print one JSON document")
-    sampler_args(p)
-    p.set_defaults(func=cmd_backtest)
-
+    _backtest_parser(sub)
     p = sub.add_parser("calibrate", help="simulation-based calibration: refit simulated data sets and check that the "
                                          "intervals cover the truth")
     p.add_argument("--spec", default="chinchilla", help="a spec with every parameter shared (default: chinchilla)")
@@ -95,6 +74,31 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--serial", action="store_true", help="run the jobs one after another in this process (no Dask)")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(func=cmd_sweep)
+
+
+def _backtest_parser(sub: argparse._SubParsersAction) -> None:
+    """The ``backtest`` command's arguments."""
+    p = sub.add_parser("backtest", help="fit on part of the runs, predict the held-out rest; score the posterior "
+                                        "and baselines (RMSLE, interval coverage, log predictive density)")
+    data_args(p)
+    p.add_argument("--holdout", default=None,
+                   help="compute:0.2 (top 20%% by compute; default), params:>1e9 (threshold), tokens:half (x > x_max/2 per task)")
+    p.add_argument("--split", default=None, help="a registered dataset's split to use (to train on, with --split-test)")
+    p.add_argument("--split-test", default=None, help="a registered dataset's split to predict instead of a holdout (e.g. extrapolate)")
+    p.add_argument("--domain", nargs="+", default=None, help="keep only the runs of these domains")
+    pooling_args(p)
+    p.add_argument("--discrepancy", nargs="?", const=True, default=False, metavar="RULE",
+                   help="also score the posterior with an out-of-sample discrepancy learned by a nested backtest "
+                        "inside the training runs (RULE: its split; default the same rule as --holdout)")
+    p.add_argument("--baselines", action="store_true", help="also score Huber + bootstrap (Chinchilla) or M4 (learning curves)")
+    p.add_argument("--resamples", type=positive_int, default=200, help="bootstrap resamples of the baseline (default 200)")
+    p.add_argument("--levels", type=probability, nargs="+", default=[0.5, 0.8, 0.9, 0.95], help="interval masses scored")
+    p.add_argument("--save", default=None, metavar="CSV",
+                   help="also write the per-run rows (method, median, pit, lpd, interval bounds) as a CSV, "
+                        "for 'bayes-scaling plot CSV --kind pit'")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    sampler_args(p)
+    p.set_defaults(func=cmd_backtest)
 
 
 def fit_from(args: argparse.Namespace, runs: Runs, spec: ModelSpec) -> Fit:

@@ -20,7 +20,7 @@ import xarray as xr
 from scipy import special
 
 from ..errors import QueryError
-from ..structural import decades_beyond, growth_draws
+from ..structural import growth_draws
 from .draws import (
     SAMPLE_DIMS,
     Draws,
@@ -248,7 +248,7 @@ def _with_structural(fit: Fit, sigma: xr.DataArray, params: Any, tokens: Any) ->
         return sigma
     n, d = np.broadcast_arrays(np.atleast_1d(np.asarray(params, float)), np.atleast_1d(np.asarray(tokens, float)))
     points = pd.DataFrame({"params": n, "tokens": d, "compute": fit.runs.compute_factor * n * d})
-    beyond = decades_beyond(fit.runs.table, points, fit.law.inputs, per_task=False)
+    beyond = error.distance_to(fit.runs.table, points, fit.law.inputs, per_task=False)
     shape = (sigma.sizes["chain"], sigma.sizes["draw"])
     tau = xr.DataArray(growth_draws(error.scale, error.spread, shape[0] * shape[1], fit.settings.seed).reshape(shape),
                        dims=("chain", "draw"))

@@ -290,7 +290,8 @@ class Fit:
         if error.active:
             shape = (post.sizes["chain"], post.sizes["draw"])
             tau = growth_draws(error.scale, error.spread, shape[0] * shape[1], self.settings.seed).reshape(shape)
-            extra = xr.DataArray(tau, dims=("chain", "draw")) * xr.DataArray(beyond**error.power, dims="point")
+            d = error.distance_to(self.runs.table, pd.DataFrame(points), self.law.inputs, per_task=False)
+            extra = xr.DataArray(tau, dims=("chain", "draw")) * xr.DataArray(d**error.power, dims="point")
             sigma = np.sqrt(sigma**2 + extra**2)
         rng = np.random.default_rng(self.settings.seed if seed is None else seed)
         nu = post["nu"].values if self.spec.likelihood == "student_t" else None

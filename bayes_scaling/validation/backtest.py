@@ -22,13 +22,12 @@ import pandas as pd
 from numpy.typing import ArrayLike
 
 from ..data.runs import Runs, read_runs
-from ..defaults import CHAINS, DRAWS, SEED, TUNE
 from ..errors import InputError, QueryError
-from ..inference import DEFAULT_BACKEND
+from ..inference import SamplerSettings
 from ..result.estimator import fit as fit_runs
 from ..result.fit import Fit, predictive_noise
 from ..spec import ModelSpec, Prior, load_spec
-from ..structural import decades_beyond, growth_draws, widen
+from ..structural import growth_draws, widen
 from .baselines.huber import bootstrap, huber_fit
 from .baselines.m4 import fit_m4_curves
 from .predictive import (
@@ -73,7 +72,7 @@ def _posterior_rows(fit: Fit, test: Runs, levels: Sequence[float], seed: int, ta
         m, s, v = draw_matrices(fit, part)
         s = with_discrepancy(s, tau)
         if growth is not None:
-            s = widen(s, growth, decades_beyond(fit.runs.table, part.table, fit.law.inputs, per_task), error.power)
+            s = widen(s, growth, error.distance_to(fit.runs.table, part.table, fit.law.inputs, per_task), error.power)
         scores = pointwise_scores(np.log(part.column("loss")), m, s, v)
         pred = m + s * predictive_noise(rng, m.shape, None if v is None else v.ravel())
         frames.append(scores.assign(**bounds(pred, levels)))
@@ -222,11 +221,12 @@ def backtest(
     priors: Mapping[str, Prior] | None = None,
     baselines: bool = False,
     levels: Sequence[float] = DEFAULT_LEVELS,
-    draws: int = DRAWS,
-    tune: int = TUNE,
-    chains: int = CHAINS,
-    seed: int = SEED,
-    backend: str = DEFAULT_BACKEND,
+    sampler: SamplerSettings | None = None,
+    draws: int | None = None,
+    tune: int | None = None,
+    chains: int | None = None,
+    seed: int | None = None,
+    backend: str | None = None,
     n_resamples: int = 200,
     huber_starts: str = "coarse",
     m4_options: Mapping[str, Any] | None = None,
@@ -252,9 +252,11 @@ def backtest(
         by group. Other laws have no baseline (recorded in ``notes``).
     levels : sequence of float
         Nominal masses of the central predictive intervals scored.
-    draws, tune, chains, seed, backend
-        Sampler settings of the posterior fit; ``seed`` also seeds the predictive noise and the
-        bootstrap.
+    sampler : SamplerSettings, optional
+        How the posterior is sampled (default ``SamplerSettings()``); its seed also seeds the
+        predictive noise and the bootstrap.
+    draws, tune, chains, seed, backend : optional
+        Override single fields of ``sampler``.
     n_resamples : int
         Bootstrap resamples (0: no bootstrap row).
     huber_starts : {"coarse", "full"}
@@ -283,26 +285,18 @@ def backtest(
     """
     spec = load_spec(spec).overridden(priors, pool, structural)
     levels = check_levels(levels)
-    if isinstance(runs, tuple):
-        if holdout is not None:
-            raise InputError("give either a (train, test) pair of runs or a holdout rule, not both")
-        if len(runs) != 2:
-            raise InputError(f"a given split is a (train, test) pair of runs, got {len(runs)} items")
-        train, test = (_as_runs(r) for r in runs)
-        holdout = "given split"
-        check_split(train, test, spec, "the given split")
-    else:
-        holdout = holdout or DEFAULT_HOLDOUT
-        train, test = split_holdout(_as_runs(runs), holdout, spec)
+    train, test, holdout = _split(runs, holdout, spec)
     nested = None if discrepancy is False else _nested_split(train, spec, _inner_rule(discrepancy, holdout, spec))
-    sampler = {"backend": backend, "draws": draws, "tune": tune, "chains": chains, "seed": seed}
-    result = fit_runs(train, spec, **sampler)
+    sampler = (sampler or SamplerSettings()).with_options(backend=backend, draws=draws, tune=tune, chains=chains,
+                                                         seed=seed)
+    seed = sampler.seed
+    result = fit_runs(train, spec, sampler=sampler)
     rows = {"posterior": _posterior_rows(result, test, levels, seed)}
     if spec.discrepancy.active:
         rows["posterior+structural"] = _posterior_rows(result, test, levels, seed, structural=True)
     tau = None
     if nested is not None:  # fit the training runs' smaller part, predict their larger part
-        tau, _ = discrepancy_scale(fit_runs(nested[0], spec, **sampler), nested[1])
+        tau, _ = discrepancy_scale(fit_runs(nested[0], spec, sampler=sampler), nested[1])
         rows["posterior+discrepancy"] = _posterior_rows(result, test, levels, seed, tau)
     notes = []
     if baselines:
@@ -322,6 +316,21 @@ def backtest(
     per_run["log_error"] = np.log(per_run["median"]) - np.log(per_run["loss"])
     metrics, per_task = tabulate(per_run, levels, len(train))
     return Backtest(result, train, test, per_run, metrics, per_task, levels, holdout, tuple(notes), tau)
+
+
+def _split(runs: Runs | pd.DataFrame | str | Path | tuple[Runs, Runs], holdout: str | None,
+           spec: ModelSpec) -> tuple[Runs, Runs, str]:
+    """Training runs, held-out runs and the name of the split: a given pair, or a holdout rule."""
+    if isinstance(runs, tuple):
+        if holdout is not None:
+            raise InputError("give either a (train, test) pair of runs or a holdout rule, not both")
+        if len(runs) != 2:
+            raise InputError(f"a given split is a (train, test) pair of runs, got {len(runs)} items")
+        train, test = (_as_runs(r) for r in runs)
+        check_split(train, test, spec, "the given split")
+        return train, test, "given split"
+    holdout = holdout or DEFAULT_HOLDOUT
+    return (*split_holdout(_as_runs(runs), holdout, spec), holdout)
 
 
 def _inner_rule(discrepancy: bool | str, holdout: str, spec: ModelSpec) -> str:

@@ -1,5 +1,5 @@
-"""The README's and docs/' code: the README's Python example runs, every documented command parses,
-and every Python block of docs/ compiles."""
+"""The README's and docs/' code: the README's Python example and the runnable pages' blocks run, every
+documented command parses, and every Python block of docs/ compiles."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import warnings
 from pathlib import Path
 
 import pytest
+from conftest import require_mirrored
 
 from bayes_scaling.cli import build_parser
 
@@ -69,3 +70,40 @@ def test_the_readme_python_example_runs(tmp_path, monkeypatch):
     fit = namespace["fit"]
     assert fit.diagnostics.ok and (tmp_path / "chinchilla.nc").is_file()
     assert 5 < float(namespace["ratio"].median()) < 60
+
+
+#: The pages with Python blocks; each runs as it stands (remote-cluster variants are ``text`` blocks).
+RUNNABLE = ["python.md", "structural.md", "hierarchies.md", "sweeps.md"]
+NEEDS = {"python.md": "epoch_chinchilla", "hierarchies.md": "cerebras_gpt_pile_table"}
+
+
+def test_every_docs_page_with_python_runs_in_the_tests():
+    assert {p.name for p in PAGES[1:] if blocks(p, "python")} == set(RUNNABLE)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("page", RUNNABLE)
+def test_the_runnable_docs_blocks_run(page, tmp_path, monkeypatch):
+    if page in NEEDS:
+        require_mirrored(NEEDS[page])
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for code in blocks(ROOT / "docs" / page, "python"):
+            exec(compile(code, page, "exec"), namespace)  # noqa: S102 -- the page's own example
+    if page == "sweeps.md":
+        table = namespace["table"]
+        assert len(table) == len(namespace["jobs"]) and set(table["status"]) == {"ok"}
+        return
+    fit = namespace["fit"]
+    assert fit.posterior.sizes["draw"] == 1000
+    if page == "hierarchies.md":
+        ranking = namespace["compare_models"]({"partial": fit, "none": namespace["fit_separate"],
+                                              "complete": namespace["fit_shared"]})
+        assert len(ranking) == 3
+    elif page == "structural.md":
+        assert float(namespace["far"]["beyond"][0]) > 1.0
+        assert list(namespace["bt"].metrics["method"][:2]) == ["posterior", "posterior+structural"]
+    else:
+        assert (tmp_path / "chinchilla.nc").is_file() and namespace["same"].posterior.equals(fit.posterior)

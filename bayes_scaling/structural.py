@@ -6,19 +6,21 @@ error model adds to the predictive distribution of log loss at a point x
 
     delta(x) ~ Normal(0, tau · d(x)^power),   tau ~ LogNormal(log scale, spread),
 
-where d(x) is the distance beyond the fitted runs in decades (:func:`decades_beyond`): zero inside
-the data, so the runs say nothing about tau and its prior is all there is (Brynjarsdóttir & O'Hagan
-2014: a discrepancy learned from the same data is confounded with the law). ``scale`` and ``power``
-(and ``spread``: 0 fixes tau at ``scale``; a larger spread mixes scales, which gives heavier tails)
-are therefore learned out of sample, across real studies, by
+where d(x) is the distance beyond the fitted runs (:func:`decades_beyond`), in decades or in spans
+of the fitted range (``distance``): zero inside the data, so the runs say nothing about tau and its
+prior is all there is (Brynjarsdóttir & O'Hagan 2014: a discrepancy learned from the same data is
+confounded with the law). ``scale``, ``power``, ``distance`` (and ``spread``: 0 fixes tau at
+``scale``; a larger spread mixes scales, which gives heavier tails) are therefore learned out of
+sample, across real studies, by
 :mod:`bayes_scaling.validation.structural`, and shipped as data in ``models/learned/structural_error.toml``
 with their provenance. A spec declares the model in a ``[discrepancy]`` block::
 
     [discrepancy]
     kind = "extrapolation"   # or "none"
-    scale = "learned"        # or the median of tau: sd on log loss one decade beyond the data
+    scale = "learned"        # or the median of tau: sd on log loss at distance d = 1
     spread = "learned"       # or the log-scale sd of tau's prior (0: tau is fixed at scale)
     power = "learned"        # or the growth exponent of the sd with distance
+    distance = "learned"     # or "decades", or "relative" (in spans of the fitted range)
 
 Draws of tau are deterministic: stratified quantiles of the prior, permuted by the fit's seed, so a
 prediction is reproducible to the last digit. The added error is combined with the noise scale in
@@ -64,7 +66,7 @@ class StructuralError:
     ----------
     kind : {"none", "extrapolation"}
     scale : float
-        Median of tau, the sd of the error on log loss one decade beyond the data.
+        Median of tau, the sd of the error on log loss at distance d = 1.
     spread : float
         Log-scale sd of tau's LogNormal prior; 0 fixes tau at ``scale``.
     power : float

@@ -125,7 +125,7 @@ def pooling_args(p: argparse.ArgumentParser) -> None:
                    help="one noise scale for all runs, or one per domain or task (default: the spec's)")
     p.add_argument("--structural", default=None, metavar="none|learned|SCALE",
                    help="the law's structural error beyond the data: none, the prior learned across studies "
-                        "(the default of the shipped specs) or a scale (sd of log loss one decade out)")
+                        "(the default of the shipped specs) or a scale (sd of log loss at distance 1)")
 
 
 def data_args(p: argparse.ArgumentParser) -> None:

@@ -103,7 +103,7 @@ def test_revisiting_agrees_with_the_curators_tidy_table():
     runs = mirrored(REVISITING)
     tidy_path = Path(os.environ["BAYES_SCALING_DATA"]) / REVISITING / "tidy.csv"
     if not tidy_path.is_file():
-        pytest.skip("the curator's tidy.csv is not in the mirror")
+        pytest.skip(f"optional data absent: the curator's tidy.csv of {REVISITING} is not in the mirror")
     tidy = pd.read_csv(tidy_path, dtype={"task": str, "model": str})
     tidy = tidy[tidy["is_exact_duplicate_row"] == 0]
     label = tidy["subdomain"] + "/" + tidy["task"].map(slug) + "/" + tidy["model"].map(slug)

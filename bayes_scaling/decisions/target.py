@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -20,7 +20,6 @@ import xarray as xr
 from scipy import special
 
 from ..errors import QueryError
-from ..structural import growth_draws
 from .draws import (
     SAMPLE_DIMS,
     Draws,
@@ -237,19 +236,7 @@ def prob_below(fit: Fit, loss: float | Sequence[float], params: float | Sequence
     if predictive and not draws.noise:
         raise QueryError("this fit has no noise parameters: predictive probabilities are unavailable")
     if predictive:
-        draws = replace(draws, noise={**draws.noise, "sigma": _with_structural(fit, draws.noise["sigma"], params, tokens)})
+        n, d = np.broadcast_arrays(np.atleast_1d(np.asarray(params, float)), np.atleast_1d(np.asarray(tokens, float)))
+        points = pd.DataFrame({"params": n, "tokens": d, "compute": fit.runs.compute_factor * n * d})
+        draws = replace(draws, noise={**draws.noise, "sigma": fit.structural_sigma(draws.noise["sigma"], points, "point")})
     return prob_below_from_draws(draws, loss, params, tokens, predictive)
-
-
-def _with_structural(fit: Fit, sigma: xr.DataArray, params: Any, tokens: Any) -> xr.DataArray:
-    """The noise scale at each point widened by the spec's structural error beyond the fitted runs."""
-    error = fit.spec.discrepancy
-    if not error.active:
-        return sigma
-    n, d = np.broadcast_arrays(np.atleast_1d(np.asarray(params, float)), np.atleast_1d(np.asarray(tokens, float)))
-    points = pd.DataFrame({"params": n, "tokens": d, "compute": fit.runs.compute_factor * n * d})
-    beyond = error.distance_to(fit.runs.table, points, fit.law.inputs, per_task=False)
-    shape = (sigma.sizes["chain"], sigma.sizes["draw"])
-    tau = xr.DataArray(growth_draws(error.scale, error.spread, shape[0] * shape[1], fit.settings.seed).reshape(shape),
-                       dims=("chain", "draw"))
-    return np.sqrt(sigma**2 + (tau * xr.DataArray(beyond**error.power, dims="point")) ** 2)

@@ -282,17 +282,14 @@ class Fit:
         if LEVEL_RANK[noise_level] > LEVEL_RANK[level]:
             raise QueryError(f"the noise scale varies by {noise_level}: predict by {noise_level}")
         sigma = expand(post["sigma"], noise_level, level, self.groups)
-        family = family_effect(self.spec.discrepancy, self.runs.table, post, pd.DataFrame(points), "point")
+        table = pd.DataFrame(points)
+        family = family_effect(self.spec.discrepancy, self.runs.table, post, table, "point")
         if family is not None:
             mu, sigma = mu + family[0], np.sqrt(sigma**2 + family[1])
-        beyond = decades_beyond(self.runs.table, pd.DataFrame(points), self.law.inputs, per_task=False)
+        beyond = decades_beyond(self.runs.table, table, self.law.inputs, per_task=False)
         error = self.spec.discrepancy if structural else StructuralError()
-        if error.active:
-            shape = (post.sizes["chain"], post.sizes["draw"])
-            tau = growth_draws(error.scale, error.spread, shape[0] * shape[1], self.settings.seed).reshape(shape)
-            d = error.distance_to(self.runs.table, pd.DataFrame(points), self.law.inputs, per_task=False)
-            extra = xr.DataArray(tau, dims=("chain", "draw")) * xr.DataArray(d**error.power, dims="point")
-            sigma = np.sqrt(sigma**2 + extra**2)
+        if structural:
+            sigma = self.structural_sigma(sigma, table, "point")
         rng = np.random.default_rng(self.settings.seed if seed is None else seed)
         nu = post["nu"].values if self.spec.likelihood == "student_t" else None
         pred = mu + sigma * xr.DataArray(predictive_noise(rng, mu.shape, nu), dims=mu.dims)
@@ -302,6 +299,24 @@ class Fit:
         ds.attrs.update(reach=distances, warnings=reach_warnings(distances, "the prediction"),
                         structural_error=json.dumps(error.to_dict()))
         return ds
+
+    @property
+    def per_task(self) -> bool:
+        """Whether each task has its own parameters or pivot, so its own runs bound its range."""
+        return self.spec.pivot == "task" or self.spec.level() == "task"
+
+    def structural_sigma(self, sigma: xr.DataArray, table: pd.DataFrame, dim: str) -> xr.DataArray:
+        """The noise scale at the rows of ``table`` (along ``dim``) widened by the spec's structural error:
+        sqrt(sigma^2 + (tau·d^power)^2), tau drawn per posterior draw (seeded by the fit), d the distance
+        beyond the fitted runs. ``sigma`` itself where the spec has no structural error."""
+        error = self.spec.discrepancy
+        if not error.active:
+            return sigma
+        shape = (self.posterior.sizes["chain"], self.posterior.sizes["draw"])
+        tau = growth_draws(error.scale, error.spread, shape[0] * shape[1], self.settings.seed).reshape(shape)
+        d = error.distance_to(self.runs.table, table, self.law.inputs, self.per_task)
+        extra = xr.DataArray(tau, dims=("chain", "draw")) * xr.DataArray(d**error.power, dims=dim)
+        return np.sqrt(sigma**2 + extra**2)
 
     def _points(self, params, tokens, compute) -> dict[str, np.ndarray]:
         k = self.runs.compute_factor

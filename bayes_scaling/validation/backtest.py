@@ -65,14 +65,13 @@ def _posterior_rows(fit: Fit, test: Runs, levels: Sequence[float], seed: int, ta
     rng = np.random.default_rng(seed)
     error = fit.spec.discrepancy
     growth = growth_draws(error.scale, error.spread, draws, fit.settings.seed) if structural else None
-    per_task = fit.spec.pivot == "task" or fit.spec.level() == "task"
     frames = []
     for start in range(0, len(test), step):
         part = take(test, np.arange(len(test)) // step == start // step)
         m, s, v = draw_matrices(fit, part)
         s = with_discrepancy(s, tau)
         if growth is not None:
-            s = widen(s, growth, error.distance_to(fit.runs.table, part.table, fit.law.inputs, per_task), error.power)
+            s = widen(s, growth, error.distance_to(fit.runs.table, part.table, fit.law.inputs, fit.per_task), error.power)
         scores = pointwise_scores(np.log(part.column("loss")), m, s, v)
         pred = m + s * predictive_noise(rng, m.shape, None if v is None else v.ravel())
         frames.append(scores.assign(**bounds(pred, levels)))

@@ -263,9 +263,10 @@ def _run_sampler(model: pm.Model, backend: str, draws: int, tune: int, chains: i
                 nuts["dense_mass"] = dense_mass
             idata = pm.sample(nuts_sampler=backend, nuts=nuts, **common)
         else:
+            from .compiled import sample_nutpie
+
             nuts = {"target_accept": target_accept, "adaptation": "low_rank" if dense_mass else "diag"}
-            # pm.sample hands nutpie cores=1 unless told otherwise (chains then run one after another)
-            idata = pm.sample(nuts_sampler="nutpie", nuts=nuts, cores=chain_processes(chains), **common)
+            idata = sample_nutpie(model, draws, tune, chains, seed, chain_processes(chains), nuts, progressbar)
     return idata
 
 

@@ -123,7 +123,7 @@ def build_model(runs: Runs, spec: ModelSpec | str | Path, centred: bool = True) 
             mu = mu + _family_offsets(spec, family_index(labels, runs.table[family]))
         sigma = spec.priors["sigma"].to_pymc("sigma", dims=None if spec.noise_pooling == "shared" else spec.noise_pooling)
         sigma_run = _at_runs(sigma, spec.noise_pooling, groups)
-        observed = np.log(runs.column("loss"))
+        observed = pm.Data("log_loss_observed", np.log(runs.column("loss")), dims=DIMS["run"])
         if spec.likelihood == "student_t":
             nu = spec.priors["nu"].to_pymc("nu")
             pm.StudentT("log_loss", nu=nu, mu=mu, sigma=sigma_run, observed=observed, dims=DIMS["run"])
@@ -191,14 +191,13 @@ def _at_level(value: pt.TensorVariable, level: str, to: str, groups: Groups) -> 
 def _natural_deterministics(law: Law, spec: ModelSpec, p: dict, pivots: Mapping, groups: Groups) -> None:
     finest = spec.level()
     laid = {n: _at_level(v, base_level(spec.pooling[n]), finest, groups) for n, v in p.items()}
-    piv = {}
-    for k, v in pivots.items():
-        if isinstance(v, xr.DataArray):
-            da = expand(v, str(v.dims[0]), finest, groups)
-            piv[k] = pt.as_tensor_variable(da.values)
-        else:
-            piv[k] = v
     dims = None if finest == "shared" else finest
+    piv = {}
+    for k, v in pivots.items():  # data, not constants: one compiled graph serves every study (compiled.py)
+        if isinstance(v, xr.DataArray):
+            piv[k] = pm.Data(f"pivot_{k}", expand(v, str(v.dims[0]), finest, groups).values, dims=dims)
+        else:
+            piv[k] = pm.Data(f"pivot_{k}", np.asarray(v, dtype=float))
     for name, value in law.natural(laid, piv, xp=pt).items():
         if name not in p:
             if dims is not None and value.ndim == 0:

@@ -21,7 +21,7 @@ LAYERS = [
     ("structural", {"structural"}),
     ("spec", {"spec"}),
     ("model", {"model"}),
-    ("inference", {"inference"}),
+    ("inference", {"compiled", "inference"}),
     ("result", {"result"}),
     ("decisions", {"decisions"}),
     ("validation", {"validation"}),

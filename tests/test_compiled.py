@@ -1,0 +1,77 @@
+"""nutpie's compiled model persists across processes and serves every study with the same spec."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import bayes_scaling as bs
+
+pytest.importorskip("nutpie", reason="the nutpie backend comes with the [jax] extra")
+
+#: A child process: build the model for a dataset, compile it, report whether both callbacks came
+#: from the disk cache and the first draws of a short chain.
+CHILD = textwrap.dedent("""
+    import json, sys
+    import numpy as np, nutpie
+    from nutpie.compile_pymc import _wrap_with_lock
+    from pymc.initial_point import make_initial_point_fn
+    import bayes_scaling as bs
+    from bayes_scaling.compiled import compile_model
+    from bayes_scaling.model import build_model
+    runs = bs.read_runs(sys.argv[1])
+    model = build_model(runs, bs.load_spec("chinchilla"))
+    init = _wrap_with_lock(make_initial_point_fn(model=model, jitter_rvs=set(model.free_RVs),
+                                                 return_transformed=True))
+    compiled = compile_model(model, init)
+    trace = nutpie.sample(compiled, draws=20, tune=50, chains=1, seed=3, progress_bar=False)
+    print(json.dumps({"hits": [compiled.compiled_logp_func._cache_hits, compiled.compiled_expand_func._cache_hits],
+                      "alpha": trace.posterior["alpha"].values.ravel()[:5].tolist()}))
+""")
+
+
+def _child(csv, cache_dir) -> dict:
+    # PyTensor's fast-math on, as by default: compile_model turns it off for what it compiles
+    env = {**os.environ, "PYTENSOR_FLAGS": f"base_compiledir={cache_dir},numba__fastmath=True"}
+    out = subprocess.run([sys.executable, "-c", CHILD, str(csv)], env=env, capture_output=True, text=True,
+                         timeout=300, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_a_second_process_and_another_study_load_the_compiled_model(sim_runs, tmp_path):
+    first, second = tmp_path / "a.csv", tmp_path / "b.csv"
+    sim_runs.table.to_csv(first, index=False)
+    other = sim_runs.table.iloc[::2].copy()  # another study: fewer runs, other numbers, same spec
+    other["loss"] = other["loss"] * 1.01
+    other.to_csv(second, index=False)
+    cold = _child(first, tmp_path / "cache")
+    warm = _child(first, tmp_path / "cache")
+    assert cold["hits"] == [0, 0]
+    assert warm["hits"] == [1, 1]
+    assert warm["alpha"] == cold["alpha"]  # the cached code computes the same draws, to the digit
+    assert _child(second, tmp_path / "cache")["hits"] == [1, 1]
+
+
+def test_nutpie_draws_are_those_of_pm_sample(sim_runs):
+    import pymc as pm
+    import pytensor
+
+    from bayes_scaling.compiled import sample_nutpie
+    from bayes_scaling.model import build_model
+
+    model = build_model(sim_runs, bs.load_spec("chinchilla"))
+    nuts = {"target_accept": 0.9, "adaptation": "low_rank"}
+    ours = sample_nutpie(model, 100, 100, 2, 11, 2, nuts, False)
+    with pytensor.config.change_flags(numba__fastmath=False):  # as sample() compiles for every backend
+        theirs = pm.sample(nuts_sampler="nutpie", nuts=nuts, cores=2, draws=100, tune=100, chains=2,
+                           random_seed=11, model=model, progressbar=False, compute_convergence_checks=False)
+    for name in ("alpha", "beta", "log_e", "E"):
+        np.testing.assert_array_equal(ours["posterior"][name].values, theirs["posterior"][name].values)
+    assert set(ours.children) == set(theirs.children)

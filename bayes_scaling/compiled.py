@@ -125,7 +125,11 @@ def compile_model(model: Any, initial_point_fn: Any) -> Any:
 
 def _compile(model: Any, initial_point_fn: Any) -> Any:
     import numba
-    from nutpie.compile_pymc import CompiledPyMCModel, _make_functions, _prepare_dims_and_coords
+    from nutpie.compile_pymc import (
+        CompiledPyMCModel,
+        _make_functions,
+        _prepare_dims_and_coords,
+    )
 
     n_dim, n_expanded, logp_pt, expand_pt, init_fn, shape_info, renamed = _make_functions(
         model, mode="NUMBA", compute_grad=True, join_expanded=True, pymc_initial_point_fn=initial_point_fn)
@@ -173,8 +177,8 @@ def _graph_key(fn: Any) -> str | None:
 def _callback(template: str, name: str, graph_key: str, fn: Any, slots: list[int], values: list[np.ndarray],
               **sizes: int) -> Any:
     """The callback's Python function, generated from ``template`` and registered with PyTensor's cache."""
-    from nutpie.compile_pymc import address_as_void_pointer
     from numba import carray
+    from nutpie.compile_pymc import address_as_void_pointer
     from pytensor.link.numba.cache import compile_numba_function_src
 
     unpack = "\n".join(f"        s{j} = carray(as_void(ud[{2 * i}]), "

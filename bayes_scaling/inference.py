@@ -36,7 +36,7 @@ from .errors import BackendError, SamplerWarning, SamplingInterrupted
 if TYPE_CHECKING:
     import pymc as pm
 
-#: Packages each optional backend needs (all in the ``jax`` extra).
+#: Packages each backend needs beyond PyMC: nutpie is a dependency, the JAX ones come with the ``jax`` extra.
 BACKEND_PACKAGES = {"numpyro": ("jax", "numpyro"), "blackjax": ("jax", "blackjax"), "nutpie": ("nutpie", "numba")}
 RHAT_MAX = 1.01
 #: Minimum bulk and tail ESS per chain (Vehtari et al. 2021 ask for 100 per chain).
@@ -141,10 +141,9 @@ def check_backend(backend: str) -> None:
         raise BackendError(f"unknown backend '{backend}'; choose one of {', '.join(BACKENDS)}")
     missing = [p for p in BACKEND_PACKAGES.get(backend, ()) if importlib.util.find_spec(p) is None]
     if missing:
-        raise BackendError(
-            f"backend '{backend}' needs {', '.join(missing)}, which is not installed; "
-            "install the extra: pip install \"bayes_scaling[jax]\""
-        )
+        how = ("reinstall the package: pip install bayes_scaling" if backend == "nutpie"
+               else "install the extra: pip install \"bayes_scaling[jax]\"")
+        raise BackendError(f"backend '{backend}' needs {', '.join(missing)}, which is not installed; {how}")
 
 
 def sample(

@@ -16,12 +16,14 @@ def test_unknown_backend(sim_runs):
         bs.fit(sim_runs, backend="stan", draws=10, tune=10)
 
 
-@pytest.mark.parametrize("backend", ["numpyro", "blackjax", "nutpie"])
-def test_missing_extra_is_named(backend, monkeypatch):
+@pytest.mark.parametrize(("backend", "how"), [("numpyro", r'pip install "bayes_scaling\[jax\]"'),
+                                             ("blackjax", r'pip install "bayes_scaling\[jax\]"'),
+                                             ("nutpie", "reinstall the package")])
+def test_missing_packages_are_named(backend, how, monkeypatch):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: None if name in ("jax", "nutpie") else real(name, *a))
-    with pytest.raises(bs.BackendError, match=r'pip install "bayes_scaling\[jax\]"'):
+    with pytest.raises(bs.BackendError, match=how):
         check_backend(backend)
 
 

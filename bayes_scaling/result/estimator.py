@@ -55,7 +55,7 @@ def fit(
         none, the prior learned across studies, or a scale of your own. It widens predictions
         beyond the runs, not the posterior.
     sampler : SamplerSettings, optional
-        How to sample (default ``SamplerSettings()``: pymc's NUTS, 4 chains x 1000 draws after 1000
+        How to sample (default ``SamplerSettings()``: nutpie's NUTS, 4 chains x 1000 draws after 1000
         warm-up, seed 0).
     backend, draws, tune, chains, seed, target_accept : optional
         Override single fields of ``sampler``.

@@ -22,6 +22,7 @@ Where a model cannot be cached this way (a graph PyTensor cannot key, a shared v
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from importlib.metadata import version
 from typing import Any
@@ -89,6 +90,7 @@ def sample_nutpie(model: Any, draws: int, tune: int, chains: int, seed: int, cor
     initial_point_fn = _wrap_with_lock(make_initial_point_fn(
         model=model, default_strategy="support_point", jitter_rvs=set(model.free_RVs), return_transformed=True))
     compiled = compile_model(model, initial_point_fn) or nutpie.compile_pymc_model(model)
+    logging.getLogger("pymc").info(f"NUTS[nutpie]: {model.free_RVs}")  # the line pm.sample prints
     start = time.time()
     idata = nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, cores=cores, seed=chain_seed,
                           save_warmup=False, store_unconstrained=False, progress_bar=progressbar, **options)

@@ -24,6 +24,10 @@ to it alone):
 (e) **Read commands from a cold shell** (``bench_read``): ``summary --json``, ``optimal``,
     ``predict``, ``plan``, ``target`` on a saved fit, each its own process, against the floor of a
     process that only imports pandas, xarray and h5netcdf.
+(f) **Peers from a cold shell** (``bench_peers``, the ``bench`` extra): fit + summary + optimal on
+    Epoch's runs as a first process ever (empty compile caches) and as a second one, against
+    simple-scaling-laws' fit + allocate, chinchilla's fit + allocate and the L-BFGS bootstrap, each
+    step its own process, as ratios to our second process.
 
 The GPU figures in the README come from the same script on a machine where JAX sees a GPU
 (``pip install "jax[cuda12]"``); nothing in CI depends on one.
@@ -44,7 +48,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-PARTS = ("chinchilla", "naive", "bootstrap", "hierarchy", "read")
+PARTS = ("chinchilla", "naive", "bootstrap", "hierarchy", "read", "peers")
 
 
 def peak_rss_gib() -> float:
@@ -184,6 +188,7 @@ def ratios(fits: list[dict], naive: list[dict], boot: dict) -> dict[str, float]:
 
 
 def main() -> None:
+    from bench_peers import peers_part
     from bench_read import read_part
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -225,7 +230,11 @@ def main() -> None:
     hier = hierarchy_part(tasks, args.hierarchy_backend, 500 if not args.quick else 100, args.timeout) \
         if "hierarchy" in args.parts else []
     read = read_part(3 if args.quick else 5) if "read" in args.parts else {}
-    parts = {"chinchilla": fits, "naive": naive, "bootstrap": boot, "hierarchy": hier, "read": read}
+    peers = peers_part(1 if args.quick else 3) if "peers" in args.parts else {}
+    if peers.get("ratios"):
+        print("peers, as a ratio to our second process:", json.dumps({k: round(v, 2) for k, v in peers["ratios"].items()}),
+              flush=True)
+    parts = {"chinchilla": fits, "naive": naive, "bootstrap": boot, "hierarchy": hier, "read": read, "peers": peers}
     previous = json.loads(Path(args.out).read_text()) if Path(args.out).exists() else {}
     record["measured"] = {}
     for name in PARTS:  # parts not run now keep their last record

@@ -92,7 +92,7 @@ def test_sigkill_while_sampling_leaves_the_previous_file(tmp_path, previous):
     out, before = earlier_fit(tmp_path, previous)
     proc = start("fit", "chinchilla_sim", "--out", str(out), "--draws", "200000", "--tune", "50", "--chains", "2",
                  cwd=tmp_path)
-    wait_for_line(proc, "NUTS:")
+    wait_for_line(proc, "NUTS")
     time.sleep(2.0)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.communicate(timeout=60)
@@ -106,7 +106,7 @@ def test_ctrl_c_while_sampling_exits_130_and_saves_nothing(tmp_path, previous, p
     out, before = earlier_fit(tmp_path, previous)
     lengths = ["--tune", "200000", "--draws", "10"] if phase == "warm-up" else ["--tune", "10", "--draws", "200000"]
     proc = start("fit", "chinchilla_sim", "--out", str(out), *lengths, "--chains", "2", cwd=tmp_path)
-    wait_for_line(proc, "NUTS:")
+    wait_for_line(proc, "NUTS")
     time.sleep(3.0)
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
     code, out_text, err = finish(proc)
@@ -136,7 +136,7 @@ def test_ctrl_c_with_keep_partial_saves_a_fit_marked_interrupted(tmp_path, previ
     out = tmp_path / "fit.nc"
     proc = start("fit", "chinchilla_sim", "--out", str(out), "--tune", "50", "--draws", "200000", "--chains", "2",
                  "--keep-partial", cwd=tmp_path)
-    wait_for_line(proc, "NUTS:")
+    wait_for_line(proc, "NUTS")
     time.sleep(4.0)
     os.killpg(proc.pid, signal.SIGINT)
     code, out_text, err = finish(proc)

@@ -1,0 +1,165 @@
+"""This project against its peers from a cold shell, on Epoch's runs, every step its own process.
+
+Part ``peers`` of ``benchmarks/run.py``. Each round, in this order:
+
+- **ours, first process**: ``bayes-scaling fit epoch_chinchilla`` + ``summary --json`` + ``optimal
+  --compute 5.88e23 --json`` with empty PyTensor/numba cache directories (the first run ever);
+- **ours, second process**: the same three commands again, the caches now filled;
+- **simple-scaling-laws** (``scaling-laws fit`` + ``scaling-laws allocate --budget 5.88e23``, its
+  default law and 1,000 bootstrap draws);
+- **chinchilla** (``Chinchilla.fit`` from Hoffmann et al.'s 4,500-start grid + ``allocate_compute``,
+  one process, as its API is used);
+- **the L-BFGS bootstrap** (``bayes_scaling.validation.baselines.huber``: Huber fit from the same grid,
+  1,000 resamples, one process).
+
+Every figure is the median over rounds, and every peer is reported as a ratio to our second process
+measured in the same run. The peers come with the ``bench`` extra (``pip install -e ".[bench]"``); a
+peer that is not installed is skipped and named. The first and second processes are also checked to
+give the same draws, to the last digit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BUDGET = "5.88e23"
+BIN = Path(sys.executable).parent
+
+CHINCHILLA_PEER = """
+import sys, numpy as np
+from chinchilla import Chinchilla
+grid = {"e": np.linspace(-1, 1, 5).tolist(), "a": np.arange(0, 30, 5).tolist(), "b": np.arange(0, 30, 5).tolist(),
+        "alpha": np.arange(0, 2.5, 0.5).tolist(), "beta": np.arange(0, 2.5, 0.5).tolist()}
+cc = Chinchilla(sys.argv[1], param_grid=grid, log_level=40)
+cc.fit()
+print(cc.allocate_compute(float(sys.argv[2])))
+"""
+
+BOOTSTRAP_PEER = """
+import sys
+import bayes_scaling as bs
+from bayes_scaling.validation.baselines.huber import bootstrap
+boot = bootstrap(bs.datasets.load("epoch_chinchilla"), n_resamples=1000, seed=0)
+print(len(boot))
+"""
+
+
+def _wall(argv: list[str], env: dict | None = None, timeout: float = 3600) -> float:
+    start = time.perf_counter()
+    subprocess.run(argv, check=True, capture_output=True, env=env, timeout=timeout)
+    return time.perf_counter() - start
+
+
+def _ours(folder: Path, cache: Path, label: str) -> dict:
+    """fit + summary + optimal, each its own process, with PyTensor's and numba's caches in ``cache``."""
+    env = {**os.environ, "PYTENSOR_FLAGS": f"base_compiledir={cache / 'pytensor'}", "NUMBA_CACHE_DIR": str(cache / "numba")}
+    fit = folder / f"{label}.nc"
+    cli = [str(BIN / "bayes-scaling")]
+    steps = {"fit": [*cli, "fit", "epoch_chinchilla", "--out", str(fit)],
+             "summary": [*cli, "summary", str(fit), "--json"],
+             "optimal": [*cli, "optimal", str(fit), "--compute", BUDGET, "--json"]}
+    out = {name: _wall(argv, env) for name, argv in steps.items()}
+    out["total"] = sum(out.values())
+    out["draws_sha256"] = _draws_digest(fit)
+    return out
+
+
+def _draws_digest(path: Path) -> str:
+    import xarray as xr
+
+    with xr.open_datatree(path, engine="h5netcdf") as tree:
+        post = tree["posterior"].to_dataset()
+        return hashlib.sha256(b"".join(post[v].values.tobytes() for v in sorted(post.data_vars))).hexdigest()[:16]
+
+
+def _peer_inputs(folder: Path) -> tuple[Path, Path]:
+    """Epoch's runs in simple-scaling-laws' table format and in a chinchilla project folder."""
+    import bayes_scaling as bs
+
+    runs = bs.datasets.load("epoch_chinchilla").table
+    ssl = folder / "ssl.csv"
+    runs.assign(training_run_id=[f"run{i:04d}" for i in range(len(runs))]).rename(columns={
+        "params": "model_size__params", "tokens": "dataset_size__tokens", "loss": "test_loss__val"})[
+        ["training_run_id", "model_size__params", "dataset_size__tokens", "test_loss__val"]].to_csv(ssl, index=False)
+    project = folder / "chinchilla"
+    project.mkdir()
+    runs.assign(C=6 * runs["params"] * runs["tokens"]).rename(columns={"params": "N", "tokens": "D"})[
+        ["C", "N", "D", "loss"]].to_csv(project / "df.csv", index=False)
+    return ssl, project
+
+
+def _round(folder: Path, ssl: Path, project: Path, peers: dict[str, bool]) -> dict:
+    cache = Path(tempfile.mkdtemp(prefix="bench-peer-cache-"))
+    try:
+        row = {"ours_first": _ours(folder, cache, "first"), "ours_second": _ours(folder, cache, "second")}
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+    if peers["simple-scaling-laws"]:
+        slaw = folder / "fit.slaw"
+        shutil.rmtree(slaw, ignore_errors=True)
+        fit_s = _wall([str(BIN / "scaling-laws"), "fit", str(ssl), "--output", str(slaw), "--quiet"])
+        alloc_s = _wall([str(BIN / "scaling-laws"), "allocate", str(slaw), "--budget", BUDGET,
+                         "--cost", "power:k=6,a=1,b=1"])
+        row["simple_scaling_laws"] = {"fit": fit_s, "allocate": alloc_s, "total": fit_s + alloc_s}
+    if peers["chinchilla"]:
+        row["chinchilla"] = {"total": _wall([sys.executable, "-c", CHINCHILLA_PEER, str(project), BUDGET])}
+    row["bootstrap"] = {"total": _wall([sys.executable, "-c", BOOTSTRAP_PEER])}
+    return row
+
+
+def peers_part(rounds: int = 3) -> dict:
+    """Median seconds of every tool over ``rounds`` interleaved rounds, with ratios to our second process."""
+    import importlib.util
+
+    if not os.environ.get("BAYES_SCALING_DATA") and not _has_epoch():
+        return {"error": "Epoch's runs are not available (set BAYES_SCALING_DATA to the datasets mirror)"}
+    peers = {"simple-scaling-laws": shutil.which("scaling-laws", path=str(BIN)) is not None,
+             "chinchilla": importlib.util.find_spec("chinchilla") is not None}
+    for name, present in peers.items():
+        if not present:
+            print(f"peers: {name} is not installed (pip install -e \".[bench]\"); skipped", flush=True)
+    folder = Path(tempfile.mkdtemp(prefix="bench-peers-"))
+    ssl, project = _peer_inputs(folder)
+    rows = []
+    for i in range(rounds):
+        rows.append(_round(folder, ssl, project, peers))
+        print(f"peers round {i + 1}: " + ", ".join(f"{k} {v['total']:.1f} s" for k, v in rows[-1].items()), flush=True)
+    tools = rows[0].keys()
+    median = {t: {k: statistics.median(r[t][k] for r in rows) for k in rows[0][t] if k != "draws_sha256"}
+              for t in tools}
+    second = median["ours_second"]["total"]
+    ratios = {f"{t}_over_ours_second": median[t]["total"] / second for t in tools if t != "ours_second"}
+    same = all(r["ours_first"]["draws_sha256"] == r["ours_second"]["draws_sha256"] for r in rows)
+    return {"rounds": rounds, "budget": float(BUDGET), "median_s": median, "ratios": ratios, "per_round": rows,
+            "same_draws_first_and_second_process": same, "peers_installed": peers,
+            "versions": _versions()}
+
+
+def _has_epoch() -> bool:
+    import bayes_scaling as bs
+
+    try:
+        bs.datasets.load("epoch_chinchilla")
+    except Exception:  # noqa: BLE001 - any failure means the data are not here
+        return False
+    return True
+
+
+def _versions() -> dict[str, str | None]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in ("bayes_scaling", "nutpie", "pymc", "pytensor", "numba", "simple-scaling-laws", "chinchilla"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = None
+    return out

@@ -15,8 +15,8 @@ them from the same cache directory. The data stay runtime inputs: every shared v
 study with the same spec reuse the compiled code. The draws are those of ``pm.sample(...,
 nuts_sampler="nutpie")``: the same functions are called in the same order.
 
-Where a model cannot be cached this way (a graph PyTensor cannot key, a shared variable that is not a
-1-d array), :func:`compile_model` falls back to ``nutpie.compile_pymc_model``.
+Where a model cannot be cached this way (a graph PyTensor cannot key, a shared variable of more than
+one dimension), :func:`compile_model` falls back to ``nutpie.compile_pymc_model``.
 """
 
 from __future__ import annotations

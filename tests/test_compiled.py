@@ -13,8 +13,6 @@ import pytest
 
 import bayes_scaling as bs
 
-pytest.importorskip("nutpie", reason="the nutpie backend comes with the [jax] extra")
-
 #: A child process: build the model for a dataset, compile it, report whether both callbacks came
 #: from the disk cache and the first draws of a short chain.
 CHILD = textwrap.dedent("""

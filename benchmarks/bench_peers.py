@@ -140,7 +140,7 @@ def peers_part(rounds: int = 3) -> dict:
     same = all(r["ours_first"]["draws_sha256"] == r["ours_second"]["draws_sha256"] for r in rows)
     return {"rounds": rounds, "budget": float(BUDGET), "median_s": median, "ratios": ratios, "per_round": rows,
             "same_draws_first_and_second_process": same, "peers_installed": peers,
-            "versions": _versions()}
+            "versions": _versions(), "install": _install()}
 
 
 def _has_epoch() -> bool:
@@ -153,6 +153,14 @@ def _has_epoch() -> bool:
     return True
 
 
+def _install() -> str:
+    """Which optional packages this environment has (they change what a cold process imports)."""
+    import importlib.util
+
+    extras = [m for m in ("jax", "dask", "matplotlib", "arviz_plots") if importlib.util.find_spec(m) is not None]
+    return f"with {', '.join(extras)} importable" if extras else "a plain install (no extras)"
+
+
 def _versions() -> dict[str, str | None]:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -163,3 +171,36 @@ def _versions() -> dict[str, str | None]:
         except PackageNotFoundError:
             out[name] = None
     return out
+
+
+START, END = "<!-- peers:start -->", "<!-- peers:end -->"
+
+
+def peers_table(record: dict) -> str:
+    """The docs' table of the peers part, from its JSON record (median seconds and ratios)."""
+    peers, machine = record["peers"], record.get("machine", {})
+    median = peers["median_s"]
+    second = median["ours_second"]["total"]
+    label = {"ours_first": "bayes_scaling, first process (empty caches): fit + summary + optimal",
+             "ours_second": "bayes_scaling, second process: fit + summary + optimal",
+             "simple_scaling_laws": "simple-scaling-laws: fit + allocate",
+             "chinchilla": "chinchilla: fit (4,500-start grid) + allocate_compute",
+             "bootstrap": "L-BFGS Huber fit + 1,000-resample bootstrap (ours, `validation.baselines.huber`)"}
+    lines = [f"Measured {record.get('measured', {}).get('peers', record.get('when'))} on {machine.get('machine')} "
+             f"with {machine.get('cores')} cores, Python {machine.get('python')}, {peers.get('install', '')}; "
+             f"median of {peers['rounds']} rounds (`benchmarks/results/bench.json`, part `peers`).", "",
+             "| tool | seconds | x our second process | steps |", "| --- | --- | --- | --- |"]
+    for tool, row in median.items():
+        steps = ", ".join(f"{k} {v:.1f} s" for k, v in row.items() if k != "total")
+        lines.append(f"| {label.get(tool, tool)} | {row['total']:.1f} | {row['total'] / second:.2f} | {steps} |")
+    same = "the same" if peers.get("same_draws_first_and_second_process") else "NOT the same"
+    lines += ["", f"The first and second processes gave {same} draws, to the last digit."]
+    return "\n".join(lines)
+
+
+def write_table(path: Path, record: dict) -> None:
+    """Replace the table between the markers of ``path`` (left alone where they are missing)."""
+    text = path.read_text() if path.is_file() else ""
+    if record.get("peers", {}).get("median_s") and START in text and END in text:
+        head, rest = text.split(START, 1)
+        path.write_text(head + START + "\n" + peers_table(record) + "\n" + END + rest.split(END, 1)[1])

@@ -247,6 +247,10 @@ def main() -> None:
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(record, indent=2))
     print(f"wrote {args.out}")
+    if "peers" in args.parts and not args.quick:
+        from bench_peers import write_table
+
+        write_table(HERE.parent / "docs" / "benchmarks.md", record)
 
 
 def _gpu_name() -> str | None:

@@ -36,6 +36,7 @@ __version__ = package_version()
 _LAZY = {
     "datasets": "data.datasets", "frontier": "decisions.frontier", "planning": "decisions.planning", "report": "present.report",
     "compare": "decisions.compare", "compare_models": "decisions.compare", "plan": "decisions.planning", "compute_for_target": "decisions.planning",
+    "returns": "decisions.returns",
     "Backtest": "validation.backtest", "backtest": "validation.backtest", "predict_runs": "validation.backtest", "split_holdout": "validation.splits",
     "Calibration": "validation.calibrate", "calibrate": "validation.calibrate",
     "Runs": "data.runs", "read_runs": "data.runs",

@@ -37,4 +37,4 @@ NOISE_LEVELS = ("shared", "domain", "task")
 #: Levels at which answers can be asked for.
 ANSWER_LEVELS = ("shared", "domain", "task")
 #: Kinds of figure of a fit (``bayes-scaling plot --kind``).
-FIGURE_KINDS = ("curve", "isoflop", "frontier", "forest", "groups")
+FIGURE_KINDS = ("curve", "isoflop", "frontier", "forest", "groups", "returns")

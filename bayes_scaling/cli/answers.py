@@ -1,5 +1,5 @@
 """Commands that answer questions of a saved fit: ``summary``, ``optimal``, ``predict``, ``compare``,
-``compare-models``, ``plan`` and ``target``.
+``compare-models``, ``plan``, ``target`` and ``returns``.
 
 Every one prints one JSON document with ``--json``; answers outside the fitted runs carry their
 ``reach`` (decades beyond the data) and a warning.
@@ -71,6 +71,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-params", type=positive_float, default=None)
     p.add_argument("--max-tokens", type=positive_float, default=None)
     p.set_defaults(func=cmd_target)
+
+    p = sub.add_parser("returns", help="loss gained per doubling of compute along the compute-optimal frontier")
+    fit_arg(p)
+    p.add_argument("--compute", type=positive_float, nargs="+", required=True, help="budgets in FLOPs")
+    p.add_argument("--threshold", type=positive_float, default=None,
+                   help="also the compute at which the gain per doubling falls below this loss")
+    level_arg(p)
+    p.set_defaults(func=cmd_returns)
 
     p = sub.add_parser("compare-models", help="rank fits of the same runs by PSIS-LOO")
     p.add_argument("fits", nargs="+", help="two or more fit files of the same data")
@@ -192,6 +200,31 @@ def cmd_target(args: argparse.Namespace) -> int:
         print_json({**header(result), "targets": records(table)})
     else:
         print(format_target(ds))
+    return 0
+
+
+def cmd_returns(args: argparse.Namespace) -> int:
+    from ..decisions.returns import returns
+    from ..present.text import format_returns
+    from ..result.intervals import interval_table
+
+    result = load(args)
+    ds = returns(result, args.compute, threshold=args.threshold, level=args.level)
+    table = interval_table(ds[["loss", "gain", "relative_gain"]], args.prob)
+    below = None
+    if args.threshold is not None:
+        below = {"threshold": args.threshold, "not_reached": ds.attrs["not_reached"],
+                 "intervals": records(interval_table(ds[["compute_below"]], args.prob).drop(columns="variable"))}
+    if args.json:
+        keys = ["compute"] + [c for c in ("domain", "task") if c in table.columns]
+        rows = [{**dict(zip(keys, key if isinstance(key, tuple) else (key,), strict=True)),
+                 **{r["variable"]: {k: r[k] for k in ("median", "lower", "upper")} for r in records(group)}}
+                for key, group in table.groupby(keys, sort=False)]
+        print_json({**header(result), "prob": args.prob, "returns": rows, "compute_below": below,
+                    "reach": ds.attrs["reach"], "warnings": [*header(result)["warnings"], *ds.attrs["warnings"]]})
+    else:
+        reach_lines(ds.attrs)
+        print(format_returns(table, below, args.prob))
     return 0
 
 

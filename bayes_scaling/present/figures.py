@@ -120,6 +120,8 @@ def figure(
         lo = 10 ** np.floor(np.log10(min(c.min(), *extra) if extra.size else c.min()))
         hi = max(1e26, c.max() * 100, *(extra * 10))
         return plots.frontier(fit, (lo, hi), prob=prob, level=level)
+    if kind == "returns":
+        return _returns_figure(fit, extra, prob, level)
     if kind == "forest":
         draws = forest_draws(fit, param, level)
         if len(draws) == 1:
@@ -134,6 +136,23 @@ def figure(
     ax = plots.group_curves(data["x"].values, data["loss_mean"], observed=fit.runs.table, prob=prob,
                             x_label=name, group_dim=dim)
     ax.set_xlabel(plots.AXIS_LABELS.get(name, name))
+    return ax.figure
+
+
+def _returns_figure(fit: Fit, extra: np.ndarray, prob: float, level: str | None) -> Figure:
+    """Gain per doubling from the runs' smallest compute to 1000x past the largest (or the budgets given)."""
+    from ..decisions.returns import returns
+    from . import plots
+
+    c = fit.runs.column("compute")
+    grid = np.geomspace(c.min(), max(c.max() * 1e3, *(extra * 2)) if extra.size else c.max() * 1e3, 60)
+    ds = returns(fit, grid, level=level)
+    group = [d for d in ds["gain"].dims if d not in ("chain", "draw", "compute")]
+    if group:
+        raise QueryError(f"a returns figure draws one group: this fit varies by {group[0]}; use "
+                         f"bs.returns(fit, ...).sel({group[0]}=...) with plots.returns_curve")
+    ax = plots.returns_curve(ds, (float(c.min()), float(c.max())), prob=prob)
+    ax.set_title("Diminishing returns along the compute-optimal frontier", fontsize="medium")
     return ax.figure
 
 

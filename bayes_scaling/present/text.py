@@ -72,3 +72,25 @@ def format_target(ds: xr.Dataset) -> str:
     frame = frame[["target", "prob"] + groups + list(summary.data_vars)]
     return "\n".join(["smallest compute C whose best allocation reaches L <= target with probability >= prob",
                       _table(frame)])
+
+
+def format_returns(table: pd.DataFrame, below: dict | None, prob: float = 0.9) -> str:
+    """The gain per doubling of compute along the frontier, one row per budget (and group)."""
+    keys = ["compute"] + [c for c in ("domain", "task") if c in table.columns]
+    wide = table.pivot_table(index=keys, columns="variable", values=["median", "lower", "upper"], sort=False)
+    lines = [f"loss gained per doubling of compute along the compute-optimal frontier ({prob:.0%} intervals)"]
+    for key, row in wide.iterrows():
+        where = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
+                          for k, v in zip(keys, key if isinstance(key, tuple) else (key,), strict=True))
+        cell = {v: f"{row[('median', v)]:.4g} [{row[('lower', v)]:.4g}, {row[('upper', v)]:.4g}]"
+                for v in ("loss", "gain", "relative_gain")}
+        lines.append(f"{where}: L* {cell['loss']}; gain {cell['gain']} ({cell['relative_gain']} of L*)")
+    if below is not None:
+        for r in below["intervals"]:
+            group = "".join(f" [{r[c]}]" for c in ("domain", "task") if c in r)
+            lines.append(f"gain below {below['threshold']:.4g} per doubling{group} from C = {r['median']:.3g} FLOPs "
+                         f"[{r['lower']:.3g}, {r['upper']:.3g}]")
+        if below["not_reached"] > 0:
+            lines.append(f"{below['not_reached']:.0%} of draws stay above the threshold over the whole search "
+                         "(their compute is left out of the interval)")
+    return "\n".join(lines)

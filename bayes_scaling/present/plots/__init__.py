@@ -18,8 +18,8 @@ from .forest import forest
 from .frontier import frontier
 from .groups import group_curves
 from .isoflop import isoflop
-from .planning import plan_curve, target_curve
+from .planning import plan_curve, returns_curve, target_curve
 from .validation import coverage_curve, extrapolation, pit_histogram
 
 __all__ = ["AXIS_LABELS", "coverage_curve", "extrapolation", "forest", "frontier", "group_curves", "isoflop",
-           "pit_histogram", "plan_curve", "scaling_curve", "target_curve"]
+           "pit_histogram", "plan_curve", "returns_curve", "scaling_curve", "target_curve"]

@@ -117,3 +117,58 @@ def target_curve(compute: xr.DataArray, ax: Axes | None = None) -> Axes:
     return ax
 
 
+
+
+# ------------------------------------------------------------------------------------ returns curve
+
+
+def returns_curve(
+    returns: xr.Dataset,
+    runs_compute: tuple[float, float] | None = None,
+    prob: float = DEFAULT_PROB,
+    ax: Axes | None = None,
+) -> Axes:
+    """The loss gained per doubling of compute along the frontier, against compute, with its band.
+
+    Parameters
+    ----------
+    returns : Dataset
+        From :func:`bayes_scaling.decisions.returns.returns`: ``gain`` with dims ``(chain, draw,
+        compute)`` (one group), and ``compute_below`` where a threshold was given (its median is
+        marked with the threshold).
+    runs_compute : (float, float), optional
+        The fitted runs' compute range, shaded (answers outside it extrapolate).
+    prob : float
+        Mass of the central band.
+    ax : Axes, optional
+        Where to draw; ``None`` makes a new figure.
+
+    Returns
+    -------
+    Axes
+    """
+    prob = check_prob(prob)
+    gain = returns["gain"]
+    check_sample_dims(gain, "returns['gain']")
+    if set(gain.dims) != {*SAMPLE_DIMS, "compute"}:
+        raise QueryError(f"draw one group at a time: returns['gain'] has dims {gain.dims}; select a group first")
+    ax = new_axes(ax)
+    c = gain["compute"].values
+    if runs_compute is not None:
+        ax.axvspan(*runs_compute, color="0.85", alpha=0.6, linewidth=0, label="compute range of the runs")
+    med, lo, hi = (a.values for a in band(gain, prob))
+    ax.fill_between(c, lo, hi, color="C0", alpha=0.3, linewidth=0, label=f"{prob:.0%} credible interval")
+    ax.plot(c, med, color="C0", linewidth=1.8, label="posterior median")
+    if "compute_below" in returns:
+        threshold = float(returns["compute_below"].attrs["threshold"])
+        ax.axhline(threshold, color="0.3", linestyle="--", linewidth=1.0, label=f"threshold {threshold:g}")
+        at = float(returns["compute_below"].median(skipna=True))
+        if np.isfinite(at):
+            ax.axvline(at, color="C3", linestyle=":", linewidth=1.2, label=f"gain below threshold from {at:.2g} FLOPs")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("compute C (FLOPs)")
+    ax.set_ylabel("loss gained by doubling C, L*(C) - L*(2C)")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize="small")
+    return ax

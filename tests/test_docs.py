@@ -73,8 +73,8 @@ def test_the_readme_python_example_runs(tmp_path, monkeypatch):
 
 
 #: The pages with Python blocks; each runs as it stands (remote-cluster variants are ``text`` blocks).
-RUNNABLE = ["python.md", "structural.md", "hierarchies.md", "sweeps.md"]
-NEEDS = {"python.md": "epoch_chinchilla", "hierarchies.md": "cerebras_gpt_pile_table"}
+RUNNABLE = ["python.md", "structural.md", "hierarchies.md", "sweeps.md", "laws.md"]
+NEEDS = {"python.md": "epoch_chinchilla", "hierarchies.md": "cerebras_gpt_pile_table", "laws.md": "bnsl_4digit_addition"}
 
 
 def test_every_docs_page_with_python_runs_in_the_tests():
@@ -102,6 +102,8 @@ def test_the_runnable_docs_blocks_run(page, tmp_path, monkeypatch):
         ranking = namespace["compare_models"]({"partial": fit, "none": namespace["fit_separate"],
                                               "complete": namespace["fit_shared"]})
         assert len(ranking) == 3
+    elif page == "laws.md":
+        assert 400 < float(namespace["bend"][1]) < 900 and len(namespace["ranking"]) == 2
     elif page == "structural.md":
         assert float(namespace["far"]["beyond"][0]) > 1.0
         assert list(namespace["bt"].metrics["method"][:2]) == ["posterior", "posterior+structural"]

@@ -36,7 +36,7 @@ def test_prior_merge_order(tmp_path):
         ('law = "chinchilla"\n[priors]\ngamma = { dist = "Normal", mu = 0, sigma = 1 }\n', "does not have"),
         ('law = "chinchilla"\n[pooling]\nalpha = "galaxy"\n', "unknown pooling level"),
         ('law = "chinchilla"\nlikelihood = "cauchy"\n', "unknown likelihood"),
-        ('law = "bnsl"\n', "unknown law"),
+        ('law = "gompertz"\n', "unknown law"),
         ('name = "x"\n', "no 'law'"),
         ('law = "chinchilla\n', "not valid TOML"),
     ],

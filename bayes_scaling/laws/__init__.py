@@ -6,6 +6,7 @@
 ``compute``               L = E + (C0/C)^alpha (compute only)
 ``saturating``            L = E + A·(x + x0)^-alpha (learning curves)
 ``m4``                    (L - E)/(eps0 - L)^shape = beta·x^-alpha (learning curves)
+``bnsl``, ``bnsl2``       L = E + b·x^-c0·prod_i (1 + (x/d_i)^(1/f_i))^(-c_i·f_i), 1 or 2 breaks
 ========================  ===============================================================
 """
 
@@ -13,13 +14,14 @@ from __future__ import annotations
 
 from ..errors import SpecError
 from .base import Law, pivots_for
+from .bnsl import BNSL, BNSL2
 from .chinchilla import CHINCHILLA
 from .compute import COMPUTE
 from .kaplan import KAPLAN
 from .m4 import M4
 from .saturating import SATURATING
 
-LAWS: dict[str, Law] = {law.name: law for law in (CHINCHILLA, KAPLAN, COMPUTE, SATURATING, M4)}
+LAWS: dict[str, Law] = {law.name: law for law in (CHINCHILLA, KAPLAN, COMPUTE, SATURATING, M4, BNSL, BNSL2)}
 
 
 def get_law(name: str) -> Law:
@@ -36,4 +38,4 @@ def get_law(name: str) -> Law:
         raise SpecError(f"unknown law '{name}'; known laws: {', '.join(sorted(LAWS))}") from None
 
 
-__all__ = ["CHINCHILLA", "COMPUTE", "KAPLAN", "LAWS", "M4", "SATURATING", "Law", "get_law", "pivots_for"]
+__all__ = ["BNSL", "BNSL2", "CHINCHILLA", "COMPUTE", "KAPLAN", "LAWS", "M4", "SATURATING", "Law", "get_law", "pivots_for"]

@@ -53,6 +53,7 @@ def model_pivots(runs: Runs, spec: ModelSpec | Law, centred: bool = True) -> dic
     if not centred:
         return {k: 0.0 for k in law.inputs}
     logs = log_inputs(runs, law)
+    logs = {k: logs[law.follows.get(k, k)] for k in logs}  # an input that follows another shares its pivot
     if level == "global":
         return {k: float(np.mean(v)) for k, v in logs.items()}
     groups = Groups.from_runs(runs)

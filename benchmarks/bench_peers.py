@@ -186,9 +186,9 @@ def peers_table(record: dict) -> str:
              "simple_scaling_laws": "simple-scaling-laws: fit + allocate",
              "chinchilla": "chinchilla: fit (4,500-start grid) + allocate_compute",
              "bootstrap": "L-BFGS Huber fit + 1,000-resample bootstrap (ours, `validation.baselines.huber`)"}
-    lines = [f"Measured {record.get('measured', {}).get('peers', record.get('when'))} on {machine.get('machine')} "
+    lines = [(f"Measured {record.get('measured', {}).get('peers', record.get('when'))} on {machine.get('machine')} "
              f"with {machine.get('cores')} cores, Python {machine.get('python')}, {peers.get('install', '')}; "
-             f"median of {peers['rounds']} rounds (`benchmarks/results/bench.json`, part `peers`).", "",
+             f"median of {peers['rounds']} rounds (`benchmarks/results/bench.json`, part `peers`)."), "",
              "| tool | seconds | x our second process | steps |", "| --- | --- | --- | --- |"]
     for tool, row in median.items():
         steps = ", ".join(f"{k} {v:.1f} s" for k, v in row.items() if k != "total")

@@ -36,6 +36,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     fit_arg(p)
     p.add_argument("--compute", type=positive_float, nargs="+", required=True, help="budgets in FLOPs")
     p.add_argument("--method", default="auto", choices=("auto", "closed", "numeric"))
+    p.add_argument("--unique-tokens", type=positive_float, default=None,
+                   help="unique data available (data-constrained law): the answer gains the number of epochs")
     level_arg(p)
     p.set_defaults(func=cmd_optimal)
 
@@ -44,6 +46,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--params", type=positive_float, nargs="+", help="N of each run to predict")
     p.add_argument("--tokens", type=positive_float, nargs="+", help="D of each run to predict")
     p.add_argument("--compute", type=positive_float, nargs="+", help="C of each run (compute law)")
+    p.add_argument("--unique-tokens", type=positive_float, nargs="+", default=None,
+                   help="U_D of each run (data-constrained law; default: every token unique)")
     level_arg(p)
     p.set_defaults(func=cmd_predict)
 
@@ -113,7 +117,7 @@ def cmd_optimal(args: argparse.Namespace) -> int:
     from ..result.intervals import interval_table
 
     result = load(args)
-    ds = result.optimal(args.compute, args.method, args.level)
+    ds = result.optimal(args.compute, args.method, args.level, unique_tokens=args.unique_tokens)
     table = interval_table(ds, args.prob)
     if args.json:
         print_json({**header(result), "prob": args.prob, "optimal": records(table), "reach": ds.attrs["reach"],
@@ -128,9 +132,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from ..result.intervals import interval_table
 
     result = load(args)
-    pred = result.predict(params=args.params, tokens=args.tokens, compute=args.compute, level=args.level)
+    pred = result.predict(params=args.params, tokens=args.tokens, compute=args.compute, level=args.level,
+                          unique_tokens=args.unique_tokens)
     table = interval_table(pred, args.prob)
-    for name in ("params", "tokens", "compute"):
+    for name in ("params", "tokens", "compute", "unique_tokens"):
         if name in pred.coords:
             table[name] = pred[name].values[table["point"].to_numpy()]
     if args.json:

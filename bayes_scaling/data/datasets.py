@@ -72,6 +72,9 @@ class DatasetInfo:
         the files; empty: the one file is read as a CSV with ``columns`` renamed.
     splits : tuple of str
         Named subsets ``load(name, split=...)`` accepts (e.g. ``("fit", "extrapolate")``); empty if none.
+    folder : str
+        The mirror's and cache's folder of the files (default: the name), for two entries that read
+        different files of one source.
     """
 
     name: str
@@ -90,6 +93,7 @@ class DatasetInfo:
     notes: str = ""
     #: False where a count is a documented stand-in (a curve with no model size): skips the unit check.
     check_units: bool = True
+    folder: str = ""
 
     @property
     def is_bundled(self) -> bool:
@@ -253,8 +257,8 @@ def _locate_file(entry: DatasetInfo, spec: DataFile, download: bool) -> Path:
     candidates = []
     mirror = os.environ.get(ENV_MIRROR)
     if mirror:
-        candidates.append(Path(mirror) / entry.name / spec.file)
-    candidates.append(cache_dir() / entry.name / spec.file)
+        candidates.append(Path(mirror) / (entry.folder or entry.name) / spec.file)
+    candidates.append(cache_dir() / (entry.folder or entry.name) / spec.file)
     for path in candidates:
         if path.is_file():
             _verify(path, entry, spec)

@@ -130,7 +130,9 @@ def datablations_final(paths: Mapping[str, Path]) -> pd.DataFrame:
     """Final checkpoint of each repetition run: domain = corpus, task = corpus and epoch count.
 
     Within a task the three model sizes (2.8B/55B, 4.2B/84B, 8.7B/178B tokens) repeat their unique
-    data the same number of times, so tasks differ by how data-constrained they are.
+    data the same number of times, so tasks differ by how data-constrained they are. unique_tokens
+    is ColPret's tokens_per_epoch (the nominal budget over the nominal epochs), capped at the tokens
+    seen.
     """
     raw = pd.read_csv(paths["losses"])
     keys = ["data", "num_params", "epochs"]
@@ -141,12 +143,23 @@ def datablations_final(paths: Mapping[str, Path]) -> pd.DataFrame:
     table = pd.DataFrame({
         "params": final["num_params"].map(DATABLATIONS_PARAMS),
         "tokens": final["token_num"].astype(float),
+        "unique_tokens": final["tokens_per_epoch"].astype(float).clip(upper=final["token_num"].astype(float)),
         "loss": final["loss"].astype(float),
         "domain": final["data"],
         "task": final["data"] + "-" + final["epochs"].astype(str) + "ep",
         "_epochs": final["epochs"],
     })
     return table.sort_values(["domain", "_epochs", "params"]).drop(columns="_epochs").reset_index(drop=True)
+
+
+def datablations_parametric(paths: Mapping[str, Path]) -> pd.DataFrame:
+    """The 296 points of the datablations parametric-fit notebook: N, D, unique tokens and final C4
+    validation loss of runs from 7M to 8.7B parameters, one to hundreds of epochs. One domain and
+    task (``c4``); repeated names (seeds, variants) stay as separate runs."""
+    raw = pd.read_csv(paths["points"])
+    return pd.DataFrame({"params": raw["params"].astype(float), "tokens": raw["tokens"].astype(float),
+                         "unique_tokens": raw["unique_tokens"].astype(float), "loss": raw["val_loss"].astype(float),
+                         "domain": "c4", "task": "c4"})
 
 
 def cerebras_pile(paths: Mapping[str, Path]) -> pd.DataFrame:
@@ -231,6 +244,7 @@ def cherti_imagenet(paths: Mapping[str, Path]) -> pd.DataFrame:
 READERS: dict[str, Reader] = {
     "alabdulmohsin2022": alabdulmohsin2022,
     "datablations_final": datablations_final,
+    "datablations_parametric": datablations_parametric,
     "cerebras_pile": cerebras_pile,
     "bnsl_addition": bnsl_addition,
     "colpret_cross_entropy": colpret_cross_entropy,

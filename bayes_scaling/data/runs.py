@@ -2,7 +2,7 @@
 
 A table of runs has one row per training run with the model size ``params`` (N), the training tokens
 ``tokens`` (D), the final ``loss`` and, optionally, the training ``compute`` (C, FLOPs), a ``domain`` and
-a ``task``. :func:`read_runs` turns a DataFrame or CSV into a validated :class:`Runs`; nothing downstream
+a ``task``, and the ``unique_tokens`` a run saw (data-constrained runs). :func:`read_runs` turns a DataFrame or CSV into a validated :class:`Runs`; nothing downstream
 checks the data again.
 """
 
@@ -23,6 +23,9 @@ from ..errors import DataWarning, InputError
 #: Default FLOPs per parameter per token: C = 6 N D (Kaplan et al. 2020; Hoffmann et al. 2022).
 DEFAULT_COMPUTE_FACTOR = 6.0
 NUMERIC = ("params", "tokens", "compute", "loss")
+#: Numeric columns a table may have and some laws read: ``unique_tokens`` (U_D, the distinct tokens
+#: a run trained on; D / U_D is its number of epochs), kept only where given.
+OPTIONAL = ("unique_tokens",)
 LABELS = ("domain", "task")
 #: Column names that other tables use for ours; applied only when the canonical name is absent.
 ALIASES = {"compute_flops": "compute"}
@@ -56,8 +59,22 @@ class Runs:
         return len(self.table)
 
     def column(self, name: str) -> np.ndarray:
-        """Return one numeric column as a float array."""
+        """Return one numeric column as a float array.
+
+        Raises
+        ------
+        InputError
+            For an optional column (``unique_tokens``) the runs do not have.
+        """
+        if name not in self.table:
+            raise InputError(f"the runs have no '{name}' column, which this question or law reads "
+                             f"(the table has {[c for c in self.table.columns if c not in LABELS]})")
         return self.table[name].to_numpy(dtype=float)
+
+    @property
+    def numeric(self) -> list[str]:
+        """The numeric columns these runs have: :data:`NUMERIC` and any of :data:`OPTIONAL` given."""
+        return [*NUMERIC, *(c for c in OPTIONAL if c in self.table)]
 
     @property
     def domains(self) -> list[str]:
@@ -72,14 +89,14 @@ class Runs:
     @property
     def digest(self) -> str:
         """SHA-256 of the canonical table: identifies the data a fit was made from."""
-        text = self.table[list(NUMERIC + LABELS)].to_csv(index=False, float_format="%.17g")
+        text = self.table[[*self.numeric, *LABELS]].to_csv(index=False, float_format="%.17g")
         return hashlib.sha256(text.encode()).hexdigest()
 
     def to_dataset(self) -> xr.Dataset:
         """The runs as an xarray Dataset with dim ``run`` (labels as coordinates)."""
         t = self.table
         return xr.Dataset(
-            {name: ("run", t[name].to_numpy(dtype=float)) for name in NUMERIC},
+            {name: ("run", t[name].to_numpy(dtype=float)) for name in self.numeric},
             coords={"run": np.arange(len(t)), "domain": ("run", t["domain"].to_numpy(dtype=str)),
                     "task": ("run", t["task"].to_numpy(dtype=str))},
             attrs={"compute_factor": self.compute_factor, "source": self.source},
@@ -88,9 +105,10 @@ class Runs:
     @classmethod
     def from_dataset(cls, ds: xr.Dataset) -> Runs:
         """Inverse of :meth:`to_dataset` (used when a saved fit is loaded)."""
-        table = pd.DataFrame({name: ds[name].values.astype(float) for name in NUMERIC})
+        table = pd.DataFrame({name: ds[name].values.astype(float) for name in (*NUMERIC, *OPTIONAL) if name in ds})
         for label in LABELS:
             table[label] = ds[label].values.astype(str)
+        table = table[[c for c in table.columns if c not in OPTIONAL] + [c for c in OPTIONAL if c in table]]
         return cls(table, float(ds.attrs["compute_factor"]), str(ds.attrs["source"]))
 
 
@@ -133,7 +151,7 @@ def read_runs(
     if not np.isfinite(compute_factor) or compute_factor <= 0:
         raise InputError(f"compute_factor must be a positive number, got {compute_factor!r}")
     table = pd.DataFrame(index=pd.RangeIndex(len(frame)))
-    for name in NUMERIC:
+    for name in NUMERIC + OPTIONAL:
         if name in frame.columns:
             table[name] = _numeric(frame[name], name)
     _require_columns(table, [str(c) for c in frame.columns])
@@ -143,8 +161,9 @@ def read_runs(
         table["compute"] = compute_factor * table["params"] * table["tokens"]
     if len(table) == 0:
         raise InputError("the table has no rows")
-    for name in NUMERIC:
+    for name in [*NUMERIC, *(c for c in OPTIONAL if c in table)]:
         _check_values(table[name], name)
+    _check_unique(table)
     if check_units:
         _check_units(table)
     for label in LABELS:
@@ -153,7 +172,7 @@ def read_runs(
         table["task"] = table["domain"]
     _check_duplicates(table)
     _check_nesting(table)
-    table = table[list(NUMERIC + LABELS)]
+    table = table[[*NUMERIC, *LABELS, *(c for c in OPTIONAL if c in table)]]
     return Runs(table, float(compute_factor), source or default_source)
 
 
@@ -237,9 +256,9 @@ def _rename(frame: pd.DataFrame, columns: Mapping[str, str]) -> pd.DataFrame:
             f"column mapping names column(s) {missing} that the table does not have; "
             f"it has {list(frame.columns)}"
         )
-    unknown = sorted(set(columns.values()) - set(NUMERIC + LABELS))
+    unknown = sorted(set(columns.values()) - set(NUMERIC + OPTIONAL + LABELS))
     if unknown:
-        raise InputError(f"column mapping targets {unknown}; targets must be among {list(NUMERIC + LABELS)}")
+        raise InputError(f"column mapping targets {unknown}; targets must be among {list(NUMERIC + OPTIONAL + LABELS)}")
     frame = frame.rename(columns=dict(columns))
     aliases = {a: c for a, c in ALIASES.items() if a in frame.columns and c not in frame.columns}
     return frame.rename(columns=aliases)
@@ -283,6 +302,19 @@ def _check_values(column: pd.Series, name: str) -> None:
         bad = column <= 0
         raise InputError(
             f"column '{name}' must be positive, but has {column[bad].iloc[0]:g} in {_rows(bad)}"
+        )
+
+
+def _check_unique(table: pd.DataFrame) -> None:
+    """A run cannot see more distinct tokens than it trains on."""
+    if "unique_tokens" not in table:
+        return
+    above = table["unique_tokens"] > table["tokens"] * (1 + 1e-9)
+    if above.any():
+        i = above.idxmax()
+        raise InputError(
+            f"unique_tokens above tokens in {_rows(above)} (row {i}: {table.loc[i, 'unique_tokens']:g} unique of "
+            f"{table.loc[i, 'tokens']:g} tokens): a run cannot see more distinct tokens than it trains on"
         )
 
 

@@ -38,6 +38,7 @@ def optimal_allocation(
     compute: float | Sequence[float] | np.ndarray,
     compute_factor: float = 6.0,
     method: str = "auto",
+    unique_tokens: float | None = None,
 ) -> xr.Dataset:
     """N*, D*, D*/N* and L* for each draw and budget.
 
@@ -55,6 +56,9 @@ def optimal_allocation(
         k in C = k·N·D.
     method : {"auto", "closed", "numeric"}
         ``auto`` takes the closed form where the law has one.
+    unique_tokens : float, optional
+        Unique data available, for a law that reads ``unique_tokens`` (numeric optimum only): tokens
+        beyond it repeat it. Adds ``epochs`` (D*/min(U_D, D*)).
 
     Returns
     -------
@@ -70,31 +74,50 @@ def optimal_allocation(
         raise QueryError(f"unknown method '{method}'; choose one of {METHODS}")
     c = compute_grid(compute)
     log_budget = np.log(c / compute_factor)  # log(N·D)
+    fixed = _unique_input(law, unique_tokens)
+    if fixed:
+        method = "numeric" if method == "auto" else method
+        if method == "closed":
+            raise QueryError("a unique-data budget has no closed-form optimum; use method='numeric'")
     if method == "closed" or (method == "auto" and law.log_optimum is not None):
         if law.log_optimum is None:
             raise QueryError(f"the '{law.name}' law has no closed-form optimum here; use method='numeric'")
         log_n = law.log_optimum(law.natural(sampled, pivots), log_budget)
     else:
-        log_n = _golden_log_n(law, sampled, pivots, log_budget)
+        log_n = _golden_log_n(law, sampled, pivots, log_budget, fixed)
     log_d = log_budget - log_n
-    log_loss = law.log_loss(sampled, {"params": log_n, "tokens": log_d}, pivots)
+    log_loss = law.log_loss(sampled, {"params": log_n, "tokens": log_d, **fixed}, pivots)
     out = xr.Dataset({
         "params": np.exp(log_n),
         "tokens": np.exp(log_d),
         "ratio": np.exp(log_d - log_n),
         "loss": np.exp(log_loss),
     })
+    if fixed:
+        out["epochs"] = np.exp(log_d - np.minimum(fixed["unique_tokens"], log_d))
     out = out.transpose("chain", "draw", "compute", ...)
     out.attrs["compute_factor"] = compute_factor
     return out
 
 
+def _unique_input(law: Law, unique_tokens: float | None) -> dict[str, float]:
+    """The log unique-data budget as a fixed input of the law (empty when none is given)."""
+    if unique_tokens is None:
+        return {}
+    if "unique_tokens" not in law.inputs:
+        raise QueryError(f"the '{law.name}' law does not read unique tokens; a unique-data budget needs a "
+                         "data-constrained law (spec 'data_constrained')")
+    if not np.isfinite(unique_tokens) or unique_tokens <= 0:
+        raise QueryError(f"unique_tokens must be a positive number, got {unique_tokens}")
+    return {"unique_tokens": float(np.log(unique_tokens))}
+
+
 def _golden_log_n(law: Law, p: Mapping[str, xr.DataArray], piv: Mapping[str, float],
-                  log_budget: xr.DataArray) -> xr.DataArray:
+                  log_budget: xr.DataArray, fixed: Mapping[str, float] | None = None) -> xr.DataArray:
     """Minimise log L(N, budget/N) over log N in [0, log budget] for every draw and budget."""
 
     def f(u: xr.DataArray) -> xr.DataArray:
-        return law.log_loss(p, {"params": u, "tokens": log_budget - u}, piv)
+        return law.log_loss(p, {"params": u, "tokens": log_budget - u, **(fixed or {})}, piv)
 
     template = (f(log_budget / 2) * 0.0)  # broadcast shape (chain, draw, compute)
     return golden(f, template + 0.0, template + log_budget, ITERATIONS)

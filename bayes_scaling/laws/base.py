@@ -65,6 +65,10 @@ class Law:
         log(C/k) = ``log_budget`` from the natural parameters, where the law has one.
     published : mapping
         Published point fits of the law (label, natural values, source, the data they were made on).
+    follows : mapping, optional
+        Inputs that follow another input: ``{"unique_tokens": "tokens"}`` centres unique tokens at the
+        tokens' pivot (so the law can form D/U_D from centred inputs) and takes them equal to the
+        tokens where a question does not give them (no repeated data).
     baseline : str, optional
         The point-estimate method a backtest compares the posterior with: ``"huber"`` (L-BFGS on a
         Huber loss with a bootstrap) or ``"m4"`` (Alabdulmohsin et al.'s estimator per curve).
@@ -86,6 +90,7 @@ class Law:
     log_optimum: Callable[[Mapping[str, Array], Array], Array] | None = field(default=None, compare=False)
     published: Mapping[str, Any] = field(default_factory=dict, compare=False)
     baseline: str | None = field(default=None, compare=False)
+    follows: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @property
     def n_parameters(self) -> int:
@@ -103,12 +108,14 @@ class Law:
     def log_loss(self, p: Mapping[str, Array], log_inputs: Mapping[str, Array], pivots: Mapping[str, float],
                  xp: ModuleType = np) -> Array:
         """log L at the given log inputs (uncentred), e.g. ``{"params": log N, "tokens": log D}``."""
-        x = {k: log_inputs[k] - pivots[k] for k in self.inputs}
+        x = {k: log_inputs[self.follows[k] if k not in log_inputs and k in self.follows else k] - pivots[k]
+             for k in self.inputs}
         return self.log_mean(xp, x, p)
 
 
 
 
 def pivots_for(law: Law, log_inputs: Mapping[str, np.ndarray]) -> dict[str, float]:
-    """Log pivots: the mean of each log input over the runs (geometric mean of N, D or C)."""
-    return {k: float(np.mean(log_inputs[k])) for k in law.inputs}
+    """Log pivots: the mean of each log input over the runs (geometric mean of N, D or C); an input
+    that follows another (``law.follows``) takes the other's pivot."""
+    return {k: float(np.mean(log_inputs[law.follows.get(k, k)])) for k in law.inputs}

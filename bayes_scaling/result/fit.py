@@ -20,10 +20,7 @@ from ..data.groups import Groups, expand
 from ..data.reach import reach, reach_warnings
 from ..data.runs import Runs
 from ..errors import QueryError
-from ..inference import (
-    Diagnostics,
-    SamplerSettings,
-)
+from ..inference import Diagnostics, SamplerSettings
 from ..laws import Law
 from ..laws.allocation import optimal_allocation
 from ..spec import LEVEL_RANK, ModelSpec, base_level
@@ -210,7 +207,8 @@ class Fit:
             return post[f"{name}_domain"]
         return post[f"{name}_mu"]
 
-    def optimal(self, compute: float | Sequence[float], method: str = "auto", level: str | None = None) -> xr.Dataset:
+    def optimal(self, compute: float | Sequence[float], method: str = "auto", level: str | None = None,
+                unique_tokens: float | None = None) -> xr.Dataset:
         """Compute-optimal ``params`` (N*), ``tokens`` (D*), ``ratio`` (D*/N*) and ``loss`` (L*).
 
         Parameters
@@ -221,6 +219,9 @@ class Fit:
             Closed form (Chinchilla law) or golden-section search (every law with N and D).
         level : {"shared", "domain", "task"}, optional
             Answer per group at this level (default: the finest level the fit varies at).
+        unique_tokens : float, optional
+            The unique data available (laws that read ``unique_tokens``): D beyond it repeats it, and
+            the answer gains ``epochs`` (D*/U_D, at least 1).
 
         Returns
         -------
@@ -230,7 +231,7 @@ class Fit:
             and D* (medians) beyond the fitted runs, ``attrs["warnings"]`` says where they extrapolate.
         """
         ds = optimal_allocation(self.law, self.sampled(level), self.pivots_at(level), compute,
-                                self.runs.compute_factor, method)
+                                self.runs.compute_factor, method, unique_tokens=unique_tokens)
         distances = reach(self.runs, compute=ds["compute"].values, params=ds["params"].median(("chain", "draw")).values.ravel(),
                           tokens=ds["tokens"].median(("chain", "draw")).values.ravel())
         ds.attrs.update(reach=distances, warnings=reach_warnings(distances, "the optimum"))
@@ -244,6 +245,7 @@ class Fit:
         seed: int | None = None,
         level: str | None = None,
         structural: bool = True,
+        unique_tokens: float | Sequence[float] | None = None,
     ) -> xr.Dataset:
         """Loss at new scales: the mean law (credible) and a new run with noise (predictive).
 
@@ -261,6 +263,8 @@ class Fit:
         structural : bool
             Add the spec's structural error beyond the data (:mod:`bayes_scaling.structural`) to
             ``loss_pred``: zero inside the fitted runs, growing with the decades beyond them.
+        unique_tokens : float or sequence, optional
+            U_D of the runs to predict, for laws that read it (default: every token unique).
 
         Returns
         -------
@@ -273,7 +277,7 @@ class Fit:
             ``attrs["structural_error"]`` the error model added to ``loss_pred``.
         """
         level = self.check_level(level)
-        points = self._points(params, tokens, compute)
+        points = self._points(params, tokens, compute, unique_tokens)
         logs = {k: xr.DataArray(np.log(points[k]), dims="point") for k in self.law.inputs}
         mu = self.law.log_loss(self.sampled(level), logs, self.pivots_at(level))
         mu = mu.transpose("chain", "draw", "point", ...)
@@ -318,9 +322,10 @@ class Fit:
         extra = xr.DataArray(tau, dims=("chain", "draw")) * xr.DataArray(d**error.power, dims=dim)
         return np.sqrt(sigma**2 + extra**2)
 
-    def _points(self, params, tokens, compute) -> dict[str, np.ndarray]:
+    def _points(self, params, tokens, compute, unique=None) -> dict[str, np.ndarray]:
         k = self.runs.compute_factor
-        given = {n: v for n, v in (("params", params), ("tokens", tokens), ("compute", compute)) if v is not None}
+        given = {n: v for n, v in (("params", params), ("tokens", tokens), ("compute", compute), ("unique_tokens", unique))
+                 if v is not None}
         arrays = {n: np.atleast_1d(np.asarray(v, dtype=float)) for n, v in given.items()}
         for name, values in arrays.items():
             if values.ndim != 1 or not np.all(np.isfinite(values)) or np.any(values <= 0):
@@ -331,6 +336,7 @@ class Fit:
             raise QueryError("params, tokens and compute must have the same length (or length 1)") from None
         if "params" in arrays and "tokens" in arrays:
             arrays.setdefault("compute", k * arrays["params"] * arrays["tokens"])
+        arrays |= {n: arrays[m] for n, m in self.law.follows.items() if n not in arrays and m in arrays}
         missing = [n for n in self.law.inputs if n not in arrays]
         if missing:
             raise QueryError(f"the '{self.law.name}' law needs {' and '.join(self.law.inputs)} to predict; missing {missing}")

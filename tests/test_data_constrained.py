@@ -1,0 +1,154 @@
+"""The data-constrained law: Muennighoff et al.'s formula, its reduction to Chinchilla, and its input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytensor
+import pytensor.tensor as pt
+import pytest
+from conftest import SEED, require_mirrored
+
+import bayes_scaling as bs
+from bayes_scaling.laws import get_law
+
+#: Muennighoff et al.'s published fit (REFERENCE_RESULTS.md §4).
+PUBLISHED = {"E": 1.8691, "A": 520.82, "B": 1487.72, "alpha": 0.3526596, "beta": 0.3526596,
+             "R_D": 15.387756, "R_N": 5.309743}
+rng = np.random.default_rng(3)
+N = rng.uniform(1e7, 1e10, 30)
+U = rng.uniform(1e8, 1e11, 30)
+D = U * rng.uniform(1.0, 50.0, 30)
+
+
+def direct(n: dict, params, tokens, unique) -> np.ndarray:
+    """The law as printed in the datablations README, with U_N = min(N, N_opt(U_D))."""
+    g = (n["alpha"] * n["A"] / (n["beta"] * n["B"])) ** (1 / (n["alpha"] + n["beta"]))
+    n_opt = g ** (1 + n["beta"] / n["alpha"]) * unique ** (n["beta"] / n["alpha"])
+    u_n = np.minimum(params, n_opt)
+    r_d, r_n = tokens / unique - 1, params / u_n - 1
+    d_eff = unique + unique * n["R_D"] * (1 - np.exp(-r_d / n["R_D"]))
+    n_eff = u_n + u_n * n["R_N"] * (1 - np.exp(-r_n / n["R_N"]))
+    return n["E"] + n["A"] / n_eff ** n["alpha"] + n["B"] / d_eff ** n["beta"]
+
+
+def _log(law, p, piv, **inputs):
+    return law.log_loss(p, {k: np.log(v) for k, v in inputs.items()}, piv)
+
+
+def test_matches_the_published_formula_at_any_pivot():
+    law = get_law("data_constrained")
+    zero = law.sampled_from_natural(PUBLISHED)
+    got = np.exp(_log(law, zero, {k: 0.0 for k in law.inputs}, params=N, tokens=D, unique_tokens=U))
+    np.testing.assert_allclose(got, direct(PUBLISHED, N, D, U), rtol=1e-10)
+    piv = {"params": 20.0, "tokens": 24.0, "unique_tokens": 24.0}  # unique tokens share the tokens' pivot
+    at_pivot = {**zero, "log_a0": zero["log_a0"] - zero["alpha"] * 20.0, "log_b0": zero["log_b0"] - zero["beta"] * 24.0}
+    np.testing.assert_allclose(np.exp(_log(law, at_pivot, piv, params=N, tokens=D, unique_tokens=U)),
+                               direct(PUBLISHED, N, D, U), rtol=1e-10)
+    for key, value in PUBLISHED.items():
+        np.testing.assert_allclose(law.natural(at_pivot, piv)[key], value, rtol=1e-10)
+
+
+def test_without_repetition_it_is_chinchilla():
+    law, chinchilla = get_law("data_constrained"), get_law("chinchilla")
+    n = {**PUBLISHED}
+    small = N / 100  # below N_opt(U_D): no excess parameters
+    zero = {k: 0.0 for k in law.inputs}
+    dc = _log(law, law.sampled_from_natural(n), zero, params=small, tokens=D)  # no unique tokens given: all unique
+    ch = chinchilla.log_loss(chinchilla.sampled_from_natural(n), {"params": np.log(small), "tokens": np.log(D)},
+                             {"params": 0.0, "tokens": 0.0})
+    np.testing.assert_allclose(dc, ch, rtol=1e-12)
+
+
+def test_repeated_data_is_worth_less_and_saturates():
+    law = get_law("data_constrained")
+    p = law.sampled_from_natural(PUBLISHED)
+    zero = {k: 0.0 for k in law.inputs}
+    epochs = np.array([1.0, 4.0, 40.0, 400.0, 4000.0])
+    u = 1e10
+    loss = np.exp(_log(law, p, zero, params=np.full(5, 1e9), tokens=u * epochs, unique_tokens=np.full(5, u)))
+    fresh = np.exp(_log(law, p, zero, params=np.full(5, 1e9), tokens=u * epochs))
+    assert np.all(np.diff(loss) < 0) and np.all(loss[1:] > fresh[1:]), "repeats help, less than fresh data"
+    assert loss[-2] - loss[-1] < 1e-3 * (loss[0] - loss[1]), "the gain of repeats vanishes"
+
+
+def test_pytensor_gradients_match_finite_differences():
+    law = get_law("data_constrained")
+    p = law.sampled_from_natural(PUBLISHED)
+    sym = {k: pt.dscalar(k) for k in law.sampled}
+    xs = {k: pt.dvector(k) for k in law.inputs}
+    out = law.log_mean(pt, xs, sym)
+    f = pytensor.function([*xs.values(), *sym.values()], [out, *pytensor.grad(out.sum(), list(sym.values()))])
+    x = {"params": np.log(N), "tokens": np.log(D), "unique_tokens": np.log(U)}
+    value, *grads = f(*x.values(), *(p[k] for k in law.sampled))
+    np.testing.assert_allclose(value, law.log_mean(np, x, p), rtol=1e-12)
+    for key, grad in zip(law.sampled, grads, strict=True):
+        up, down = dict(p), dict(p)
+        up[key] += 1e-6
+        down[key] -= 1e-6
+        fd = (law.log_mean(np, x, up).sum() - law.log_mean(np, x, down).sum()) / 2e-6
+        np.testing.assert_allclose(grad, fd, rtol=1e-5, atol=1e-6, err_msg=f"d/d{key}")
+
+
+def test_unique_tokens_above_tokens_is_one_clear_error():
+    frame = pd.DataFrame({"params": [1e8, 2e8, 4e8], "tokens": [1e9, 2e9, 4e9], "unique_tokens": [1e9, 3e9, 4e9],
+                          "loss": [3.0, 2.8, 2.6]})
+    with pytest.raises(bs.InputError, match=r"unique_tokens above tokens in row 1 .*cannot see more distinct"):
+        bs.read_runs(frame)
+
+
+def test_the_law_needs_unique_tokens():
+    frame = pd.DataFrame({"params": np.geomspace(1e8, 1e9, 10), "tokens": np.geomspace(1e9, 1e10, 10),
+                          "loss": np.linspace(3.0, 2.5, 10)})
+    with pytest.raises(bs.InputError, match="no 'unique_tokens' column"):
+        bs.fit(bs.read_runs(frame), "data_constrained", draws=10, tune=10, chains=1)
+
+
+def test_unique_tokens_round_trip_through_a_saved_table():
+    frame = pd.DataFrame({"params": [1e8, 2e8], "tokens": [1e9, 2e9], "unique_tokens": [5e8, 2e9], "loss": [3.0, 2.8]})
+    runs = bs.read_runs(frame)
+    back = bs.Runs.from_dataset(runs.to_dataset())
+    assert back.table.equals(runs.table) and back.digest == runs.digest
+    plain = bs.read_runs(frame.drop(columns="unique_tokens"))
+    assert plain.digest != runs.digest and "unique_tokens" not in plain.table
+
+
+@pytest.fixture(scope="module")
+def datablations_fit():
+    require_mirrored("muennighoff2023_parametric")
+    table = bs.datasets.load("muennighoff2023_parametric").table
+    runs = bs.read_runs(table[table["tokens"] / table["unique_tokens"] <= 100])
+    settings = bs.SamplerSettings(draws=500, tune=1000, chains=2, seed=SEED, target_accept=0.95)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bs.SamplerWarning)  # checked below at this small draw count
+        return bs.fit(runs, "data_constrained", sampler=settings)
+
+
+@pytest.mark.slow
+def test_datablations_fit_gives_decay_constants_and_epochs(datablations_fit, tmp_path):
+    fit = datablations_fit
+    assert fit.diagnostics.divergences == 0 and fit.diagnostics.max_rhat < 1.05
+    p = fit.parameters()
+    for name in ("R_D", "R_N"):
+        lo, hi = (float(v) for v in p[name].quantile([0.05, 0.95]))
+        assert 0.1 < lo < hi < 500, (name, lo, hi)
+    tight, loose = fit.optimal(1e22, unique_tokens=1e10), fit.optimal(1e22, unique_tokens=1e13)
+    assert float(tight["epochs"].median()) > 5 and float(loose["epochs"].max()) == pytest.approx(1.0)
+    assert float(tight["loss"].median()) > float(loose["loss"].median()), "less unique data, higher loss"
+    with pytest.raises(bs.QueryError, match="no closed-form optimum"):
+        fit.optimal(1e22, method="closed", unique_tokens=1e10)
+    path = fit.save(tmp_path / "dc.nc")
+    out = subprocess.run([sys.executable, "-m", "bayes_scaling.cli", "optimal", str(path), "--compute", "1e22",
+                          "--unique-tokens", "1e10", "--json"], capture_output=True, text=True, check=True)
+    rows = {r["variable"]: r for r in json.loads(out.stdout)["optimal"]}
+    assert rows["epochs"]["median"] == pytest.approx(float(tight["epochs"].median()), rel=1e-9)
+
+
+def test_a_unique_budget_needs_a_law_that_reads_it(sim_fit):
+    with pytest.raises(bs.QueryError, match="does not read unique tokens"):
+        sim_fit.optimal(1e22, unique_tokens=1e10)

@@ -76,6 +76,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-tokens", type=positive_float, default=None)
     p.set_defaults(func=cmd_target)
 
+    _register_returns(sub)
+    p = sub.add_parser("compare-models", help="rank fits of the same runs by PSIS-LOO")
+    p.add_argument("fits", nargs="+", help="two or more fit files of the same data")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.set_defaults(func=cmd_compare_models)
+
+
+def _register_returns(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("returns", help="loss gained per doubling of compute along the compute-optimal frontier")
     fit_arg(p)
     p.add_argument("--compute", type=positive_float, nargs="+", required=True, help="budgets in FLOPs")
@@ -83,11 +91,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="also the compute at which the gain per doubling falls below this loss")
     level_arg(p)
     p.set_defaults(func=cmd_returns)
-
-    p = sub.add_parser("compare-models", help="rank fits of the same runs by PSIS-LOO")
-    p.add_argument("fits", nargs="+", help="two or more fit files of the same data")
-    p.add_argument("--json", action="store_true", help="print one JSON document")
-    p.set_defaults(func=cmd_compare_models)
 
 
 def parameter_records(table: Any) -> dict[str, dict]:

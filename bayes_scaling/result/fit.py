@@ -386,17 +386,4 @@ def pivots_to_json(pivots: Mapping[str, float | xr.DataArray]) -> dict:
     return out
 
 
-def pivots_from_json(data: Mapping, groups: Groups) -> dict[str, float | xr.DataArray]:
-    """Inverse of :func:`pivots_to_json`."""
-    out: dict[str, float | xr.DataArray] = {}
-    for k, v in data.items():
-        if isinstance(v, Mapping):
-            level = str(v["level"])
-            out[k] = xr.DataArray(np.asarray(v["values"], dtype=float), dims=level,
-                                  coords={level: list(groups.labels(level))})
-        else:
-            out[k] = float(v)
-    return out
-
-
-__all__ = ["Fit", "pivots_from_json", "pivots_to_json", "predictive_noise"]
+__all__ = ["Fit", "pivots_to_json", "predictive_noise"]

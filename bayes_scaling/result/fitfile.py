@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
+import numpy as np
 import xarray as xr
 
 from ..data.groups import Groups
@@ -12,7 +14,7 @@ from ..data.runs import Runs
 from ..errors import FitFileError
 from ..inference import Diagnostics, SamplerSettings, warn_if_unconverged
 from ..spec import ModelSpec
-from .fit import FORMAT, Fit, pivots_from_json
+from .fit import FORMAT, Fit
 from .storage import CHECKSUM_ATTR, read_tree, verify_checksums
 
 
@@ -58,3 +60,16 @@ def load_fit(path: str | Path) -> Fit:
 
 
 __all__ = ["load_fit"]
+
+
+def pivots_from_json(data: Mapping, groups: Groups) -> dict[str, float | xr.DataArray]:
+    """Inverse of :func:`pivots_to_json`."""
+    out: dict[str, float | xr.DataArray] = {}
+    for k, v in data.items():
+        if isinstance(v, Mapping):
+            level = str(v["level"])
+            out[k] = xr.DataArray(np.asarray(v["values"], dtype=float), dims=level,
+                                  coords={level: list(groups.labels(level))})
+        else:
+            out[k] = float(v)
+    return out

@@ -93,30 +93,36 @@ def addition():
                                                                                    split="extrapolate")
 
 
-def test_bnsl_protocol_on_four_digit_addition(addition):
-    """Fit the first 14 points, score points 15-17: the one-break law extrapolates the sharp transition
-    that a saturating power law misses by far (RMSLE 0.02 against 1.1 at 4 x 1000 draws, docs/laws.md)."""
+SETTINGS = bs.SamplerSettings(draws=500, tune=1000, chains=2, seed=SEED, target_accept=0.95)
+
+
+@pytest.fixture(scope="module")
+def protocol(addition):
+    """Caballero et al.'s protocol: fit the first 14 points, score points 15-17."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bs.SamplerWarning)  # ESS is checked in the tests at this small draw count
+        return bs.backtest(addition, "bnsl", sampler=SETTINGS, structural="none")
+
+
+def test_bnsl_protocol_on_four_digit_addition(addition, protocol):
+    """The one-break law extrapolates the sharp transition that a saturating power law misses by far
+    (RMSLE 0.02 against 1.1 at 4 x 1000 draws, docs/laws.md)."""
     train, test = addition
     assert (len(train), len(test)) == (14, 3)
-    settings = bs.SamplerSettings(draws=500, tune=1000, chains=2, seed=SEED, target_accept=0.95)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", bs.SamplerWarning)  # ESS is checked below at this small draw count
-        bt = bs.backtest((train, test), "bnsl", sampler=settings, structural="none")
-        fit = bs.fit(train, "bnsl", sampler=settings)
-    post = bt.metrics.set_index("method").loc["posterior"]
-    assert post["rmsle"] < 0.1 and post["coverage_90"] == 1.0, bt.metrics
+    post = protocol.metrics.set_index("method").loc["posterior"]
+    assert post["rmsle"] < 0.1 and post["coverage_90"] == 1.0, protocol.metrics
+    fit = protocol.fit
     assert fit.diagnostics.divergences == 0 and fit.diagnostics.max_rhat < 1.05
     d1 = fit.parameters()["d1"]
     lo, hi = (float(v) for v in d1.quantile([0.05, 0.95]))
     assert 400 < float(d1.median()) < 900 and hi - lo > 1, "the break sits at the transition, with an interval"
 
 
-def test_loo_prefers_a_break_where_the_curve_bends(addition):
+def test_loo_prefers_a_break_where_the_curve_bends(addition, protocol):
     train, _ = addition
-    settings = bs.SamplerSettings(draws=400, tune=800, chains=2, seed=SEED, target_accept=0.95)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bs.SamplerWarning)
-        fits = {name: bs.fit(train, name, sampler=settings) for name in ("saturating", "bnsl")}
+        fits = {"saturating": bs.fit(train, "saturating", sampler=SETTINGS), "bnsl": protocol.fit}
     table = bs.compare_models(fits)
     assert table.index[0] == "bnsl", table
     assert abs(table.loc["saturating", "elpd_diff"]) > 2 * table.loc["saturating", "dse"], table

@@ -70,18 +70,15 @@ def returns(fit: Fit, compute: float | Sequence[float], threshold: float | None 
         lies beyond the search).
     """
     c = compute_grid(compute).values
-    both = frontier_loss(fit, np.concatenate([c, 2 * c]), level)
-    here = both.isel(compute=slice(0, c.size)).assign_coords(compute=c)
-    doubled = both.isel(compute=slice(c.size, None)).assign_coords(compute=c)
-    gain = here - doubled
-    ds = xr.Dataset({"loss": here, "gain": gain, "relative_gain": gain / here})
-    ds.attrs.update(both.attrs)
-    if fit.law.has_allocation:
+    if fit.law.has_allocation:  # the optimum at C carries its reach; only 2C is evaluated again
         optimum = fit.optimal(c, level=level)
-        ds.attrs.update(reach=optimum.attrs["reach"], warnings=optimum.attrs["warnings"])
+        here, attrs = optimum["loss"], {"reach": optimum.attrs["reach"], "warnings": optimum.attrs["warnings"]}
     else:
-        distances = reach(fit.runs, compute=c)
-        ds.attrs.update(reach=distances, warnings=reach_warnings(distances, "the frontier"))
+        here, distances = frontier_loss(fit, c, level), reach(fit.runs, compute=c)
+        attrs = {"reach": distances, "warnings": reach_warnings(distances, "the frontier")}
+    doubled = frontier_loss(fit, 2 * c, level).assign_coords(compute=c)
+    gain = here - doubled
+    ds = xr.Dataset({"loss": here, "gain": gain, "relative_gain": gain / here}, attrs=attrs)
     if threshold is not None:
         ds["compute_below"], ds.attrs["not_reached"] = compute_below(fit, threshold, level)
     return ds

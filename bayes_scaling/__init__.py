@@ -36,7 +36,7 @@ __version__ = package_version()
 _LAZY = {
     "datasets": "data.datasets", "frontier": "decisions.frontier", "planning": "decisions.planning", "report": "present.report",
     "compare": "decisions.compare", "compare_models": "decisions.compare", "plan": "decisions.planning", "compute_for_target": "decisions.planning",
-    "returns": "decisions.returns",
+    "returns": "decisions.returns", "design": "design", "isoflop": "design.approach2",
     "Backtest": "validation.backtest", "backtest": "validation.backtest", "predict_runs": "validation.backtest", "split_holdout": "validation.splits",
     "Calibration": "validation.calibrate", "calibrate": "validation.calibrate",
     "Runs": "data.runs", "read_runs": "data.runs",
@@ -48,7 +48,7 @@ _LAZY = {
     "build_model": "model",
     "ModelSpec": "spec", "Prior": "spec", "available_specs": "spec", "load_spec": "spec",
 }
-_SUBMODULES = {"datasets", "frontier", "planning", "report"}
+_SUBMODULES = {"datasets", "design", "frontier", "planning", "report"}
 
 
 def __getattr__(name: str) -> Any:

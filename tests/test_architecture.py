@@ -25,6 +25,7 @@ LAYERS = [
     ("result", {"result"}),
     ("decisions", {"decisions"}),
     ("validation", {"validation"}),
+    ("design", {"design"}),
     ("sweeps", {"sweeps"}),
     ("present", {"present"}),
     ("cli", {"cli"}),

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 from ..errors import BayesScalingError, SamplerWarning
 from ..version import package_version
-from . import answers, fitting, present
+from . import answers, design, fitting, present
 from .common import on_interrupt, reset_interrupt
 
 #: Exit codes: a user error, an unexpected failure, Ctrl-C.
@@ -41,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
     fitting.register(sub)
     answers.register(sub)
+    design.register(sub)
     present.register(sub)
     return parser
 

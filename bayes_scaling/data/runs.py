@@ -24,8 +24,9 @@ from ..errors import DataWarning, InputError
 DEFAULT_COMPUTE_FACTOR = 6.0
 NUMERIC = ("params", "tokens", "compute", "loss")
 #: Numeric columns a table may have and some laws read: ``unique_tokens`` (U_D, the distinct tokens
-#: a run trained on; D / U_D is its number of epochs), kept only where given.
-OPTIONAL = ("unique_tokens",)
+#: a run trained on; D / U_D is its number of epochs) and ``budget`` (the IsoFLOP budget a run
+#: was planned at, which Approach 2 groups by), kept only where given.
+OPTIONAL = ("unique_tokens", "budget")
 LABELS = ("domain", "task")
 #: Column names that other tables use for ours; applied only when the canonical name is absent.
 ALIASES = {"compute_flops": "compute"}

@@ -73,7 +73,7 @@ def test_the_readme_python_example_runs(tmp_path, monkeypatch):
 
 
 #: The pages with Python blocks; each runs as it stands (remote-cluster variants are ``text`` blocks).
-RUNNABLE = ["python.md", "structural.md", "hierarchies.md", "sweeps.md", "laws.md"]
+RUNNABLE = ["python.md", "structural.md", "hierarchies.md", "sweeps.md", "laws.md", "design.md"]
 NEEDS = {"python.md": "epoch_chinchilla", "hierarchies.md": "cerebras_gpt_pile_table", "laws.md": "bnsl_4digit_addition"}
 
 
@@ -104,6 +104,9 @@ def test_the_runnable_docs_blocks_run(page, tmp_path, monkeypatch):
         assert len(ranking) == 3
     elif page == "laws.md":
         assert 400 < float(namespace["bend"][1]) < 900 and len(namespace["ranking"]) == 2
+    elif page == "design.md":
+        batch = namespace["batch"]
+        assert batch.attrs["expected_after"] < batch.attrs["current"] and len(namespace["sweep"]) == 21
     elif page == "structural.md":
         assert float(namespace["far"]["beyond"][0]) > 1.0
         assert list(namespace["bt"].metrics["method"][:2]) == ["posterior", "posterior+structural"]

@@ -205,8 +205,10 @@ def cmd_target(args: argparse.Namespace) -> int:
                             max_tokens=args.max_tokens)
     if args.json:
         table = ds[["budget", "params", "tokens", "ratio"]].to_dataframe().reset_index()
-        print_json({**header(result), "targets": records(table)})
+        print_json({**header(result), "targets": records(table), "reach": ds.attrs["reach"],
+                    "warnings": [*header(result)["warnings"], *ds.attrs["warnings"]]})
     else:
+        reach_lines(ds.attrs)
         print(format_target(ds))
     return 0
 

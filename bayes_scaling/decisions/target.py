@@ -221,9 +221,18 @@ def compute_for_target(fit: Fit, loss: float | Sequence[float], prob: float | Se
                        max_compute: float = DEFAULT_MAX_COMPUTE) -> xr.Dataset:
     """Smallest compute reaching L <= ``loss`` with probability >= ``prob`` for a Fit.
 
-    See :func:`target_from_draws` for the returned Dataset (dims ``target, prob``).
+    See :func:`target_from_draws` for the returned Dataset (dims ``target, prob``). ``attrs["reach"]``
+    holds the decades beyond the fitted runs of the compute, N and D found, and
+    ``attrs["warnings"]`` says where they extrapolate.
     """
-    return target_from_draws(Draws.from_fit(fit), loss, prob, max_params, max_tokens, max_compute)
+    from ..data.reach import reach, reach_warnings
+
+    ds = target_from_draws(Draws.from_fit(fit), loss, prob, max_params, max_tokens, max_compute)
+    found = {name: np.ravel(ds[name].values) for name in ("budget", "params", "tokens") if name in ds}
+    found = {k: v[np.isfinite(v)] for k, v in found.items()}
+    distances = reach(fit.runs, compute=found.get("budget"), params=found.get("params"), tokens=found.get("tokens"))
+    ds.attrs.update(reach=distances, warnings=reach_warnings(distances, "the target"))
+    return ds
 
 
 def prob_below(fit: Fit, loss: float | Sequence[float], params: float | Sequence[float],

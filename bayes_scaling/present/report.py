@@ -281,7 +281,7 @@ def report_markdown(
            *_parameter_lines(fit, prob)]
     optimal = _optimal(fit, compute, prob)
     if optimal is not None:
-        out += _optimal_section(optimal, prob)
+        out += _optimal_section(optimal, prob) + _reach_lines(fit, optimal["compute"].unique())
     out += ["", "## LaTeX table", "",
             "Parameters and allocation as one booktabs table"
             + (f" (also in `{latex_file}` beside this report)" if latex_file else "") + ":",
@@ -335,6 +335,18 @@ def _optimal_section(optimal: pd.DataFrame, prob: float) -> list[str]:
                              f"{ratio.loc[c, f'p_above_{n}']:.3f}"])
         out += _markdown_table(["C (FLOPs)", "point fit", "N*", "D*/N*", "P(posterior D*/N* > it)"], rows)
     return out
+
+
+def _reach_lines(fit: Fit, compute: Sequence[float]) -> list[str]:
+    """One sentence naming the budgets that lie beyond the fitted runs, in decades of compute."""
+    from ..data.reach import reach
+
+    far = [(c, d) for c, d in zip(compute, reach(fit.runs, compute=list(compute))["compute"], strict=True) if d]
+    if not far:
+        return []
+    return ["", "Extrapolation: " + "; ".join(
+        f"C = {_num(c)} FLOPs lies {abs(d):.2g} decades {'above the largest' if d > 0 else 'below the smallest'} fitted run"
+        for c, d in far) + ". The intervals of N*, D* and D*/N* there are the uncertainty of the law's parameters: they assume the law holds that far."]
 
 
 def write_report(

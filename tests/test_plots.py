@@ -234,3 +234,16 @@ def test_import_error_without_matplotlib(monkeypatch: pytest.MonkeyPatch, rng: n
     with pytest.raises(ImportError, match="plots need matplotlib"):
         fresh.target_curve(xr.DataArray(np.ones((1, 2)), dims=("prob", "target"),
                                         coords={"prob": [0.5], "target": [1.0, 2.0]}))
+
+
+@pytest.mark.parametrize(("kind", "column"), [("curve", "compute"), ("isoflop", "params")])
+def test_figures_shade_the_range_of_the_fitted_runs(sim_fit, kind, column):
+    """Whatever a figure draws outside the shaded range is extrapolated."""
+    from bayes_scaling.present.figures import figure
+
+    fig = figure(sim_fit, kind, compute=[5.88e23])
+    values = sim_fit.runs.column(column)
+    spans = [p.get_path().transformed(p.get_patch_transform()).get_extents() for p in fig.axes[0].patches]
+    spans = [(e.x0, e.x1) for e in spans]
+    assert any(np.isclose(lo, values.min(), rtol=1e-9) and np.isclose(hi, values.max(), rtol=1e-9) for lo, hi in spans), spans
+    plt.close(fig)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import xarray as xr
@@ -112,9 +112,11 @@ def figure(
     if np.any(~np.isfinite(extra)) or np.any(extra <= 0):
         raise QueryError(f"compute budgets must be positive and finite, got {extra.tolist()}")
     if kind == "curve":
-        return plots.scaling_curve(fit, x=_curve_grid(fit, extra), prob=prob, level=level).figure
+        ax = plots.scaling_curve(fit, x=_curve_grid(fit, extra), prob=prob, level=level)
+        return _shade_fitted(ax, fit.runs.column(curve_axis(fit)), curve_axis(fit)).figure
     if kind == "isoflop":
-        return plots.isoflop(fit, budgets=extra if extra.size else None, prob=prob).figure
+        ax = plots.isoflop(fit, budgets=extra if extra.size else None, prob=prob)
+        return _shade_fitted(ax, fit.runs.column("params"), "params").figure
     if kind == "frontier":
         c = fit.runs.column("compute")
         lo = 10 ** np.floor(np.log10(min(c.min(), *extra) if extra.size else c.min()))
@@ -136,7 +138,14 @@ def figure(
     ax = plots.group_curves(data["x"].values, data["loss_mean"], observed=fit.runs.table, prob=prob,
                             x_label=name, group_dim=dim)
     ax.set_xlabel(plots.AXIS_LABELS.get(name, name))
-    return ax.figure
+    return _shade_fitted(ax, fit.runs.column(name), name).figure
+
+
+def _shade_fitted(ax: Any, values: Any, name: str) -> Any:
+    """Shade the fitted runs' range of the x axis: what lies outside it is extrapolated."""
+    ax.axvspan(float(np.min(values)), float(np.max(values)), color="0.85", alpha=0.5, linewidth=0, zorder=0,
+               label=f"{name} range of the fitted runs")
+    return ax
 
 
 def _returns_figure(fit: Fit, extra: np.ndarray, prob: float, level: str | None) -> Figure:

@@ -304,6 +304,15 @@ class Fit:
                         structural_error=json.dumps(error.to_dict()))
         return ds
 
+    def predict_final(self, total=None, fraction_seen=None, curves=None, seed=None) -> xr.Dataset:
+        """Final loss of runs still training (a learning-curve fit, one curve per task): give each curve's
+        ``total`` length (a number, a mapping by curve, or the :class:`Checkpoints` read) or the
+        ``fraction_seen`` of training in (0, 1). Dims ``(chain, draw, curve)``: ``loss_mean`` and ``loss_pred``
+        (with the noise and the structural error beyond each curve); see :mod:`bayes_scaling.result.final`."""
+        from .final import predict_final
+
+        return predict_final(self, total, fraction_seen, curves, seed)
+
     @property
     def per_task(self) -> bool:
         """Whether each task has its own parameters or pivot, so its own runs bound its range."""

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 from ..errors import BayesScalingError, SamplerWarning
 from ..version import package_version
-from . import answers, design, fitting, present
+from . import answers, curves, design, fitting, present
 from .common import on_interrupt, reset_interrupt
 
 #: Exit codes: a user error, an unexpected failure, Ctrl-C.
@@ -42,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     fitting.register(sub)
     answers.register(sub)
     design.register(sub)
+    curves.register(sub)
     present.register(sub)
     return parser
 

@@ -240,6 +240,18 @@ def cherti_imagenet(paths: Mapping[str, Path]) -> pd.DataFrame:
     }).reset_index(drop=True)
 
 
+def cherti_learning_curves(paths: Mapping[str, Path]) -> pd.DataFrame:
+    """ImageNet-1k zero-shot top-1 error after each epoch of the 29 LAION runs: task = run,
+    domain = LAION subset, tokens = image-text pairs seen, params = model size."""
+    raw = pd.read_csv(paths["data"])
+    rows = raw[raw["task_type"] == "zeroshot_classification_learning_curve"]
+    table = pd.DataFrame({
+        "params": rows["params"].astype(float), "tokens": rows["samples_seen"].astype(float),
+        "loss": rows["loss"].astype(float), "domain": rows["upstream_dataset"], "task": rows["run_id"],
+    })
+    return table.sort_values(["task", "tokens"], kind="stable").reset_index(drop=True)
+
+
 #: Readers by the name a registry entry gives in ``reader = "..."``.
 READERS: dict[str, Reader] = {
     "alabdulmohsin2022": alabdulmohsin2022,
@@ -250,6 +262,7 @@ READERS: dict[str, Reader] = {
     "colpret_cross_entropy": colpret_cross_entropy,
     "openathena_isoflops": openathena_isoflops,
     "cherti_imagenet": cherti_imagenet,
+    "cherti_learning_curves": cherti_learning_curves,
 }
 
 

@@ -1,0 +1,129 @@
+"""Checkpoint tables: the loss of runs that are still training, one row per checkpoint.
+
+Columns: ``curve`` (the run), ``tokens`` (tokens seen) or ``step``, ``loss``; optional ``params``
+(the run's model size), ``total_tokens`` (or ``total_steps``: the run's planned length) and
+``group`` (a family of runs whose curves share their shape, pooled in the fit). The table becomes
+:class:`~bayes_scaling.data.runs.Runs` with ``task`` = curve and ``domain`` = group, so a learning-
+curve spec fits every curve at once.
+
+The warm-up part of each curve is dropped: the first ``warmup`` of the run's length (2% by
+default, about a learning-rate warm-up), or everything below ``warmup_tokens`` where it is given.
+Choshen et al.'s guide drops the first 10B tokens of LLM curves (``warmup_tokens=1e10``); a
+fraction is the default because curves here range from millions to trillions of tokens, and 10B
+tokens would drop every checkpoint of a small model. A run's length is its ``total_tokens`` where given, else its last
+checkpoint.
+
+Where the table gives no total length, the prediction cannot know how far the run goes, and where it
+gives no schedule it cannot know the learning rate: an intermediate checkpoint of a cosine-decayed
+run is not a finished shorter run (its loss drops faster near the end of the decay). The answers
+say so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError
+from .runs import Runs, read_runs
+
+WARMUP = 0.02
+MIN_POINTS = 4  # a curve alone has three parameters; one point more says something about its noise
+
+
+@dataclass(frozen=True)
+class Checkpoints:
+    """Validated checkpoints: the runs to fit and each curve's seen and planned length (in its x unit)."""
+
+    runs: Runs
+    seen: pd.Series  # last checkpoint of each curve, by curve
+    total: pd.Series  # planned length of each curve (NaN where the table does not give it)
+    x_name: str  # "tokens" or "step"
+    dropped: int  # warm-up checkpoints dropped
+
+
+def _table(source: pd.DataFrame | str | Path) -> pd.DataFrame:
+    if isinstance(source, pd.DataFrame):
+        return source.copy()
+    path = Path(source)
+    if not path.is_file():
+        raise InputError(f"no checkpoint table at {path}")
+    return pd.read_csv(path)
+
+
+def _x_column(table: pd.DataFrame) -> tuple[str, str | None]:
+    for x, total in (("tokens", "total_tokens"), ("step", "total_steps")):
+        if x in table:
+            return x, total if total in table else None
+    raise InputError(f"a checkpoint table needs 'tokens' or 'step' (it has {list(table.columns)})")
+
+
+def _check_order(table: pd.DataFrame, x: str) -> None:
+    for curve, part in table.groupby("curve", sort=False):
+        steps = np.diff(part[x].to_numpy(dtype=float))
+        if np.any(steps <= 0):
+            i = int(np.argmax(steps <= 0))
+            raise InputError(f"curve {curve!r}: {x} must increase from one checkpoint to the next "
+                             f"({part[x].iloc[i]:.4g} is followed by {part[x].iloc[i + 1]:.4g})")
+
+
+def read_checkpoints(source: pd.DataFrame | str | Path, warmup: float = WARMUP,
+                     warmup_tokens: float | None = None) -> Checkpoints:
+    """Checkpoints from a DataFrame or CSV (module docstring), warm-up dropped.
+
+    Raises
+    ------
+    InputError
+        Missing columns, non-increasing tokens within a curve, a planned length below a curve's last
+        checkpoint, a warm-up fraction outside [0, 1), or a curve left with fewer than four
+        checkpoints (a learning curve needs more than one point per curve).
+    """
+    table = _table(source)
+    missing = [c for c in ("curve", "loss") if c not in table]
+    if missing:
+        raise InputError(f"a checkpoint table needs columns {missing} (it has {list(table.columns)})")
+    if not 0 <= warmup < 1:
+        raise InputError(f"warmup must be a fraction in [0, 1), got {warmup}")
+    x, total_col = _x_column(table)
+    table[x] = pd.to_numeric(table[x], errors="coerce")
+    if table[x].isna().any() or (table[x] <= 0).any():
+        raise InputError(f"{x} must be positive numbers in every row")
+    table["curve"] = table["curve"].astype(str)
+    _check_order(table, x)
+    seen = table.groupby("curve", sort=False)[x].max()
+    total = table.groupby("curve", sort=False)[total_col].first().astype(float) if total_col else seen * np.nan
+    short = total[total < seen * (1 - 1e-12)]
+    if len(short):
+        raise InputError(f"curve {short.index[0]!r}: {total_col} {short.iloc[0]:.4g} is below its last checkpoint "
+                         f"({seen[short.index[0]]:.4g})")
+    length = total.fillna(seen)
+    cut = warmup_tokens if warmup_tokens is not None else warmup * table["curve"].map(length)
+    keep = table[x] > cut
+    dropped = int((~keep).sum())
+    table = table[keep]
+    counts = table.groupby("curve", sort=False).size().reindex(seen.index, fill_value=0)
+    thin = counts[counts < MIN_POINTS]
+    if len(thin):
+        raise InputError(f"curve {thin.index[0]!r} has {int(thin.iloc[0])} checkpoint(s) after the warm-up is dropped; "
+                         f"a learning curve needs at least {MIN_POINTS}")
+    frame = pd.DataFrame({"params": table["params"] if "params" in table else 1.0, "tokens": table[x],
+                          "loss": table["loss"], "task": table["curve"],
+                          "domain": table["group"].astype(str) if "group" in table else "all"})
+    runs = read_runs(frame.reset_index(drop=True), check_units=False, source="checkpoints")
+    return Checkpoints(runs, seen, total, x, dropped)
+
+
+def checkpoints_from_runs(runs: Runs, fraction: float, warmup: float = WARMUP) -> tuple[Checkpoints, pd.Series]:
+    """The first ``fraction`` of each curve of ``runs`` (task = curve) as checkpoints, and each curve's
+    last point's loss: a backtest of extrapolation from early training to the end of the run."""
+    table = runs.table.sort_values(["task", "tokens"], kind="stable")
+    last = table.groupby("task", sort=False).tail(1).set_index("task")
+    length = table["task"].map(last["tokens"])
+    early = table[table["tokens"] <= fraction * length]
+    frame = pd.DataFrame({"curve": early["task"], "tokens": early["tokens"], "loss": early["loss"],
+                          "params": early["params"], "group": early["domain"],
+                          "total_tokens": early["task"].map(last["tokens"])})
+    return read_checkpoints(frame, warmup), last["loss"]

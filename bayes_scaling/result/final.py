@@ -1,0 +1,119 @@
+"""The final loss of runs still training, from a learning-curve fit of their checkpoints.
+
+Each curve (a task of the fit) is extrapolated from its own posterior to its planned length: the
+``total`` given for it, or its last checkpoint divided by the ``fraction_seen`` of training. The
+predictive interval adds the fitted noise and, beyond the curve's own checkpoints, the spec's
+structural error, measured against that curve's range (a curve is extrapolated from its own points).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from ..data.groups import expand
+from ..errors import QueryError
+from ..structural import decades_beyond
+
+if TYPE_CHECKING:
+    from ..data.checkpoints import Checkpoints
+    from .fit import Fit
+
+SCHEDULE_NOTE = ("the prediction continues each curve as fitted; where a run's learning rate decays to its end "
+                 "(cosine), the loss drops faster near the end than an intermediate checkpoint shows, so the "
+                 "final loss may be lower than predicted")
+
+
+def _per_curve(value: Any, curves: Sequence[str], name: str) -> pd.Series:
+    if value is None:
+        return pd.Series(np.nan, index=list(curves))
+    if hasattr(value, "total"):  # Checkpoints
+        value = value.total
+    if isinstance(value, Mapping | pd.Series):
+        series = pd.Series(dict(value) if isinstance(value, Mapping) else value, dtype=float)
+        unknown = sorted(set(series.index) - set(curves))
+        if unknown:
+            raise QueryError(f"{name} names curves the fit does not have: {unknown[:3]}")
+        return series.reindex(list(curves))
+    return pd.Series(float(value), index=list(curves))
+
+
+def final_points(fit: Fit, total: Any = None, fraction_seen: Any = None,
+                 curves: Sequence[str] | None = None) -> pd.DataFrame:
+    """Per curve: ``seen`` (last fitted checkpoint), ``final`` (planned length) and ``fraction_seen``."""
+    if fit.law.inputs != ("tokens",):
+        raise QueryError(f"predict_final extrapolates learning curves in one input; the '{fit.law.name}' law reads "
+                         f"{' and '.join(fit.law.inputs)}")
+    if fit.check_level(None) != "task" and len(fit.groups.tasks) > 1:
+        raise QueryError("predict_final needs a fit with one curve per task (a learning-curve spec such as 'curve_power')")
+    known = list(fit.groups.tasks) if curves is None else [str(c) for c in curves]
+    missing = sorted(set(known) - set(fit.groups.tasks))
+    if missing:
+        raise QueryError(f"the fit has no curve {missing[0]!r}")
+    seen = fit.runs.table.groupby("task")["tokens"].max().reindex(known)
+    frac = _per_curve(fraction_seen, known, "fraction_seen")
+    bad = frac.dropna()[(frac.dropna() <= 0) | (frac.dropna() >= 1)]
+    if len(bad):
+        raise QueryError(f"fraction_seen must lie strictly between 0 and 1, got {bad.iloc[0]:g} for curve {bad.index[0]!r}")
+    final = _per_curve(total, known, "total").fillna(seen / frac)
+    if final.isna().any():
+        raise QueryError(f"curve {final.index[final.isna()][0]!r}: give its total length or the fraction of training seen")
+    if (final < seen * (1 - 1e-12)).any():
+        c = final.index[final < seen * (1 - 1e-12)][0]
+        raise QueryError(f"curve {c!r}: the total length {final[c]:.4g} is below its last checkpoint {seen[c]:.4g}")
+    return pd.DataFrame({"seen": seen, "final": final, "fraction_seen": seen / final})
+
+
+def fit_checkpoints(checkpoints: Checkpoints, spec: str = "curve_power", **options: Any) -> Fit:
+    """Fit a learning-curve spec to checkpoints (``options`` go to :func:`bayes_scaling.fit`).
+
+    One curve alone has no family to pool with: its parameters, noise and pivot are then its own
+    (the spec's pooling by curve becomes shared over the one curve).
+    """
+    from dataclasses import replace
+
+    from ..spec import load_spec
+    from .estimator import fit
+
+    model = load_spec(spec) if isinstance(spec, str) else spec
+    if len(checkpoints.seen) == 1:
+        model = replace(model, pooling={k: "shared" for k in model.pooling}, noise_pooling="shared", pivot="global")
+    return fit(checkpoints.runs, model, **options)
+
+
+def predict_final(fit: Fit, total: Any = None, fraction_seen: Any = None, curves: Sequence[str] | None = None,
+                  seed: int | None = None) -> xr.Dataset:
+    """Final loss of each curve: the law's (``loss_mean``) and a predictive draw (``loss_pred``), dim ``curve``.
+
+    See :meth:`bayes_scaling.Fit.predict_final`.
+    """
+    points = final_points(fit, total, fraction_seen, curves)
+    names = list(points.index)
+    level = fit.check_level(None)
+    sampled = {k: (v.sel(task=names) if "task" in v.dims else v) for k, v in fit.sampled(level).items()}
+    pivots = {k: (v.sel(task=names) if isinstance(v, xr.DataArray) else v) for k, v in fit.pivots_at(level).items()}
+    log_x = xr.DataArray(np.log(points["final"].to_numpy()), dims="task", coords={"task": names})
+    mu = fit.law.log_loss(sampled, {"tokens": log_x}, pivots).transpose("chain", "draw", "task")
+    sigma = expand(fit.posterior["sigma"], fit.spec.noise_pooling, "task", fit.groups) if level == "task" else fit.posterior["sigma"]
+    sigma = (sigma.sel(task=names) if "task" in sigma.dims else sigma) + 0.0 * mu
+    table = pd.DataFrame({"task": names, "tokens": points["final"].to_numpy()})
+    sigma = fit.structural_sigma(sigma, table, "task").transpose("chain", "draw", "task")
+    from .fit import predictive_noise
+
+    rng = np.random.default_rng(fit.settings.seed if seed is None else seed)
+    nu = fit.posterior["nu"].values if fit.spec.likelihood == "student_t" else None
+    if nu is not None and "task" in fit.posterior["nu"].dims:
+        raise QueryError("predict_final needs one Student-t nu for all curves")
+    pred = mu + sigma * xr.DataArray(predictive_noise(rng, mu.shape, nu), dims=mu.dims)
+    beyond = decades_beyond(fit.runs.table, table, ("tokens",), per_task=True)
+    ds = xr.Dataset({"loss_mean": np.exp(mu), "loss_pred": np.exp(pred)}).rename(task="curve")
+    ds = ds.assign_coords(final=("curve", points["final"].to_numpy()), seen=("curve", points["seen"].to_numpy()),
+                          fraction_seen=("curve", points["fraction_seen"].to_numpy()), beyond=("curve", beyond))
+    far = [f"curve {c!r} is extrapolated {b:.2g} decades beyond its checkpoints" for c, b in zip(names, beyond, strict=True)
+           if b > 0.5]
+    ds.attrs.update(warnings=[SCHEDULE_NOTE, *far[:5]], schedule_known=False)
+    return ds

@@ -1,0 +1,135 @@
+"""Extrapolation from early training: checkpoint tables, their errors, and the final loss of runs still going."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import SEED, require_mirrored
+
+import bayes_scaling as bs
+from bayes_scaling.data.checkpoints import checkpoints_from_runs, read_checkpoints
+
+#: Four runs of one family: L = E + A·x^-alpha in tokens seen, each run its own A and alpha.
+TRUTH = {"r1": (2.0, 3e4, 0.5), "r2": (2.0, 6e4, 0.52), "r3": (2.1, 2e4, 0.48), "r4": (1.9, 4e4, 0.5)}
+TOTAL = 2e11
+
+
+def _loss(curve: str, x: np.ndarray) -> np.ndarray:
+    e, a, alpha = TRUTH[curve]
+    return e + a * x**-alpha
+
+
+def _checkpoints(fraction: float, noise: float = 0.004, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    rows = []
+    for curve in TRUTH:
+        x = np.geomspace(1e9, fraction * TOTAL, 25)
+        rows.append(pd.DataFrame({"curve": curve, "tokens": x, "total_tokens": TOTAL,
+                                  "loss": _loss(curve, x) * np.exp(rng.normal(0, noise, x.size))}))
+    return pd.concat(rows, ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def early_fit():
+    ck = read_checkpoints(_checkpoints(0.3))
+    return bs.fit(ck.runs, "curve_power", draws=1000, tune=1000, chains=2, seed=SEED, target_accept=0.99), ck
+
+
+def test_the_final_loss_of_simulated_runs_lies_in_its_interval(early_fit):
+    fit, ck = early_fit
+    ds = fit.predict_final(ck)
+    truth = np.array([_loss(c, np.array([TOTAL]))[0] for c in ds["curve"].values])
+    median = ds["loss_mean"].median(("chain", "draw")).values
+    lo, hi = (ds["loss_pred"].quantile(q, ("chain", "draw")).values for q in (0.05, 0.95))
+    assert np.mean(np.abs(median - truth) / truth) < 0.03, "ARE within the guide's few percent"
+    assert np.mean((truth >= lo) & (truth <= hi)) >= 0.75
+    np.testing.assert_allclose(ds["final"], TOTAL)
+    np.testing.assert_allclose(ds["fraction_seen"], 0.3, rtol=1e-9)
+    assert np.all(ds["beyond"] > 0.5), "0.3 -> 1 is half a decade beyond each curve"
+    assert any("cosine" in w for w in ds.attrs["warnings"]), "the answer says it assumes no schedule"
+
+
+def test_fraction_seen_gives_the_total_and_must_lie_in_0_1(early_fit):
+    fit, ck = early_fit
+    a = fit.predict_final(ck)
+    b = fit.predict_final(fraction_seen=0.3)
+    np.testing.assert_allclose(b["final"], ck.seen.reindex(b["curve"].values) / 0.3)
+    np.testing.assert_allclose(a["final"], b["final"], rtol=1e-9)
+    for bad in (0.0, 1.0, 1.5, -0.2):
+        with pytest.raises(bs.QueryError, match="strictly between 0 and 1"):
+            fit.predict_final(fraction_seen=bad)
+    with pytest.raises(bs.QueryError, match="total length or the fraction"):
+        fit.predict_final()
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (lambda t: t.groupby("curve").head(1), "at least 4"),
+    (lambda t: t.assign(tokens=t["tokens"][::-1].to_numpy()), "must increase"),
+    (lambda t: t.assign(total_tokens=1e9), "below its last checkpoint"),
+    (lambda t: t.drop(columns="curve"), "needs columns"),
+    (lambda t: t.drop(columns="tokens"), "'tokens' or 'step'"),
+])
+def test_bad_checkpoint_tables_get_one_clear_error(edit, message):
+    with pytest.raises(bs.InputError, match=message):
+        read_checkpoints(edit(_checkpoints(0.3)))
+
+
+def test_warm_up_checkpoints_are_dropped():
+    table = _checkpoints(0.3)
+    ck = read_checkpoints(table, warmup=0.02)
+    assert ck.runs.table["tokens"].min() > 0.02 * TOTAL
+    assert ck.dropped == int((table["tokens"] <= 0.02 * TOTAL).sum()) > 0
+    absolute = read_checkpoints(table, warmup_tokens=1e10)
+    assert absolute.runs.table["tokens"].min() > 1e10
+    with pytest.raises(bs.InputError, match="warmup"):
+        read_checkpoints(table, warmup=1.0)
+
+
+def test_predict_final_command(early_fit, tmp_path):
+    fit, _ = early_fit
+    path = fit.save(tmp_path / "curves.nc")
+    run = [sys.executable, "-m", "bayes_scaling.cli", "predict-final", str(path)]
+    out = subprocess.run([*run, "--fraction-seen", "0.3", "--target", "2.3", "--json"], capture_output=True, text=True,
+                         check=False)
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert len(doc["curves"]) == 4 and all(0 <= c["p_below_target"] <= 1 for c in doc["curves"])
+    bad = subprocess.run([*run, "--fraction-seen", "1.2"], capture_output=True, text=True, check=False)
+    assert bad.returncode == 2 and bad.stderr.strip().startswith("error:") and len(bad.stderr.strip().splitlines()) == 1
+    table = tmp_path / "ck.csv"
+    _checkpoints(0.3).groupby("curve").head(1).to_csv(table, index=False)
+    thin = subprocess.run([sys.executable, "-m", "bayes_scaling.cli", "predict-final", str(table)],
+                          capture_output=True, text=True, check=False)
+    assert thin.returncode == 2 and "at least 4" in thin.stderr
+
+
+@pytest.mark.slow
+def test_olmo_from_thirty_percent_of_its_curves():
+    """OLMo's three cross-entropy curves (ColPret): the final loss from 30% of each run within 4% ARE."""
+    require_mirrored("colpret_curves")
+    table = bs.datasets.load("colpret_curves").table
+    runs = bs.read_runs(table[table["domain"] == "olmo"], check_units=False)
+    ck, last = checkpoints_from_runs(runs, 0.3)
+    fit = bs.fit(ck.runs, "curve_power", draws=500, tune=700, chains=2, seed=SEED, target_accept=0.95)
+    ds = fit.predict_final(ck)
+    median = ds["loss_mean"].median(("chain", "draw")).to_series()
+    y = last.reindex(median.index)
+    assert float((abs(median - y) / y).mean()) < 0.04
+
+
+def test_one_run_alone_is_extrapolated_without_a_family():
+    from bayes_scaling.result.final import fit_checkpoints
+
+    table = _checkpoints(0.3)
+    ck = read_checkpoints(table[table["curve"] == "r1"])
+    fit = fit_checkpoints(ck, draws=500, tune=700, chains=2, seed=SEED, target_accept=0.95)
+    ds = fit.predict_final(ck)
+    truth = _loss("r1", np.array([TOTAL]))[0]
+    assert list(ds["curve"].values) == ["r1"]
+    lo, hi = ds["loss_pred"].quantile([0.05, 0.95]).values
+    assert lo < truth < hi

@@ -152,3 +152,26 @@ def test_datablations_fit_gives_decay_constants_and_epochs(datablations_fit, tmp
 def test_a_unique_budget_needs_a_law_that_reads_it(sim_fit):
     with pytest.raises(bs.QueryError, match="does not read unique tokens"):
         sim_fit.optimal(1e22, unique_tokens=1e10)
+
+
+@pytest.mark.slow
+def test_plan_under_a_unique_data_budget(datablations_fit, tmp_path):
+    """The mean plan with U_D fixed: epochs = D/U_D, a higher expected loss when unique data is scarce, and
+    the plain plan where data is ample."""
+    fit = datablations_fit
+    tight = bs.plan(fit, [1e22], unique_tokens=1e10)
+    loose = bs.plan(fit, [1e22], unique_tokens=1e14)
+    assert float(tight["epochs"].values.ravel()[0]) == pytest.approx(float(tight["tokens"].values.ravel()[0]) / 1e10)
+    assert float(tight["epochs"].values.ravel()[0]) > 5 and float(loose["epochs"].values.ravel()[0]) == 1.0
+    assert float(tight["objective"].values.ravel()[0]) > float(loose["objective"].values.ravel()[0])
+    plain = bs.plan(fit, [1e22])
+    np.testing.assert_allclose(loose["params"].values, plain["params"].values, rtol=1e-3)
+    path = fit.save(tmp_path / "dc.nc")
+    out = subprocess.run([sys.executable, "-m", "bayes_scaling.cli", "plan", str(path), "--budget", "1e22",
+                          "--unique-tokens", "1e10", "--json"], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout)["plan"][0]["epochs"] == pytest.approx(float(tight["epochs"].values.ravel()[0]), rel=1e-9)
+
+
+def test_a_unique_budget_plan_needs_a_law_that_reads_it(sim_fit):
+    with pytest.raises(bs.QueryError, match="does not read unique tokens"):
+        bs.plan(sim_fit, [1e22], unique_tokens=1e10)

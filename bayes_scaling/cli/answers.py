@@ -65,6 +65,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-params", type=positive_float, default=None, help="largest model that fits in memory")
     p.add_argument("--max-tokens", type=positive_float, default=None, help="tokens available (data-limited)")
     p.add_argument("--params", type=positive_float, default=None, help="a fixed model size N")
+    p.add_argument("--unique-tokens", type=positive_float, default=None,
+                   help="unique data available (data-constrained law): the plan gains the number of epochs")
     p.set_defaults(func=cmd_plan)
 
     p = sub.add_parser("target", help="smallest compute that reaches a loss with a given probability")
@@ -183,10 +185,11 @@ def cmd_plan(args: argparse.Namespace) -> int:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ExtrapolationWarning)  # printed below, once, from the answer
         ds = plan(result, args.budget, objective=args.objective, q=args.q, max_params=args.max_params,
-                  max_tokens=args.max_tokens, params=args.params)
+                  max_tokens=args.max_tokens, params=args.params, unique_tokens=args.unique_tokens)
     if args.json:
         table = interval_table(ds[["loss"]], args.prob)
-        choice = ds[["params", "tokens", "ratio", "objective"]].to_dataframe().reset_index()
+        chosen = ["params", "tokens", "ratio", "objective"] + (["epochs"] if "epochs" in ds else [])
+        choice = ds[chosen].to_dataframe().reset_index()
         print_json({**header(result), "prob": args.prob, "objective": args.objective, "q": args.q,
                     "plan": records(choice), "loss": records(table), "reach": ds.attrs["reach"],
                     "warnings": [*header(result)["warnings"], *ds.attrs["warnings"]]})

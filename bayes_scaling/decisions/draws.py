@@ -97,6 +97,22 @@ class Draws:
             raise QueryError(f"the posterior has dims {clash} that planning uses for its own outputs")
 
 
+class FixedInputs:
+    """A law with some inputs held at fixed log values (a unique-data budget): every other attribute is
+    the law's own; it has no closed-form optimum, so planning searches for one."""
+
+    def __init__(self, law: Law, fixed: Mapping[str, float]) -> None:
+        self._law, self.fixed = law, dict(fixed)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._law, name)
+
+    log_optimum = None
+
+    def log_loss(self, p: Mapping[str, Any], log_inputs: Mapping[str, Any], pivots: Mapping[str, Any], xp: Any = np) -> Any:
+        return self._law.log_loss(p, {**self.fixed, **log_inputs}, pivots, xp)
+
+
 def positive_1d(values: Any, name: str, dim: str) -> xr.DataArray:
     """One or more positive finite values as a DataArray along ``dim`` (its own coordinate)."""
     arr = np.atleast_1d(np.asarray(values, dtype=float))

@@ -9,6 +9,7 @@ against it under the full posterior. :func:`plan` and :func:`regret` take a Fit.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -16,7 +17,8 @@ import xarray as xr
 
 from ..data.reach import check_budget, reach, warn_reach
 from ..errors import QueryError
-from .draws import SAMPLE_DIMS, Draws, limit_attr, optional_limit, positive_1d
+from ..laws.allocation import unique_input
+from .draws import SAMPLE_DIMS, Draws, FixedInputs, limit_attr, optional_limit, positive_1d
 from .optimise import (
     DEFAULT_GRID,
     DEFAULT_SPAN,
@@ -193,16 +195,25 @@ def regret_from_draws(
 def plan(fit: Fit, budget: float | Sequence[float], objective: str = "mean", q: float = 0.9,
          max_params: float | None = None, max_tokens: float | None = None,
          params: float | Sequence[float] | None = None, n_grid: int = DEFAULT_GRID,
-         span: float = DEFAULT_SPAN) -> xr.Dataset:
+         span: float = DEFAULT_SPAN, unique_tokens: float | None = None) -> xr.Dataset:
     """Risk-aware allocation of each compute budget for a :class:`~bayes_scaling.Fit`.
 
-    See :func:`plan_from_draws` for the parameters and the returned Dataset. A budget far below
+    See :func:`plan_from_draws` for the parameters and the returned Dataset. ``unique_tokens`` (a
+    law that reads it, such as ``data_constrained``) holds the unique data fixed: tokens beyond it
+    repeat it, and the Dataset gains ``epochs`` = max(D/U_D, 1). A budget far below
     every fitted run is refused (:func:`bayes_scaling.data.reach.check_budget`); the Dataset's
     ``attrs["reach"]`` holds the decades beyond the fitted runs and ``attrs["warnings"]`` says where
     the plan extrapolates (also raised as :class:`~bayes_scaling.ExtrapolationWarning`).
     """
     check_budget(fit.runs, budget)
-    ds = plan_from_draws(Draws.from_fit(fit), budget, objective, q, max_params, max_tokens, params, n_grid, span)
+    draws = Draws.from_fit(fit)
+    fixed = unique_input(fit.law, unique_tokens)
+    if fixed:
+        draws = replace(draws, law=FixedInputs(fit.law, fixed))
+    ds = plan_from_draws(draws, budget, objective, q, max_params, max_tokens, params, n_grid, span)
+    if fixed:
+        ds["epochs"] = np.maximum(ds["tokens"] / float(unique_tokens), 1.0)
+        ds.attrs["unique_tokens"] = float(unique_tokens)
     distances = reach(fit.runs, compute=ds["budget"].values if "budget" in ds else budget,
                       params=ds["params"].values.ravel(), tokens=ds["tokens"].values.ravel())
     ds.attrs.update(reach=distances, warnings=warn_reach(distances, "the plan"))

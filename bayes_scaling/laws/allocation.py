@@ -74,7 +74,7 @@ def optimal_allocation(
         raise QueryError(f"unknown method '{method}'; choose one of {METHODS}")
     c = compute_grid(compute)
     log_budget = np.log(c / compute_factor)  # log(N·D)
-    fixed = _unique_input(law, unique_tokens)
+    fixed = unique_input(law, unique_tokens)
     if fixed:
         method = "numeric" if method == "auto" else method
         if method == "closed":
@@ -100,7 +100,7 @@ def optimal_allocation(
     return out
 
 
-def _unique_input(law: Law, unique_tokens: float | None) -> dict[str, float]:
+def unique_input(law: Law, unique_tokens: float | None) -> dict[str, float]:
     """The log unique-data budget as a fixed input of the law (empty when none is given)."""
     if unique_tokens is None:
         return {}

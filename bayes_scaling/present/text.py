@@ -50,10 +50,12 @@ def format_plan(ds: xr.Dataset, prob: float = 0.9) -> str:
         "loss_median": quantile(ds["loss"], 0.5),
         f"loss_{lo_q:.0%}": quantile(ds["loss"], lo_q), f"loss_{hi_q:.0%}": quantile(ds["loss"], hi_q),
     })
+    if "epochs" in ds:
+        summary["epochs"] = ds["epochs"]
     groups = _group_columns(ds, ("budget",))
     frame = summary.to_dataframe().reset_index()
     frame = frame[["budget"] + groups + list(summary.data_vars)]
-    limits = [f"{name}={ds.attrs[name]:.4g}" for name in ("max_params", "max_tokens")
+    limits = [f"{name}={ds.attrs[name]:.4g}" for name in ("max_params", "max_tokens", "unique_tokens")
               if not isinstance(ds.attrs.get(name, "none"), str)]
     head = f"plan: minimise {label} over N with C = {ds.attrs.get('compute_factor', 6):g}·N·D"
     if ds.attrs.get("fixed_params"):

@@ -109,7 +109,7 @@ def read_checkpoints(source: pd.DataFrame | str | Path, warmup: float = WARMUP,
     if len(thin):
         raise InputError(f"curve {thin.index[0]!r} has {int(thin.iloc[0])} checkpoint(s) after the warm-up is dropped; "
                          f"a learning curve needs at least {MIN_POINTS}")
-    frame = pd.DataFrame({"params": table["params"] if "params" in table else 1.0, "tokens": table[x],
+    frame = pd.DataFrame({"params": table.get("params", 1.0), "tokens": table[x],
                           "loss": table["loss"], "task": table["curve"],
                           "domain": table["group"].astype(str) if "group" in table else "all"})
     runs = read_runs(frame.reset_index(drop=True), check_units=False, source="checkpoints")

@@ -18,7 +18,14 @@ import xarray as xr
 from ..data.reach import check_budget, reach, warn_reach
 from ..errors import QueryError
 from ..laws.allocation import unique_input
-from .draws import SAMPLE_DIMS, Draws, FixedInputs, limit_attr, optional_limit, positive_1d
+from .draws import (
+    SAMPLE_DIMS,
+    Draws,
+    FixedInputs,
+    limit_attr,
+    optional_limit,
+    positive_1d,
+)
 from .optimise import (
     DEFAULT_GRID,
     DEFAULT_SPAN,

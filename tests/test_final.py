@@ -133,3 +133,54 @@ def test_one_run_alone_is_extrapolated_without_a_family():
     assert list(ds["curve"].values) == ["r1"]
     lo, hi = ds["loss_pred"].quantile([0.05, 0.95]).values
     assert lo < truth < hi
+
+
+def test_kaplan_curves_of_several_sizes_extrapolate_each_run():
+    """Kaplan's L(N, S) (Eq. 1.6, Table 3 constants) on the first 30% of four runs' steps."""
+    n_c, a_n, s_c, a_s = 6.5e13, 0.077, 2.1e3, 0.76
+    rng = np.random.default_rng(2)
+    rows = []
+    for n in (1e8, 3e8, 1e9, 3e9):
+        s = np.geomspace(3e3, 3e4, 20)
+        loss = ((n_c / n) ** a_n + (s_c / s) ** a_s) * np.exp(rng.normal(0, 0.003, s.size))
+        rows.append(pd.DataFrame({"curve": f"n{n:.0e}", "step": s, "params": n, "total_steps": 1e5, "loss": loss}))
+    ck = read_checkpoints(pd.concat(rows, ignore_index=True))
+    assert ck.x_name == "step"
+    fit = bs.fit(ck.runs, "curve_kaplan", draws=500, tune=700, chains=2, seed=SEED, target_accept=0.95)
+    ds = fit.predict_final(ck)
+    n = fit.runs.table.groupby("task")["params"].first().reindex(ds["curve"].values).to_numpy()
+    truth = (n_c / n) ** a_n + (s_c / 1e5) ** a_s
+    lo, hi = (ds["loss_pred"].quantile(q, ("chain", "draw")).values for q in (0.05, 0.95))
+    assert np.all((truth >= lo) & (truth <= hi))
+    median = ds["loss_mean"].median(("chain", "draw")).values
+    assert np.max(np.abs(median - truth) / truth) < 0.01
+    alpha_s = fit.parameters()["alpha_s"]
+    assert float(alpha_s.quantile(0.05)) < a_s < float(alpha_s.quantile(0.95))
+
+
+@pytest.mark.parametrize(("name", "natural", "formula"), [
+    ("power_curve", {"E": 1.9, "A": 40.0, "alpha": 0.3}, lambda n, x, p: n["E"] + n["A"] * x**-n["alpha"]),
+    ("kaplan_steps", {"N_c": 6.5e13, "S_c": 2.1e3, "alpha_n": 0.077, "alpha_s": 0.76},
+     lambda n, x, p: (n["N_c"] / p) ** n["alpha_n"] + (n["S_c"] / x) ** n["alpha_s"]),
+])
+def test_the_curve_laws_are_their_textbook_formulas_at_any_pivot(name, natural, formula):
+    import pytensor
+    import pytensor.tensor as pt
+
+    law = bs.get_law(name)
+    x, n_params = np.geomspace(1e3, 1e11, 9), np.geomspace(1e7, 1e10, 9)
+    inputs = {"tokens": np.log(x), "params": np.log(n_params)}
+    zero = law.sampled_from_natural(natural)
+    got = np.exp(law.log_loss(zero, inputs, {k: 0.0 for k in law.inputs}))
+    np.testing.assert_allclose(got, formula(natural, x, n_params), rtol=1e-10)
+    pivots = {"tokens": 20.0, "params": 19.0}
+    # natural -> sampled -> natural is the identity; numpy and PyTensor agree at a non-zero pivot
+    moved = {k: float(v) for k, v in law.sampled_from_natural(natural).items()}
+    back = law.natural(moved, {k: 0.0 for k in law.inputs})
+    for key, value in natural.items():
+        assert float(back[key]) == pytest.approx(value, rel=1e-10)
+    sym = {k: pt.dscalar(k) for k in law.sampled}
+    f = pytensor.function(list(sym.values()), law.log_loss(sym, {k: float(v[4]) for k, v in inputs.items()},
+                                                           pivots, xp=pt))
+    np.testing.assert_allclose(f(*moved.values()), law.log_loss(moved, {k: v[4] for k, v in inputs.items()}, pivots),
+                               rtol=1e-12)

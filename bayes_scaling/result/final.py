@@ -45,11 +45,10 @@ def _per_curve(value: Any, curves: Sequence[str], name: str) -> pd.Series:
 def final_points(fit: Fit, total: Any = None, fraction_seen: Any = None,
                  curves: Sequence[str] | None = None) -> pd.DataFrame:
     """Per curve: ``seen`` (last fitted checkpoint), ``final`` (planned length) and ``fraction_seen``."""
-    if fit.law.inputs != ("tokens",):
-        raise QueryError(f"predict_final extrapolates learning curves in one input; the '{fit.law.name}' law reads "
-                         f"{' and '.join(fit.law.inputs)}")
-    if fit.check_level(None) != "task" and len(fit.groups.tasks) > 1:
-        raise QueryError("predict_final needs a fit with one curve per task (a learning-curve spec such as 'curve_power')")
+    other = [k for k in fit.law.inputs if k not in ("tokens", *fit.law.follows)]
+    if "tokens" not in fit.law.inputs or any(k != "params" for k in other):
+        raise QueryError(f"predict_final extrapolates learning curves in tokens seen (and the run's model size); the "
+                         f"'{fit.law.name}' law reads {' and '.join(fit.law.inputs)}")
     known = list(fit.groups.tasks) if curves is None else [str(c) for c in curves]
     missing = sorted(set(known) - set(fit.groups.tasks))
     if missing:
@@ -93,14 +92,17 @@ def predict_final(fit: Fit, total: Any = None, fraction_seen: Any = None, curves
     """
     points = final_points(fit, total, fraction_seen, curves)
     names = list(points.index)
-    level = fit.check_level(None)
-    sampled = {k: (v.sel(task=names) if "task" in v.dims else v) for k, v in fit.sampled(level).items()}
-    pivots = {k: (v.sel(task=names) if isinstance(v, xr.DataArray) else v) for k, v in fit.pivots_at(level).items()}
-    log_x = xr.DataArray(np.log(points["final"].to_numpy()), dims="task", coords={"task": names})
-    mu = fit.law.log_loss(sampled, {"tokens": log_x}, pivots).transpose("chain", "draw", "task")
-    sigma = expand(fit.posterior["sigma"], fit.spec.noise_pooling, "task", fit.groups) if level == "task" else fit.posterior["sigma"]
-    sigma = (sigma.sel(task=names) if "task" in sigma.dims else sigma) + 0.0 * mu
+    sampled = {k: (v.sel(task=names) if "task" in v.dims else v) for k, v in fit.sampled("task").items()}
+    pivots = {k: (v.sel(task=names) if isinstance(v, xr.DataArray) else v) for k, v in fit.pivots_at("task").items()}
     table = pd.DataFrame({"task": names, "tokens": points["final"].to_numpy()})
+    if "params" in fit.law.inputs:
+        table["params"] = fit.runs.table.groupby("task")["params"].first().reindex(names).to_numpy()
+        table["compute"] = fit.runs.compute_factor * table["params"] * table["tokens"]
+    logs = {k: xr.DataArray(np.log(table[k].to_numpy()), dims="task", coords={"task": names})
+            for k in fit.law.inputs if k in table}
+    mu = fit.law.log_loss(sampled, logs, pivots).transpose("chain", "draw", "task")
+    sigma = expand(fit.posterior["sigma"], fit.spec.noise_pooling, "task", fit.groups)
+    sigma = (sigma.sel(task=names) if "task" in sigma.dims else sigma) + 0.0 * mu
     sigma = fit.structural_sigma(sigma, table, "task").transpose("chain", "draw", "task")
     from .fit import predictive_noise
 

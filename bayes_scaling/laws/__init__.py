@@ -22,8 +22,8 @@ from .chinchilla import CHINCHILLA
 from .compute import COMPUTE
 from .data_constrained import DATA_CONSTRAINED
 from .kaplan import KAPLAN
-from .m4 import M4
 from .kaplan_steps import KAPLAN_STEPS
+from .m4 import M4
 from .power_curve import POWER_CURVE
 from .saturating import SATURATING
 

@@ -1,6 +1,6 @@
 """The data-constrained law on Muennighoff et al.'s runs: R_D*, R_N* and the best number of epochs.
 
-    python benchmarks/data_constrained.py [--max-epochs 100] [--draws 2000] [--out benchmarks/results/data_constrained.json]
+    python benchmarks/data_constrained.py [--max-epochs 100] [--draws 6000] [--out benchmarks/results/data_constrained.json]
 
 Needs the registered dataset ``muennighoff2023_parametric`` (the 296 runs of the datablations
 parametric-fit notebook; BAYES_SCALING_DATA pointing at a mirror). Runs repeated more than
@@ -36,7 +36,7 @@ def _interval(da) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-epochs", type=float, default=100.0)
-    parser.add_argument("--draws", type=int, default=2000)
+    parser.add_argument("--draws", type=int, default=6000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", default=str(HERE / "results" / "data_constrained.json"))
     args = parser.parse_args()

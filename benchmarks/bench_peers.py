@@ -173,7 +173,6 @@ def _versions() -> dict[str, str | None]:
     return out
 
 
-START, END = "<!-- peers:start -->", "<!-- peers:end -->"
 
 
 def peers_table(record: dict) -> str:
@@ -200,7 +199,7 @@ def peers_table(record: dict) -> str:
 
 def write_table(path: Path, record: dict) -> None:
     """Replace the table between the markers of ``path`` (left alone where they are missing)."""
-    text = path.read_text() if path.is_file() else ""
-    if record.get("peers", {}).get("median_s") and START in text and END in text:
-        head, rest = text.split(START, 1)
-        path.write_text(head + START + "\n" + peers_table(record) + "\n" + END + rest.split(END, 1)[1])
+    from markers import replace_between
+
+    if record.get("peers", {}).get("median_s"):
+        replace_between(path, "peers", peers_table(record))

@@ -28,13 +28,13 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from markers import replace_between
 
 import bayes_scaling as bs
 from bayes_scaling.decisions.compare import compare_models
 
 HERE = Path(__file__).resolve().parent
 DOC = HERE.parent / "docs" / "laws.md"
-START, END = "<!-- bnsl:start -->", "<!-- bnsl:end -->"
 COLUMNS = ("method", "rmsle", "coverage_50", "coverage_80", "coverage_90", "coverage_95", "coverage_error", "mlpd")
 
 
@@ -151,10 +151,7 @@ def main() -> None:
         record["curves"] = curves_part(args.curves, args.seed)
     record["seconds"] = time.perf_counter() - start
     Path(args.out).write_text(json.dumps(record, indent=2, default=float))
-    text = DOC.read_text() if DOC.is_file() else ""
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        DOC.write_text(head + START + "\n" + doc_table(record) + "\n" + END + rest.split(END, 1)[1])
+    replace_between(DOC, "bnsl", doc_table(record))
     print(f"wrote {args.out}")
 
 

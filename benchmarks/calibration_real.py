@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from markers import replace_between
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = Path(os.environ.get("BAYES_SCALING_CALIBRATION_CACHE", ROOT / "benchmarks" / "results" / "cache"))
@@ -154,7 +155,6 @@ def header(record: dict, result) -> str:
     ])
 
 
-START, END = "<!-- calibration_real:start -->", "<!-- calibration_real:end -->"
 
 
 def readme_table(record: dict) -> str:
@@ -172,10 +172,7 @@ def readme_table(record: dict) -> str:
 
 def write_readme(path: Path, table: str) -> None:
     """Replace the table between the README's markers (left alone where the markers are missing)."""
-    text = path.read_text() if path.is_file() else ""
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        path.write_text(head + START + "\n" + table + "\n" + END + rest.split(END, 1)[1])
+    replace_between(path, "calibration_real", table)
 
 
 def cmd_score(args: argparse.Namespace) -> int:

@@ -20,11 +20,12 @@ import platform
 import time
 from pathlib import Path
 
+from markers import replace_between
+
 import bayes_scaling as bs
 
 HERE = Path(__file__).resolve().parent
 DOC = HERE.parent / "docs" / "laws.md"
-START, END = "<!-- data_constrained:start -->", "<!-- data_constrained:end -->"
 PUBLISHED = {"R_D": 15.387756, "R_N": 5.309743}
 QUESTIONS = [(1e21, 1e10), (1e22, 1e10), (1e22, 1e11)]  # (compute, unique tokens)
 
@@ -60,10 +61,7 @@ def main() -> None:
               "parameters": {k: _interval(p[k]) for k in ("E", "A", "B", "alpha", "beta", "R_D", "R_N")},
               "published": PUBLISHED, "optimal": answers}
     Path(args.out).write_text(json.dumps(record, indent=2, default=float))
-    text = DOC.read_text()
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        DOC.write_text(head + START + "\n" + doc_table(record) + "\n" + END + rest.split(END, 1)[1])
+    replace_between(DOC, "data_constrained", doc_table(record))
     print(json.dumps(record, indent=1, default=float))
 
 

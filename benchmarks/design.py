@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from markers import replace_between
 
 import bayes_scaling as bs
 from bayes_scaling.design import propose
@@ -144,13 +145,9 @@ def table_md(record: dict) -> str:
 
 
 def write_doc(record: dict) -> None:
-    text = DOC.read_text()
-    start, end = "<!-- design:start -->", "<!-- design:end -->"
-    head, rest = text.split(start)
-    _, tail = rest.split(end)
-    body = (f"\n{record['reps']} repetitions on {record['machine']}, from `benchmarks/results/design.json` "
-            f"(`python benchmarks/design.py`; do not edit by hand).\n\n{table_md(record)}\n")
-    DOC.write_text(head + start + body + end + tail)
+    replace_between(DOC, "design", f"{record['reps']} repetitions on {record['machine']}, from "
+                    f"`benchmarks/results/design.json` (`python benchmarks/design.py`; do not edit by hand).\n\n"
+                    f"{table_md(record)}")
 
 
 if __name__ == "__main__":

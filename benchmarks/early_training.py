@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from markers import replace_between
 
 import bayes_scaling as bs
 from bayes_scaling.data.checkpoints import MIN_POINTS, WARMUP, read_checkpoints
@@ -34,7 +35,6 @@ from bayes_scaling.result.final import fit_checkpoints
 HERE = Path(__file__).resolve().parent
 RECORD = HERE / "results" / "early_training.json"
 DOC = HERE.parent / "docs" / "laws.md"
-START, END = "<!-- early_training:start -->", "<!-- early_training:end -->"
 FRACTIONS = (0.1, 0.2, 0.3)
 LEVELS = (0.5, 0.8, 0.9, 0.95)
 STUDIES = {"colpret_curves": "ColPret", "cherti2023_openclip_curves": "OpenCLIP"}
@@ -144,12 +144,8 @@ def table_md(record: dict) -> str:
 
 
 def write_doc(record: dict) -> None:
-    text = DOC.read_text()
-    head, rest = text.split(START)
-    _, tail = rest.split(END)
-    body = (f"\nFrom `benchmarks/results/early_training.json` on {record['machine']} "
-            f"(`python benchmarks/early_training.py`; do not edit by hand).\n\n{table_md(record)}\n")
-    DOC.write_text(head + START + body + END + tail)
+    replace_between(DOC, "early_training", f"From `benchmarks/results/early_training.json` on {record['machine']} "
+                    f"(`python benchmarks/early_training.py`; do not edit by hand).\n\n{table_md(record)}")
 
 
 def main() -> None:

@@ -20,6 +20,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from markers import replace_between
 
 import bayes_scaling as bs
 from bayes_scaling.design.approach2 import check_frontier
@@ -27,7 +28,6 @@ from bayes_scaling.design.approach2 import check_frontier
 HERE = Path(__file__).resolve().parent
 RECORD = HERE / "results" / "isoflop_openathena.json"
 DOC = HERE.parent / "docs" / "design.md"
-START, END = "<!-- isoflop:start -->", "<!-- isoflop:end -->"
 LADDERS = ("llama3", "marin_comma", "marin_dclm", "marin_nemotron")
 FAR = 3.8e25
 PUBLISHED = {"llama3": {"a_approach2": 0.4632, "a_vpnls": 0.5029, "ratio_approach2": 40.9, "ratio_vpnls": 16.4}}
@@ -74,12 +74,9 @@ def table_md(record: dict) -> str:
 
 
 def write_doc(record: dict) -> None:
-    text = DOC.read_text()
-    head, rest = text.split(START)
-    _, tail = rest.split(END)
-    body = (f"\nFrom `benchmarks/results/isoflop_openathena.json` on {record['machine']} "
-            f"(`python benchmarks/isoflop_openathena.py`; do not edit by hand). 90% intervals.\n\n{table_md(record)}\n")
-    DOC.write_text(head + START + body + END + tail)
+    replace_between(DOC, "isoflop", f"From `benchmarks/results/isoflop_openathena.json` on {record['machine']} "
+                    f"(`python benchmarks/isoflop_openathena.py`; do not edit by hand). 90% intervals.\n\n"
+                    f"{table_md(record)}")
 
 
 def main() -> None:

@@ -132,6 +132,8 @@ def test_budgets_are_recognised_from_compute_and_thin_ones_dropped():
     with pytest.raises(bs.InputError, match="at least one budget"), warnings.catch_warnings():
         warnings.simplefilter("ignore", bs.DataWarning)
         isoflop_table(table.iloc[[0, 1, 3, 4]])
+    with pytest.raises(bs.InputError, match="one family of IsoFLOP runs"):
+        isoflop_table(table.assign(task=["a", "a", "a", "b", "b", "b"]))
 
 
 def test_approach_two_recovers_the_exponent_of_an_isoflop_grid():

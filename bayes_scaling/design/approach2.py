@@ -59,9 +59,14 @@ def isoflop_table(runs: Runs | pd.DataFrame, tolerance: float = TOLERANCE) -> pd
     Raises
     ------
     InputError
-        When no budget with three sizes is left.
+        When the runs hold more than one task (losses of different studies are not comparable), or
+        no budget with three sizes is left.
     """
     table = (runs.table if isinstance(runs, Runs) else runs).copy()
+    tasks = sorted(set(table["task"])) if "task" in table else []
+    if len(tasks) > 1:
+        raise InputError(f"isoflop fits one family of IsoFLOP runs; these runs have {len(tasks)} tasks "
+                         f"({', '.join(map(str, tasks[:4]))}{', ...' if len(tasks) > 4 else ''}): pick one (--split)")
     table["budget"] = budgets_of(table, tolerance)
     sizes = table.groupby("budget")["params"].nunique()
     thin = sizes[sizes < MIN_SIZES]

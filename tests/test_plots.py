@@ -218,6 +218,11 @@ def test_target_curve_one_line_per_prob() -> None:
     assert np.all(np.diff(ax.get_lines()[0].get_xdata()) > 0)  # sorted by target
     with pytest.raises(ValueError, match="prob, target"):
         plots.target_curve(da.rename(target="loss"))
+    shaded = plots.target_curve(da, runs_compute=(1e18, 1e21))
+    (span,) = shaded.patches
+    extent = span.get_path().transformed(span.get_patch_transform()).get_extents()
+    assert (extent.y0, extent.y1) == pytest.approx((1e18, 1e21))
+    assert "compute range of the runs" in [t.get_text() for t in shaded.get_legend().get_texts()]
 
 
 # ------------------------------------------------------------------------------------- missing backend

@@ -82,7 +82,8 @@ def plan_curve(
 # --------------------------------------------------------------------------------------- target curve
 
 
-def target_curve(compute: xr.DataArray, ax: Axes | None = None) -> Axes:
+def target_curve(compute: xr.DataArray, ax: Axes | None = None,
+                 runs_compute: tuple[float, float] | None = None) -> Axes:
     """Compute needed to reach each target loss with probability at least ``p``, one line per ``p``.
 
     Parameters
@@ -92,6 +93,8 @@ def target_curve(compute: xr.DataArray, ax: Axes | None = None) -> Axes:
         probabilities) and ``target`` (loss values). NaN (target out of reach) leaves a gap.
     ax : Axes, optional
         Where to draw; ``None`` makes a new figure.
+    runs_compute : (float, float), optional
+        The fitted runs' compute range, shaded (a target needing more compute extrapolates).
 
     Returns
     -------
@@ -110,6 +113,8 @@ def target_curve(compute: xr.DataArray, ax: Axes | None = None) -> Axes:
     for i, p in enumerate(compute["prob"].values):
         ax.plot(target[order], np.asarray(compute.values[i], dtype=float)[order], marker="o", markersize=3,
                 label=f"P(L <= x) >= {float(p):g}")
+    if runs_compute is not None:
+        ax.axhspan(*runs_compute, color="0.85", alpha=0.6, linewidth=0, label="compute range of the runs")
     ax.set_yscale("log")
     ax.set_xlabel("target loss x")
     ax.set_ylabel("compute (FLOPs)")

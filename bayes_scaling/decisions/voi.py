@@ -39,7 +39,8 @@ if TYPE_CHECKING:
 MIN_ESS_FRACTION = 0.1  # below this share of the draws as effective sample size, VOI warns
 
 
-def _log_noise_pdf(z: xr.DataArray, noise: Mapping[str, xr.DataArray]) -> xr.DataArray:
+def log_noise_pdf(z: xr.DataArray, noise: Mapping[str, xr.DataArray]) -> xr.DataArray:
+    """Log density of the standardised noise: Student-t with ``noise["nu"]`` degrees of freedom, or normal."""
     if "nu" in noise:
         nu = noise["nu"]
         return (special.gammaln((nu + 1) / 2) - special.gammaln(nu / 2) - 0.5 * np.log(nu * np.pi)
@@ -68,7 +69,7 @@ def _weights(draws: Draws, mu: xr.DataArray, n_sim: int, seed: int) -> xr.DataAr
     else:
         eps = xr.DataArray(rng.standard_normal(mu_j.shape), dims=mu_j.dims)
     y = mu_j + sigma_j * eps  # dims (sim, *groups)
-    log_w = _log_noise_pdf((y - mu) / sigma, noise) - np.log(sigma)  # (sim, chain, draw, *groups)
+    log_w = log_noise_pdf((y - mu) / sigma, noise) - np.log(sigma)  # (sim, chain, draw, *groups)
     log_w = log_w - log_w.max(SAMPLE_DIMS)
     w = np.exp(log_w)
     return w / w.sum(SAMPLE_DIMS)

@@ -19,17 +19,10 @@ from dataclasses import dataclass
 from statistics import NormalDist
 
 import numpy as np
-from scipy import special
+
+from ..decisions.voi import log_noise_pdf
 
 LEVEL = 0.9  # the interval whose width a design shrinks
-
-
-def log_noise_pdf(z: np.ndarray, nu: np.ndarray | None) -> np.ndarray:
-    """Log density of the standardised noise: Student-t with ``nu`` degrees of freedom, or normal."""
-    if nu is None:
-        return -0.5 * z**2 - 0.5 * np.log(2 * np.pi)
-    return (special.gammaln((nu + 1) / 2) - special.gammaln(nu / 2) - 0.5 * np.log(nu * np.pi)
-            - (nu + 1) / 2 * np.log1p(z**2 / nu))
 
 
 @dataclass(frozen=True)
@@ -61,8 +54,8 @@ class Outcomes:
 def loglik(y: np.ndarray, mu: np.ndarray, sigma: np.ndarray, nu: np.ndarray | None) -> np.ndarray:
     """log p(y | draw i) for outcomes ``y`` (n_sim, n_c) under ``mu``, ``sigma`` (n_draws, n_c): (n_c, n_sim, n_draws)."""
     z = (y.T[:, :, None] - mu.T[:, None, :]) / sigma.T[:, None, :]
-    nu_b = None if nu is None else nu[None, None, :]
-    return log_noise_pdf(z, nu_b) - np.log(sigma.T[:, None, :])
+    noise = {} if nu is None else {"nu": nu[None, None, :]}
+    return log_noise_pdf(z, noise) - np.log(sigma.T[:, None, :])
 
 
 def simulate(mu: np.ndarray, sigma: np.ndarray, nu: np.ndarray | None, n_sim: int, seed: int) -> Outcomes:

@@ -161,10 +161,11 @@ def propose(fit: Fit, budget: float, target_compute: float, target: str = "ratio
     uncertainty = Uncertainty(values, kind, LEVEL)
     batch = best_batch(outcomes, uncertainty, table["compute"].to_numpy(), float(budget), int(k))
     runs = table.iloc[batch.chosen].reset_index(drop=True)
-    return _answer(fit, runs, batch, uncertainty.uniform(), kind, target, float(budget), float(target_compute), n_sim, seed)
+    return _answer(fit, runs, batch, uncertainty.uniform(), kind, target, float(budget), float(target_compute), n_sim, seed,
+                   index.size)
 
 
-def _answer(fit, runs, batch, current, kind, target, budget, target_compute, n_sim, seed) -> xr.Dataset:
+def _answer(fit, runs, batch, current, kind, target, budget, target_compute, n_sim, seed, n_draws) -> xr.Dataset:
     spent = float(runs["compute"].sum())
     ds = xr.Dataset(
         {"params": ("run", runs["params"].to_numpy()), "tokens": ("run", runs["tokens"].to_numpy()),
@@ -176,7 +177,6 @@ def _answer(fit, runs, batch, current, kind, target, budget, target_compute, n_s
                       compute=runs["compute"].to_numpy())
     target_reach = reach(fit.runs, compute=[target_compute])
     lines = reach_warnings(run_reach, "a proposed run") + reach_warnings(target_reach, "the target")
-    n_draws = min(MAX_DRAWS, fit.posterior.sizes["chain"] * fit.posterior.sizes["draw"])
     if batch.ess_min and min(batch.ess_min) < MIN_ESS_FRACTION * n_draws:
         lines.append(f"the reweighted posterior keeps an effective sample size of only {min(batch.ess_min):.0f} of "
                      f"{n_draws} draws: the expected reduction is uncertain; refit after the first runs and ask again")

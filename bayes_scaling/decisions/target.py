@@ -19,6 +19,7 @@ import pandas as pd
 import xarray as xr
 from scipy import special
 
+from ..data.reach import reach, reach_warnings
 from ..errors import QueryError
 from .draws import (
     SAMPLE_DIMS,
@@ -225,8 +226,6 @@ def compute_for_target(fit: Fit, loss: float | Sequence[float], prob: float | Se
     holds the decades beyond the fitted runs of the compute, N and D found, and
     ``attrs["warnings"]`` says where they extrapolate.
     """
-    from ..data.reach import reach, reach_warnings
-
     ds = target_from_draws(Draws.from_fit(fit), loss, prob, max_params, max_tokens, max_compute)
     found = {name: np.ravel(ds[name].values) for name in ("budget", "params", "tokens") if name in ds}
     found = {k: v[np.isfinite(v)] for k, v in found.items()}

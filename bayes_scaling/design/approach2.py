@@ -54,7 +54,8 @@ def budgets_of(table: pd.DataFrame, tolerance: float = TOLERANCE) -> np.ndarray:
 
 
 def isoflop_table(runs: Runs | pd.DataFrame, tolerance: float = TOLERANCE) -> pd.DataFrame:
-    """The runs with their ``budget``, budgets of fewer than three distinct sizes dropped (with a warning).
+    """The runs with their ``budget``, budgets of fewer than three distinct sizes dropped (with a warning,
+    and listed in ``attrs["budgets_dropped"]``).
 
     Raises
     ------
@@ -75,6 +76,7 @@ def isoflop_table(runs: Runs | pd.DataFrame, tolerance: float = TOLERANCE) -> pd
                       f"({', '.join(f'{b:.3g}' for b in thin.index)} FLOPs): a parabola needs three", DataWarning,
                       stacklevel=2)
     table = table[table["budget"].isin(sizes[sizes >= MIN_SIZES].index)]
+    table.attrs["budgets_dropped"] = sorted(float(b) for b in thin.index)
     if table.empty:
         raise InputError(f"isoflop needs at least one budget with {MIN_SIZES} or more model sizes; none has "
                          "(give a 'budget' column, or runs whose compute groups into IsoFLOP budgets)")

@@ -113,10 +113,10 @@ def figure(
         raise QueryError(f"compute budgets must be positive and finite, got {extra.tolist()}")
     if kind == "curve":
         ax = plots.scaling_curve(fit, x=_curve_grid(fit, extra), prob=prob, level=level)
-        return _shade_fitted(ax, fit.runs.column(curve_axis(fit)), curve_axis(fit)).figure
+        return _shade_runs(ax, fit.runs.column(curve_axis(fit)), curve_axis(fit)).figure
     if kind == "isoflop":
         ax = plots.isoflop(fit, budgets=extra if extra.size else None, prob=prob)
-        return _shade_fitted(ax, fit.runs.column("params"), "params").figure
+        return _shade_runs(ax, fit.runs.column("params"), "params").figure
     if kind == "frontier":
         c = fit.runs.column("compute")
         lo = 10 ** np.floor(np.log10(min(c.min(), *extra) if extra.size else c.min()))
@@ -138,14 +138,13 @@ def figure(
     ax = plots.group_curves(data["x"].values, data["loss_mean"], observed=fit.runs.table, prob=prob,
                             x_label=name, group_dim=dim)
     ax.set_xlabel(plots.AXIS_LABELS.get(name, name))
-    return _shade_fitted(ax, fit.runs.column(name), name).figure
+    return _shade_runs(ax, fit.runs.column(name), name).figure
 
 
-def _shade_fitted(ax: Any, values: Any, name: str) -> Any:
-    """Shade the fitted runs' range of the x axis: what lies outside it is extrapolated."""
-    ax.axvspan(float(np.min(values)), float(np.max(values)), color="0.85", alpha=0.5, linewidth=0, zorder=0,
-               label=f"{name} range of the fitted runs")
-    return ax
+def _shade_runs(ax: Any, values: Any, name: str) -> Any:
+    from . import plots
+
+    return plots.shade_fitted(ax, np.min(values), np.max(values), label=f"{name} range of the fitted runs")
 
 
 def _returns_figure(fit: Fit, extra: np.ndarray, prob: float, level: str | None) -> Figure:

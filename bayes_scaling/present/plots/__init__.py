@@ -12,7 +12,7 @@ so ``import bayes_scaling.present.plots`` works without it.
 
 from __future__ import annotations
 
-from .base import AXIS_LABELS
+from .base import AXIS_LABELS, shade_fitted
 from .curve import scaling_curve
 from .forest import forest
 from .frontier import frontier
@@ -22,4 +22,4 @@ from .planning import plan_curve, returns_curve, target_curve
 from .validation import coverage_curve, extrapolation, pit_histogram
 
 __all__ = ["AXIS_LABELS", "coverage_curve", "extrapolation", "forest", "frontier", "group_curves", "isoflop",
-           "pit_histogram", "plan_curve", "returns_curve", "scaling_curve", "target_curve"]
+           "pit_histogram", "plan_curve", "returns_curve", "scaling_curve", "shade_fitted", "target_curve"]

@@ -52,6 +52,14 @@ def band(da: xr.DataArray, prob: float) -> tuple[xr.DataArray, xr.DataArray, xr.
     return med, lo, hi
 
 
+def shade_fitted(ax: Axes, lo: float, hi: float, label: str | None = None, axis: str = "x") -> Axes:
+    """Shade the fitted runs' range on the ``x`` (or ``y``) axis, behind everything: what lies outside it
+    is extrapolated."""
+    span = ax.axvspan if axis == "x" else ax.axhspan
+    span(float(lo), float(hi), color="0.85", alpha=0.6, linewidth=0, zorder=0, label=label)
+    return ax
+
+
 def new_axes(ax: Axes | None, figsize: tuple[float, float] = (6.0, 4.0)) -> Axes:
     plt = pyplot()
     if ax is None:

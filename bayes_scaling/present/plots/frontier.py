@@ -16,6 +16,7 @@ from .base import (
     log_tick_labels,
     palette,
     pyplot,
+    shade_fitted,
 )
 
 _REF_STYLES: list[Any] = ["--", "-.", ":", (0, (5, 1, 1, 1))]
@@ -94,7 +95,7 @@ def _draw_panel(ax: Axes, var: str, ylabel: str, grid: np.ndarray, opt: xr.Datas
     """Draw one frontier panel: the runs' compute range, a band per group and the published point fits."""
     from ...decisions.frontier import CHINCHILLA_COMPUTE
 
-    ax.axvspan(c_runs.min(), c_runs.max(), color="0.85", alpha=0.6, linewidth=0)
+    shade_fitted(ax, c_runs.min(), c_runs.max())
     for g, color in zip(labels, colors, strict=True):
         da = opt[var] if g is None else opt[var].sel({dim: g})
         med, blo, bhi = (a.values for a in band(da, prob))

@@ -15,6 +15,7 @@ from .base import (
     check_prob,
     check_sample_dims,
     new_axes,
+    shade_fitted,
 )
 
 if TYPE_CHECKING:
@@ -114,7 +115,7 @@ def target_curve(compute: xr.DataArray, ax: Axes | None = None,
         ax.plot(target[order], np.asarray(compute.values[i], dtype=float)[order], marker="o", markersize=3,
                 label=f"P(L <= x) >= {float(p):g}")
     if runs_compute is not None:
-        ax.axhspan(*runs_compute, color="0.85", alpha=0.6, linewidth=0, label="compute range of the runs")
+        shade_fitted(ax, *runs_compute, label="compute range of the runs", axis="y")
     ax.set_yscale("log")
     ax.set_xlabel("target loss x")
     ax.set_ylabel("compute (FLOPs)")
@@ -160,7 +161,7 @@ def returns_curve(
     ax = new_axes(ax)
     c = gain["compute"].values
     if runs_compute is not None:
-        ax.axvspan(*runs_compute, color="0.85", alpha=0.6, linewidth=0, label="compute range of the runs")
+        shade_fitted(ax, *runs_compute, label="compute range of the runs")
     med, lo, hi = (a.values for a in band(gain, prob))
     ax.fill_between(c, lo, hi, color="C0", alpha=0.3, linewidth=0, label=f"{prob:.0%} credible interval")
     ax.plot(c, med, color="C0", linewidth=1.8, label="posterior median")

@@ -23,8 +23,9 @@ with their provenance. A spec declares the model in a ``[discrepancy]`` block::
     distance = "learned"     # or "decades", or "relative" (in spans of the fitted range)
 
 Draws of tau are deterministic: stratified quantiles of the prior, permuted by the fit's seed, so a
-prediction is reproducible to the last digit. The added error is combined with the noise scale in
-quadrature (for Student-t noise this widens the t's scale, an approximation of the convolution).
+prediction is reproducible to the last digit. The added error is summed with the run's noise: a predictive draw
+is mu + sigma·eps + tau·d^power·z, and densities and CDFs use the exact convolution through the
+Student-t's scale mixture of normals (:func:`convolved`).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from .errors import SpecError
 from .resources import resource_dir
 
 KINDS = ("none", "extrapolation")
-KEYS = ("kind", "scale", "spread", "power", "distance", "family", "family_scale", "source")
+KEYS = ("kind", "scale", "spread", "power", "distance", "family", "family_scale", "prior", "source")
 #: How the distance beyond the data is measured: in decades, or in multiples of the data's own span.
 DISTANCES = ("decades", "relative")
 #: Smallest span (decades) a relative distance divides by: an input the runs hardly vary.
@@ -55,7 +56,9 @@ FAMILY_SCALE = 0.05
 LEARNED = "learned"
 #: Distances below this many decades are the edge of the data (round-off of C = k·N·D), not beyond it.
 EDGE_DECADES = 1e-9
-PRIOR_FILE = "learned/structural_error.toml"
+#: The learned prior a spec uses unless its block names another (``prior = "<name>"``: models/learned/<name>.toml).
+DEFAULT_PRIOR = "structural_error"
+PRIOR_FILE = f"learned/{DEFAULT_PRIOR}.toml"
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,8 @@ class StructuralError:
     family_scale : float
     source : str
         Where ``scale`` and ``power`` come from: ``"spec"`` or the learned prior file and its provenance.
+    prior : str
+        The learned prior ``"learned"`` values are read from (``models/learned/<prior>.toml``).
     """
 
     kind: str = "none"
@@ -93,6 +98,7 @@ class StructuralError:
     family: str = ""
     family_scale: float = FAMILY_SCALE
     source: str = "spec"
+    prior: str = DEFAULT_PRIOR
 
     @property
     def active(self) -> bool:
@@ -108,9 +114,11 @@ class StructuralError:
         return decades_beyond(train, points, inputs, per_task, relative=self.distance == "relative")
 
 
-def learned_prior() -> dict[str, Any]:
-    """The prior learned across studies (``models/learned/structural_error.toml``): scale, power, provenance."""
-    path = resource_dir("models") / PRIOR_FILE
+def learned_prior(name: str = DEFAULT_PRIOR) -> dict[str, Any]:
+    """A prior learned across studies (``models/learned/<name>.toml``): scale, spread, power, distance and
+    provenance. ``structural_error`` is learned on final losses; ``structural_error_curves`` on the
+    continuation of runs from their first checkpoints."""
+    path = resource_dir("models") / "learned" / f"{name}.toml"
     if not path.is_file():
         raise SpecError(f"the learned structural-error prior {path} is missing; regenerate it with "
                         "'python benchmarks/calibration_real.py score'")
@@ -151,26 +159,31 @@ def parse(block: Mapping[str, Any] | None, spec_name: str) -> StructuralError:
         raise SpecError(f"spec '{spec_name}': [discrepancy] family {family!r} is not a column of the runs; "
                         f"choose one of {', '.join(FAMILY_COLUMNS)}")
     family_scale = _positive(block.get("family_scale", FAMILY_SCALE), "family_scale", spec_name)
+    prior = block.get("prior", DEFAULT_PRIOR)
+    if not isinstance(prior, str) or not (resource_dir("models") / "learned" / f"{prior}.toml").is_file():
+        known = sorted(p.stem for p in (resource_dir("models") / "learned").glob("*.toml"))
+        raise SpecError(f"spec '{spec_name}': [discrepancy] prior {prior!r} is not a learned prior; choose one of "
+                        f"{', '.join(known)}")
     if kind == "none":
-        return StructuralError(family=family, family_scale=family_scale)
+        return StructuralError(family=family, family_scale=family_scale, prior=prior)
     values, learned = {}, None
     distance = block.get("distance", LEARNED)
     if distance == LEARNED:
-        distance = str(learned_prior().get("distance", "decades"))
+        distance = str(learned_prior(prior).get("distance", "decades"))
     if distance not in DISTANCES:
         raise SpecError(f"spec '{spec_name}': unknown [discrepancy] distance {distance!r}; choose one of "
                         f"{', '.join(DISTANCES)} or '{LEARNED}'")
     for key in ("scale", "spread", "power"):
         value = block.get(key, LEARNED)
         if value == LEARNED:
-            learned = learned or learned_prior()
+            learned = learned or learned_prior(prior)
             values[key] = float(learned[key])
         else:
             values[key] = _positive(value, key, spec_name, zero=key == "spread")
     source = str(block.get("source", "spec")) if learned is None else \
-        f"learned: models/{PRIOR_FILE} ({learned.get('studies_count', '?')} studies)"
+        f"learned: models/learned/{prior}.toml ({learned.get('studies_count', '?')} studies)"
     return StructuralError(kind, values["scale"], values["spread"], values["power"], distance, family, family_scale,
-                           source)
+                           source, prior)
 
 
 def override(error: StructuralError, value: str | float | None) -> StructuralError:
@@ -178,16 +191,17 @@ def override(error: StructuralError, value: str | float | None) -> StructuralErr
     if value is None:
         return error
     if value == "none":
-        return StructuralError(family=error.family, family_scale=error.family_scale)
+        return StructuralError(family=error.family, family_scale=error.family_scale, prior=error.prior)
+    learned = {"kind": "extrapolation", "prior": error.prior}
     if value == LEARNED:
-        return parse({"kind": "extrapolation"}, "override")
+        return parse(learned, "override")
     try:
         scale = float(value)
     except (TypeError, ValueError):
         raise SpecError(f"the structural error is 'none', 'learned' or a positive scale, got {value!r}") from None
-    base = error if error.kind != "none" else parse({"kind": "extrapolation"}, "override")
+    base = error if error.kind != "none" else parse(learned, "override")
     return StructuralError("extrapolation", _positive(scale, "scale", "override"), base.spread, base.power,
-                           base.distance, error.family, error.family_scale, "override")
+                           base.distance, error.family, error.family_scale, "override", error.prior)
 
 
 def decades_beyond(train: pd.DataFrame, points: pd.DataFrame, inputs: tuple[str, ...], per_task: bool,
@@ -257,10 +271,56 @@ def growth_draws(scale: float, spread: float, n: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).permutation(scale * np.exp(spread * z))
 
 
-def widen(sigma: np.ndarray, tau: np.ndarray, distance: np.ndarray, power: float) -> np.ndarray:
-    """The predictive scale with the structural error: sqrt(sigma^2 + (tau · d^power)^2), shape (draws, runs)."""
-    extra = tau[:, None] * np.power(np.maximum(distance, 0.0), power)[None, :]
-    return np.sqrt(np.asarray(sigma, dtype=float) ** 2 + extra**2)
+def extra_sd(tau: np.ndarray, distance: np.ndarray, power: float) -> np.ndarray:
+    """The structural error's sd tau · d^power, shape (draws, runs); exactly 0 inside the data (d = 0)."""
+    d = np.maximum(np.asarray(distance, dtype=float), 0.0)
+    return np.where(d[None, :] > 0, tau[:, None] * np.power(d, power)[None, :], 0.0)
 
 
-__all__ = ["FAMILY_COLUMNS", "KINDS", "StructuralError", "decades_beyond", "family_effect", "family_index", "family_labels", "growth_draws", "learned_prior", "override", "parse", "widen"]
+def structural_extra(fit: Any, table: pd.DataFrame, dim: str) -> xr.DataArray | None:
+    """The structural error's sd at the rows of ``table`` (along ``dim``), dims ``(chain, draw, dim)``: tau
+    drawn per posterior draw (seeded by the fit), times d^power, d the distance beyond the fitted runs.
+    None where the fit's spec has no structural error."""
+    error = fit.spec.discrepancy
+    if not error.active:
+        return None
+    shape = (fit.posterior.sizes["chain"], fit.posterior.sizes["draw"])
+    tau = growth_draws(error.scale, error.spread, shape[0] * shape[1], fit.settings.seed)
+    d = error.distance_to(fit.runs.table, table, fit.law.inputs, fit.per_task)
+    return xr.DataArray(extra_sd(tau, d, error.power).reshape(shape + (len(table),)), dims=("chain", "draw", dim))
+
+
+def mixing_scales(nu: np.ndarray, seed: int) -> np.ndarray:
+    """One draw per posterior draw of lam ~ InvGamma(nu/2, nu/2), the mixing variable of Student-t noise
+    (sigma·t_nu = sigma·sqrt(lam)·z): stratified quantiles, permuted by ``seed``."""
+    from scipy import special
+
+    nu = np.ravel(np.asarray(nu, dtype=float))
+    u = np.random.default_rng([seed, 1]).permutation((np.arange(nu.size) + 0.5) / nu.size)
+    return (nu / 2) / special.gammaincinv(nu / 2, 1 - u)
+
+
+def convolved(sigma: np.ndarray, nu: np.ndarray | None, extra: np.ndarray,
+              seed: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """The predictive noise of runs with a structural error: noise (sigma, Student-t nu or normal) plus
+    Normal(0, extra), as a (scale, nu) pair for densities and CDFs, each of shape (draws, runs).
+
+    Normal noise adds in quadrature. Student-t noise is a scale mixture of normals, so with one mixing
+    draw lam per posterior draw (:func:`mixing_scales`) the sum is Normal(0, sigma²·lam + extra²) there,
+    and averaged over the draws the predictive is the convolution of the two: its centre is as wide
+    as the structural error makes it, and its tails are those of the noise, not the noise's tails
+    stretched to the structural error's width (what widening the t's scale gives). The returned nu is
+    infinite (normal) wherever extra > 0 and the draw's nu elsewhere, so inside the data the
+    predictive is the noise's own.
+    """
+    extra = np.asarray(extra, dtype=float)
+    sigma = np.broadcast_to(np.asarray(sigma, dtype=float), extra.shape)
+    if nu is None:
+        return np.sqrt(sigma**2 + extra**2), None
+    nu = np.broadcast_to(np.reshape(np.asarray(nu, dtype=float), (-1, 1)), extra.shape)
+    lam = mixing_scales(nu[:, 0], seed)[:, None]
+    beyond = extra > 0
+    return np.where(beyond, np.sqrt(sigma**2 * lam + extra**2), sigma), np.where(beyond, np.inf, nu)
+
+
+__all__ = ["FAMILY_COLUMNS", "KINDS", "StructuralError", "convolved", "decades_beyond", "extra_sd", "family_effect", "family_index", "family_labels", "growth_draws", "learned_prior", "mixing_scales", "override", "parse", "structural_extra"]

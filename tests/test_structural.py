@@ -18,11 +18,12 @@ from bayes_scaling.errors import SpecError
 from bayes_scaling.spec import ModelSpec, load_spec
 from bayes_scaling.structural import (
     StructuralError,
+    convolved,
     decades_beyond,
+    extra_sd,
     growth_draws,
     learned_prior,
     parse,
-    widen,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,6 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
     ({"kind": "extrapolation", "width": 2}, "unknown [discrepancy] key(s) ['width']"),
     ({"kind": "extrapolation", "family": "model_size"}, "family 'model_size' is not a column of the runs"),
     ({"kind": "none", "family": "params", "family_scale": 0}, "family_scale must be a positive number"),
+    ({"kind": "extrapolation", "prior": "my_guess"}, "prior 'my_guess' is not a learned prior; choose one of"),
 ])
 def test_bad_discrepancy_blocks_are_one_line_spec_errors(block, message):
     data = {"name": "bad", "law": "chinchilla", "discrepancy": block}
@@ -94,10 +96,30 @@ def test_growth_draws_are_deterministic_and_centred_on_the_scale():
     assert np.median(a) == pytest.approx(0.02, rel=1e-3)
     assert np.std(np.log(a)) == pytest.approx(0.5, rel=0.01)
     assert np.all(growth_draws(0.02, 0.0, 10, seed=1) == 0.02)
-    sigma = np.full((3, 2), 0.01)
-    out = widen(sigma, np.full(3, 0.02), np.array([0.0, 1.0]), power=0.5)
-    np.testing.assert_allclose(out[:, 0], 0.01)  # zero inside the data
-    np.testing.assert_allclose(out[:, 1], np.hypot(0.01, 0.02))
+    extra = extra_sd(np.full(3, 0.02), np.array([0.0, 4.0]), power=0.5)
+    np.testing.assert_allclose(extra[:, 0], 0.0)  # zero inside the data
+    np.testing.assert_allclose(extra[:, 1], 0.04)
+    scale, nu = convolved(np.full((3, 2), 0.01), None, extra, seed=1)
+    assert nu is None
+    np.testing.assert_allclose(scale, [[0.01, np.hypot(0.01, 0.04)]] * 3)  # normal noise: quadrature
+
+
+def test_student_t_noise_plus_the_structural_error_is_their_convolution():
+    from scipy import special, stats
+
+    draws, sigma, nu, extra = 4000, 0.01, 1.5, 0.03
+    scale, nus = convolved(np.full((draws, 2), sigma), np.full(draws, nu),
+                           np.tile([0.0, extra], (draws, 1)), seed=2)
+    assert np.all(nus[:, 0] == nu) and np.all(scale[:, 0] == sigma)  # inside: the noise's own t
+    assert np.all(np.isinf(nus[:, 1]))
+    rng = np.random.default_rng(0)
+    sample = sigma * rng.standard_t(nu, 400_000) + extra * rng.standard_normal(400_000)
+    x = np.array([-0.1, -0.05, -0.02, 0.0, 0.01, 0.04, 0.08])
+    mixture = special.ndtr(x[:, None] / scale[None, :, 1]).mean(axis=1)
+    np.testing.assert_allclose(mixture, (sample[None, :] <= x[:, None]).mean(axis=1), atol=0.006)
+    # widening the t's scale instead stretches its heavy tails to the structural error's width
+    stretched = stats.t.ppf(0.975, nu) * np.hypot(sigma, extra)
+    assert np.quantile(sample, 0.975) < 0.6 * stretched
 
 
 # -------------------------------------------------------------------------- answers with real fits

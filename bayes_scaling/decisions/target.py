@@ -21,6 +21,7 @@ from scipy import special
 
 from ..data.reach import reach, reach_warnings
 from ..errors import QueryError
+from ..structural import mixing_scales, structural_extra
 from .draws import (
     SAMPLE_DIMS,
     Draws,
@@ -234,6 +235,22 @@ def compute_for_target(fit: Fit, loss: float | Sequence[float], prob: float | Se
     return ds
 
 
+def convolved_noise(fit: Fit, noise: dict[str, xr.DataArray], points: pd.DataFrame) -> dict[str, xr.DataArray]:
+    """The noise of new runs at ``points`` with the spec's structural error summed in (see
+    :func:`bayes_scaling.structural.convolved`): ``sigma`` and ``nu`` gain the dim ``point``."""
+    extra = structural_extra(fit, points, "point")
+    if extra is None:
+        return dict(noise)
+    sigma = noise["sigma"]
+    if "nu" not in noise:
+        return {**noise, "sigma": np.sqrt(sigma**2 + extra**2)}
+    nu = noise["nu"]
+    lam = xr.DataArray(mixing_scales(nu.values, fit.settings.seed).reshape(nu.shape), dims=nu.dims, coords=nu.coords)
+    beyond = extra > 0
+    return {**noise, "sigma": xr.where(beyond, np.sqrt(sigma**2 * lam + extra**2), sigma),
+            "nu": xr.where(beyond, np.inf, nu)}
+
+
 def prob_below(fit: Fit, loss: float | Sequence[float], params: float | Sequence[float],
                tokens: float | Sequence[float], predictive: bool = False) -> xr.Dataset:
     """P(L <= ``loss``) at runs (``params``, ``tokens``): mean law, or an observed run if ``predictive``.
@@ -246,5 +263,5 @@ def prob_below(fit: Fit, loss: float | Sequence[float], params: float | Sequence
     if predictive:
         n, d = np.broadcast_arrays(np.atleast_1d(np.asarray(params, float)), np.atleast_1d(np.asarray(tokens, float)))
         points = pd.DataFrame({"params": n, "tokens": d, "compute": fit.runs.compute_factor * n * d})
-        draws = replace(draws, noise={**draws.noise, "sigma": fit.structural_sigma(draws.noise["sigma"], points, "point")})
+        draws = replace(draws, noise=convolved_noise(fit, draws.noise, points))
     return prob_below_from_draws(draws, loss, params, tokens, predictive)

@@ -14,8 +14,11 @@ greedily (:mod:`.batch`). Targets, each computed per posterior draw:
     Whether that planned run reaches ``threshold`` (the sd of the indicator is shrunk: the
     uncertainty of P(L <= threshold)).
 
-The noise of a new run is the fitted one, widened by the spec's structural error where a
-candidate lies beyond the fitted runs. Fits with groups (domains, tasks) are refused: a design
+The noise of a new run is the fitted one, widened in quadrature by the spec's structural error
+where a candidate lies beyond the fitted runs: the likelihood of an outcome under each draw needs a
+closed form, and a Student-t with the widened scale is that approximation of the convolution of
+the noise with the structural error (predictions and scores use the convolution itself,
+:func:`bayes_scaling.structural.convolved`). Fits with groups (domains, tasks) are refused: a design
 for one group would have to say which, and the shared parameters couple them.
 """
 
@@ -31,6 +34,7 @@ from ..data.reach import reach, reach_warnings
 from ..decisions.draws import SAMPLE_DIMS
 from ..decisions.optimise import draw_optimum
 from ..errors import QueryError
+from ..structural import structural_extra
 from .batch import best_batch
 from .candidates import Limits, candidate_budgets, grid
 from .preposterior import LEVEL, Uncertainty, loglik, normalise, simulate
@@ -93,8 +97,9 @@ def _moments(fit: Fit, table: pd.DataFrame, index: np.ndarray,
     if any(d not in SAMPLE_DIMS for d in post["sigma"].dims):
         raise QueryError("design needs one noise scale for all runs; this fit's varies by group")
     sigma = post["sigma"] + 0.0 * mu
-    if structural:
-        sigma = fit.structural_sigma(sigma, table, "candidate")
+    extra = structural_extra(fit, table, "candidate") if structural else None
+    if extra is not None:
+        sigma = np.sqrt(sigma**2 + extra**2)
     nu = _flat(post["nu"], index) if fit.spec.likelihood == "student_t" else None
     return _flat(mu.transpose(*SAMPLE_DIMS, "candidate"), index), _flat(sigma.transpose(*SAMPLE_DIMS, "candidate"), index), nu
 

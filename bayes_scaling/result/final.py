@@ -17,7 +17,7 @@ import xarray as xr
 
 from ..data.groups import expand
 from ..errors import QueryError
-from ..structural import decades_beyond
+from ..structural import decades_beyond, structural_extra
 
 if TYPE_CHECKING:
     from ..data.checkpoints import Checkpoints
@@ -102,8 +102,7 @@ def predict_final(fit: Fit, total: Any = None, fraction_seen: Any = None, curves
             for k in fit.law.inputs if k in table}
     mu = fit.law.log_loss(sampled, logs, pivots).transpose("chain", "draw", "task")
     sigma = expand(fit.posterior["sigma"], fit.spec.noise_pooling, "task", fit.groups)
-    sigma = (sigma.sel(task=names) if "task" in sigma.dims else sigma) + 0.0 * mu
-    sigma = fit.structural_sigma(sigma, table, "task").transpose("chain", "draw", "task")
+    sigma = ((sigma.sel(task=names) if "task" in sigma.dims else sigma) + 0.0 * mu).transpose("chain", "draw", "task")
     from .fit import predictive_noise
 
     rng = np.random.default_rng(fit.settings.seed if seed is None else seed)
@@ -111,6 +110,9 @@ def predict_final(fit: Fit, total: Any = None, fraction_seen: Any = None, curves
     if nu is not None and "task" in fit.posterior["nu"].dims:
         raise QueryError("predict_final needs one Student-t nu for all curves")
     pred = mu + sigma * xr.DataArray(predictive_noise(rng, mu.shape, nu), dims=mu.dims)
+    extra = structural_extra(fit, table, "task")
+    if extra is not None:
+        pred = pred + extra.assign_coords(task=names) * xr.DataArray(rng.standard_normal(mu.shape), dims=mu.dims)
     beyond = decades_beyond(fit.runs.table, table, ("tokens",), per_task=True)
     ds = xr.Dataset({"loss_mean": np.exp(mu), "loss_pred": np.exp(pred)}).rename(task="curve")
     ds = ds.assign_coords(final=("curve", points["final"].to_numpy()), seen=("curve", points["seen"].to_numpy()),

@@ -24,7 +24,12 @@ from ..inference import Diagnostics, SamplerSettings
 from ..laws import Law
 from ..laws.allocation import optimal_allocation
 from ..spec import LEVEL_RANK, ModelSpec, base_level
-from ..structural import StructuralError, decades_beyond, family_effect, growth_draws
+from ..structural import (
+    StructuralError,
+    decades_beyond,
+    family_effect,
+    structural_extra,
+)
 from ..version import package_version
 from .intervals import (
     DEFAULT_PROB,
@@ -292,11 +297,12 @@ class Fit:
             mu, sigma = mu + family[0], np.sqrt(sigma**2 + family[1])
         beyond = decades_beyond(self.runs.table, table, self.law.inputs, per_task=False)
         error = self.spec.discrepancy if structural else StructuralError()
-        if structural:
-            sigma = self.structural_sigma(sigma, table, "point")
         rng = np.random.default_rng(self.settings.seed if seed is None else seed)
         nu = post["nu"].values if self.spec.likelihood == "student_t" else None
         pred = mu + sigma * xr.DataArray(predictive_noise(rng, mu.shape, nu), dims=mu.dims)
+        extra = structural_extra(self, table, "point") if structural else None
+        if extra is not None:
+            pred = pred + extra * xr.DataArray(rng.standard_normal(mu.shape), dims=mu.dims)
         coords = {k: ("point", v) for k, v in points.items()} | {"beyond": ("point", beyond)}
         ds = xr.Dataset({"loss_mean": np.exp(mu), "loss_pred": np.exp(pred)}).assign_coords(coords)
         distances = reach(self.runs, **points)
@@ -317,19 +323,6 @@ class Fit:
     def per_task(self) -> bool:
         """Whether each task has its own parameters or pivot, so its own runs bound its range."""
         return self.spec.pivot == "task" or self.spec.level() == "task"
-
-    def structural_sigma(self, sigma: xr.DataArray, table: pd.DataFrame, dim: str) -> xr.DataArray:
-        """The noise scale at the rows of ``table`` (along ``dim``) widened by the spec's structural error:
-        sqrt(sigma^2 + (tau·d^power)^2), tau drawn per posterior draw (seeded by the fit), d the distance
-        beyond the fitted runs. ``sigma`` itself where the spec has no structural error."""
-        error = self.spec.discrepancy
-        if not error.active:
-            return sigma
-        shape = (self.posterior.sizes["chain"], self.posterior.sizes["draw"])
-        tau = growth_draws(error.scale, error.spread, shape[0] * shape[1], self.settings.seed).reshape(shape)
-        d = error.distance_to(self.runs.table, table, self.law.inputs, self.per_task)
-        extra = xr.DataArray(tau, dims=("chain", "draw")) * xr.DataArray(d**error.power, dims=dim)
-        return np.sqrt(sigma**2 + extra**2)
 
     def _points(self, params, tokens, compute, unique=None) -> dict[str, np.ndarray]:
         k = self.runs.compute_factor

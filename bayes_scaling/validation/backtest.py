@@ -27,7 +27,7 @@ from ..inference import SamplerSettings
 from ..result.estimator import fit as fit_runs
 from ..result.fit import Fit, predictive_noise
 from ..spec import ModelSpec, Prior, load_spec
-from ..structural import growth_draws, widen
+from ..structural import convolved, extra_sd, growth_draws
 from .baselines.huber import bootstrap, huber_fit
 from .baselines.m4 import fit_m4_curves
 from .predictive import (
@@ -69,11 +69,13 @@ def _posterior_rows(fit: Fit, test: Runs, levels: Sequence[float], seed: int, ta
     for start in range(0, len(test), step):
         part = take(test, np.arange(len(test)) // step == start // step)
         m, s, v = draw_matrices(fit, part)
-        s = with_discrepancy(s, tau)
-        if growth is not None:
-            s = widen(s, growth, error.distance_to(fit.runs.table, part.table, fit.law.inputs, fit.per_task), error.power)
-        scores = pointwise_scores(np.log(part.column("loss")), m, s, v)
+        s = np.broadcast_to(with_discrepancy(s, tau), m.shape)
+        extra = np.zeros(m.shape) if growth is None else \
+            extra_sd(growth, error.distance_to(fit.runs.table, part.table, fit.law.inputs, fit.per_task), error.power)
+        scores = pointwise_scores(np.log(part.column("loss")), m, *convolved(s, v, extra, fit.settings.seed))
         pred = m + s * predictive_noise(rng, m.shape, None if v is None else v.ravel())
+        if growth is not None:
+            pred = pred + extra * rng.standard_normal(m.shape)
         frames.append(scores.assign(**bounds(pred, levels)))
     return pd.concat(frames, ignore_index=True)
 

@@ -30,7 +30,7 @@ from ..data.runs import read_runs
 from ..result.fit import Fit
 from ..result.fitfile import load_fit
 from ..result.storage import atomic_path
-from ..structural import DISTANCES, decades_beyond, growth_draws, widen
+from ..structural import DISTANCES, convolved, decades_beyond, extra_sd, growth_draws
 from ..version import package_version
 from .predictive import draw_matrices
 from .scoring import DEFAULT_LEVELS, pointwise_scores, summarise
@@ -40,7 +40,7 @@ SCALE_GRID = np.concatenate([[0.0], np.geomspace(1e-3, 1.0, 61)])
 #: Candidate log-scale sds of tau's prior (0: tau fixed).
 SPREAD_GRID = (0.0, 0.5, 1.0)
 #: Candidate growth exponents of the sd with the distance beyond the data.
-POWER_GRID = (0.25, 0.5, 1.0, 1.5, 2.0)
+POWER_GRID = (0.0625, 0.125, 0.25, 0.5, 1.0, 1.5, 2.0)
 #: Draws and held-out runs a study contributes to the learning objective (evenly thinned; all are scored).
 LEARN_DRAWS = 400
 LEARN_RUNS = 2000
@@ -67,7 +67,8 @@ class Study:
         mu, sigma = self.mu[draws][:, runs], self.sigma[draws][:, runs]
         tau = growth_draws(scale, spread, mu.shape[0], self.seed)
         nu = None if self.nu is None else self.nu[draws]
-        return pointwise_scores(self.log_obs[runs], mu, widen(sigma, tau, self.distances[distance][runs], power), nu)
+        extra = extra_sd(tau, self.distances[distance][runs], power)
+        return pointwise_scores(self.log_obs[runs], mu, *convolved(sigma, nu, extra, self.seed))
 
 
 def load_study(cache: Path, name: str) -> Study:

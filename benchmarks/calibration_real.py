@@ -4,6 +4,7 @@
     python benchmarks/calibration_real.py score [--out benchmarks/results/calibration_real.json]
                                                 [--priors models/learned/structural_error.toml]
     python benchmarks/calibration_real.py readme   (the README's table from the JSON record)
+    python benchmarks/calibration_real.py fit --curves && python benchmarks/calibration_real.py score --curves
 
 ``fit`` backtests each study (:data:`STUDIES`: its spec and the held-out part beyond its data; the
 top 20% of compute for (N, D) studies, the given or the last-30%-of-x split for curves) with the
@@ -13,6 +14,11 @@ leave-one-study-out (:mod:`bayes_scaling.validation.structural`), scores every s
 learned from the others, writes the JSON record and the Markdown table, and writes the prior learned
 from all studies (the specs' default) with its provenance. ``score`` is deterministic given the
 cache, so the shipped prior is regenerated bit-identically from the same fits.
+
+``--curves`` does the same for runs still training (:data:`CURVE_STUDIES`): a family's curves fitted
+on their first checkpoints with ``curve_power``, their later checkpoints held out. The error of a
+curve's continuation is not the error of a law across final losses, so it is its own prior,
+``models/learned/structural_error_curves.toml``, which the learning-curve specs name.
 """
 
 from __future__ import annotations
@@ -35,6 +41,11 @@ OUT = ROOT / "benchmarks" / "results" / "calibration_real.json"
 TABLE = ROOT / "docs" / "calibration_real.md"
 PRIORS = ROOT / "models" / "learned" / "structural_error.toml"
 COMMAND = "python benchmarks/calibration_real.py fit && python benchmarks/calibration_real.py score"
+CURVE_OUT = ROOT / "benchmarks" / "results" / "calibration_curves.json"
+CURVE_TABLE = ROOT / "docs" / "calibration_curves.md"
+CURVE_PRIORS = ROOT / "models" / "learned" / "structural_error_curves.toml"
+CURVE_COMMAND = ("python benchmarks/calibration_real.py fit --curves && "
+                 "python benchmarks/calibration_real.py score --curves")
 
 #: name -> (dataset, split of the loader or None, spec, holdout rule or "given", points per curve or None)
 STUDIES: dict[str, tuple[str, str | None, str, str, int | None]] = {
@@ -50,6 +61,50 @@ STUDIES: dict[str, tuple[str, str | None, str, str, int | None]] = {
     "colpret_curves": ("colpret_curves", None, "saturating_tasks", "tokens:tail0.3", 40),
     "alabdulmohsin2022_revisiting": ("alabdulmohsin2022_revisiting", None, "saturating_tasks", "given", None),
 }
+
+
+#: Learning-curve studies: name -> (dataset, family). Each curve of the family is cut at
+#: :data:`CURVE_FRACTION` of its length as ``benchmarks/early_training.py`` cuts it (warm-up dropped, at
+#: most :data:`CURVE_POINTS` checkpoints); its later checkpoints (at most :data:`CURVE_HELD` per curve,
+#: evenly in log tokens, the last always) are held out.
+CURVE_STUDIES: dict[str, tuple[str, str]] = {
+    "colpret_datablations@early": ("colpret_curves", "datablations"),
+    "colpret_gpt3@early": ("colpret_curves", "gpt3_paper_figure_digitized"),
+    "colpret_olmo@early": ("colpret_curves", "olmo"),
+    "colpret_redpajama@early": ("colpret_curves", "redpajama_incite"),
+    "openclip_laion2b@early": ("cherti2023_openclip_curves", "LAION-2B"),
+    "openclip_laion400m@early": ("cherti2023_openclip_curves", "LAION-400M"),
+    "openclip_laion80m@early": ("cherti2023_openclip_curves", "LAION-80M"),
+}
+CURVE_FRACTION, CURVE_POINTS, CURVE_HELD = 0.2, 40, 20
+
+
+def curve_split(name: str):
+    """The (train, test) runs of a learning-curve study: early checkpoints, and the later ones."""
+    import pandas as pd
+    from early_training import _thin, early
+
+    from bayes_scaling.data import datasets
+    from bayes_scaling.data.checkpoints import read_checkpoints
+    from bayes_scaling.data.runs import read_runs
+
+    dataset, family = CURVE_STUDIES[name]
+    table = datasets.load(dataset).table
+    table = table[table["domain"] == family]
+    frame, _, _ = early(table, CURVE_FRACTION, CURVE_POINTS)
+    train = read_checkpoints(frame).runs
+    later = []
+    for curve, part in table.sort_values("tokens").groupby("task", sort=True):
+        if curve not in set(frame["curve"]):
+            continue
+        seen = frame.loc[frame["curve"] == curve, "tokens"].max()
+        part = part.drop_duplicates("tokens")
+        later.append(_thin(part[part["tokens"] > seen], CURVE_HELD))
+    held = pd.concat(later, ignore_index=True)
+    test = read_runs(pd.DataFrame({"params": held["params"], "tokens": held["tokens"], "loss": held["loss"],
+                                   "task": held["task"].astype(str), "domain": held["domain"].astype(str)}),
+                     check_units=False, source=name)
+    return train, test
 
 
 def thin(runs, per_curve: int):
@@ -102,35 +157,43 @@ def variant_spec(spec_name: str, variant: str | None):
 
 
 def fit_one(name: str, draws: int, tune: int, seed: int, variant: str | None = None) -> dict:
-    """Backtest one study with its baselines; cache the fit and the scored rows."""
+    """Backtest one study (a final-loss study with its baselines); cache the fit and the scored rows."""
+    from bayes_scaling.inference import SamplerSettings
     from bayes_scaling.validation.backtest import backtest
 
-    spec = variant_spec(STUDIES[name][2], variant)
-    train, test = study_split(name)
     start = time.perf_counter()
-    bt = backtest((train, test), spec, baselines=True, draws=draws, tune=tune, chains=2, seed=seed,
-                  backend="nutpie", n_resamples=200)
+    if name in CURVE_STUDIES:  # the early-training benchmark's settings: curve funnels need a careful sampler
+        spec, rule = variant_spec("curve_power", variant), f"first {CURVE_FRACTION:.0%} of each curve"
+        train, test = curve_split(name)
+        sampler = SamplerSettings(draws=draws, tune=max(tune, 700), chains=2, seed=seed, backend="nutpie",
+                                  target_accept=0.95)
+        bt = backtest((train, test), spec, sampler=sampler)
+    else:
+        spec, rule = variant_spec(STUDIES[name][2], variant), STUDIES[name][3]
+        train, test = study_split(name)
+        bt = backtest((train, test), spec, baselines=True, draws=draws, tune=tune, chains=2, seed=seed,
+                      backend="nutpie", n_resamples=200)
     seconds = time.perf_counter() - start
     CACHE.mkdir(parents=True, exist_ok=True)
     key = f"{name}@{variant}" if variant else name
     bt.fit.save(CACHE / f"{key}.nc")
     test.table.to_csv(CACHE / f"{key}.test.csv", index=False)
     bt.per_run.to_csv(CACHE / f"{key}.per_run.csv", index=False)
-    record = {"study": key, "spec": spec.name, "variant": variant, "holdout": STUDIES[name][3], "n_train": len(train), "n_test": len(test),
+    record = {"study": key, "spec": spec.name, "variant": variant, "holdout": rule, "n_train": len(train), "n_test": len(test),
               "seconds": seconds, "diagnostics": bt.fit.diagnostics.to_dict(), "notes": list(bt.notes)}
     (CACHE / f"{key}.json").write_text(json.dumps(record, indent=1, default=float))
     return record
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
-    names = args.studies or list(STUDIES)
+    names = args.studies or list(CURVE_STUDIES if args.curves else STUDIES)
     for name in names:
         if args.child:
             record = fit_one(name, args.draws, args.tune, args.seed, args.variant)
             print(json.dumps({k: record[k] for k in ("study", "n_train", "n_test", "seconds")}), flush=True)
             continue
         cmd = [sys.executable, __file__, "fit", "--child", "--studies", name, "--draws", str(args.draws),
-               "--tune", str(args.tune), "--seed", str(args.seed)] + (["--variant", args.variant] if args.variant else [])
+               "--tune", str(args.tune), "--seed", str(args.seed)] + (["--curves"] if args.curves else []) + (["--variant", args.variant] if args.variant else [])
         done = subprocess.run(cmd, check=False, env=os.environ.copy(), capture_output=True, text=True)
         tail = (done.stdout + done.stderr).strip().splitlines()[-1:] or [""]
         print(f"{name}: exit {done.returncode} {tail[0][:300]}", flush=True)
@@ -140,11 +203,17 @@ def cmd_fit(args: argparse.Namespace) -> int:
 def header(record: dict, result) -> str:
     """The head of the generated results page: what, where, how to regenerate."""
     machine = record["machine"]
+    curves = record["command"] == CURVE_COMMAND
+    data = "calibration_curves" if curves else "calibration_real"
     return "\n".join([
+        "# Calibration of learning curves continued from their first checkpoints" if curves else
         "# Calibration beyond the data on real studies",
         "",
-        (f"Generated by `{COMMAND}` on {machine['platform']} ({machine['cpus']} CPUs, Python {machine['python']}) "
-        "from the JSON record `benchmarks/results/calibration_real.json`; do not edit by hand. What the "
+        (f"Each curve is fitted on its first {CURVE_FRACTION:.0%} (after the warm-up) and scored on its later "
+         "checkpoints, up to the last one." if curves else ""),
+        "",
+        (f"Generated by `{record['command']}` on {machine['platform']} ({machine['cpus']} CPUs, Python {machine['python']}) "
+        f"from the JSON record `benchmarks/results/{data}.json`; do not edit by hand. What the "
         "methods and columns mean: [structural.md](structural.md)."),
         "",
         (f"Prior learned from all {len(result.studies)} studies (the specs' default): scale {result.scale:.4g}, "
@@ -178,22 +247,30 @@ def write_readme(path: Path, table: str) -> None:
 def cmd_score(args: argparse.Namespace) -> int:
     from bayes_scaling.validation.structural import learn_and_score
 
-    names = [n for n in (args.studies or list(STUDIES)) if (CACHE / f"{n}.nc").is_file()]
-    missing = sorted(set(args.studies or STUDIES) - set(names))
+    wanted = args.studies or list(CURVE_STUDIES if args.curves else STUDIES)
+    names = [n for n in wanted if (CACHE / f"{n}.nc").is_file()]
+    missing = sorted(set(wanted) - set(names))
+    command = CURVE_COMMAND if args.curves else COMMAND
+    if args.curves:
+        args.out = args.out or str(CURVE_OUT)
+        args.priors = args.priors or str(CURVE_PRIORS)
+        args.table = args.table or str(CURVE_TABLE)
+        args.readme = ""
+    args.out, args.priors, args.table = args.out or str(OUT), args.priors or str(PRIORS), args.table or str(TABLE)
     result = learn_and_score(CACHE, names)
     variants = {}
-    for variant in VARIANTS:
+    for variant in VARIANTS if not args.curves else ():
         keys = [f"{n}@{variant}" for n in names if (CACHE / f"{n}@{variant}.nc").is_file()]
         if len(keys) > 1:
             variants[variant] = learn_and_score(CACHE, keys)
     record = {"machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version()},
-              "command": COMMAND, "studies_missing": missing, **result.to_dict(),
+              "command": command, "studies_missing": missing, **result.to_dict(),
               "variants": {v: r.to_dict() for v, r in variants.items()}}
     Path(args.out).write_text(json.dumps(record, indent=1, default=float) + "\n")
     Path(args.table).write_text(header(record, result) + result.markdown() + "".join(
         f"\n## Variant: {v} ({VARIANTS[v]}), with the prior learned among its own fits\n\n" + r.markdown()
         for v, r in variants.items()))
-    result.write_prior(Path(args.priors), COMMAND)
+    result.write_prior(Path(args.priors), command)
     if args.readme:
         write_readme(Path(args.readme), readme_table(record))
     print(result.markdown())
@@ -209,17 +286,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("fit")
-    p.add_argument("--studies", nargs="*", choices=list(STUDIES))
+    p.add_argument("--studies", nargs="*", choices=list(STUDIES) + list(CURVE_STUDIES))
     p.add_argument("--draws", type=int, default=500)
     p.add_argument("--tune", type=int, default=500)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--variant", default=None, choices=list(VARIANTS), help="fit a variant of the model instead")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     s = sub.add_parser("score")
-    s.add_argument("--studies", nargs="*", choices=list(STUDIES))
-    s.add_argument("--out", default=str(OUT))
-    s.add_argument("--priors", default=str(PRIORS))
-    s.add_argument("--table", default=str(TABLE))
+    s.add_argument("--studies", nargs="*", choices=list(STUDIES) + list(CURVE_STUDIES))
+    s.add_argument("--out", default=None, help=f"JSON record (default {OUT.name}, {CURVE_OUT.name} with --curves)")
+    s.add_argument("--priors", default=None, help="learned prior to write (default structural_error[_curves].toml)")
+    s.add_argument("--table", default=None, help="Markdown results page (default docs/calibration_{real,curves}.md)")
+    for q in (p, s):
+        q.add_argument("--curves", action="store_true",
+                       help="the learning-curve studies (CURVE_STUDIES) and their prior, structural_error_curves")
     s.add_argument("--readme", default=str(ROOT / "README.md"), help="README whose calibration table to rewrite ('' for none)")
     r = sub.add_parser("readme", help="rewrite the README's table from the JSON record (no refitting, no rescoring)")
     r.add_argument("--record", default=str(OUT))

@@ -76,6 +76,18 @@ def test_shipped_specs_default_to_the_learned_prior_with_its_provenance():
     assert parse(None, "x") == spec.discrepancy
 
 
+def test_learning_curve_specs_read_the_prior_learned_on_continuations_of_curves():
+    curves = learned_prior("structural_error_curves")
+    assert "--curves" in curves["command"] and curves["studies_count"] == len(curves["studies"]) >= 2
+    assert all(name.endswith("@early") for name in curves["studies"])
+    for name in ("curve_power", "curve_kaplan"):
+        error = load_spec(name).discrepancy
+        assert error.active and error.prior == "structural_error_curves"
+        assert (error.scale, error.power, error.distance) == (curves["scale"], curves["power"], curves["distance"])
+        assert "structural_error_curves" in error.source
+    assert load_spec("saturating").discrepancy.prior == "structural_error"
+
+
 # ------------------------------------------------------------------------ distance, draws, widening
 
 def test_distance_is_zero_inside_and_decades_outside():
@@ -179,6 +191,32 @@ def test_the_learning_command_is_deterministic(tmp_path):
     assert outs[0] == outs[1]
     assert "scale = " in outs[0] and "studies_count = 2" in outs[0]
 
+
+
+@pytest.mark.slow
+def test_the_curve_prior_is_learned_from_continuations_of_early_checkpoints(tmp_path):
+    """fit --curves + score --curves: each curve fitted on its first 20%, scored on its later
+    checkpoints, and a prior that names the curve command in its provenance."""
+    require_mirrored("colpret_curves")
+    env = {**__import__("os").environ, "BAYES_SCALING_CALIBRATION_CACHE": str(tmp_path / "cache")}
+    base = [sys.executable, str(ROOT / "benchmarks" / "calibration_real.py")]
+    studies = ["colpret_olmo@early", "colpret_redpajama@early"]
+    for stage in (["fit", "--curves", "--draws", "200", "--tune", "300"],
+                  ["score", "--curves", "--out", str(tmp_path / "c.json"), "--priors", str(tmp_path / "c.toml"),
+                   "--table", str(tmp_path / "c.md")]):
+        subprocess.run([*base, *stage, "--studies", *studies], check=True, capture_output=True, env=env, timeout=900)
+    record = json.loads((tmp_path / "c.json").read_text())
+    rows = {(m["study"], m["method"]): m for m in record["metrics"] if not m.get("domain")}
+    test = pd.read_csv(tmp_path / "cache" / "colpret_olmo@early.test.csv")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bs.SamplerWarning)  # 2 x 200 draws: this test reads the split, not R-hat
+        train = bs.load_fit(tmp_path / "cache" / "colpret_olmo@early.nc").runs.table
+    assert (test.groupby("task")["tokens"].min() > train.groupby("task")["tokens"].max()).all()  # later checkpoints only
+    assert rows[("colpret_olmo@early", "posterior")]["n_test"] == len(test) > 0
+    assert {"posterior", "posterior+structural"} <= {m for _, m in rows}
+    text = (tmp_path / "c.toml").read_text()
+    assert "fit --curves" in text and "studies_count = 2" in text
+    assert (tmp_path / "c.md").read_text().startswith("# Calibration of learning curves")
 
 # ------------------------------------------------------------------------------- data and commands
 

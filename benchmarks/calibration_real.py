@@ -81,8 +81,7 @@ CURVE_FRACTION, CURVE_POINTS, CURVE_HELD = 0.2, 40, 20
 
 def curve_split(name: str):
     """The (train, test) runs of a learning-curve study: early checkpoints, and the later ones."""
-    import pandas as pd
-    from early_training import _thin, early
+    from early_training import early
 
     from bayes_scaling.data import datasets
     from bayes_scaling.data.checkpoints import read_checkpoints
@@ -92,19 +91,13 @@ def curve_split(name: str):
     table = datasets.load(dataset).table
     table = table[table["domain"] == family]
     frame, _, _ = early(table, CURVE_FRACTION, CURVE_POINTS)
-    train = read_checkpoints(frame).runs
-    later = []
-    for curve, part in table.sort_values("tokens").groupby("task", sort=True):
-        if curve not in set(frame["curve"]):
-            continue
-        seen = frame.loc[frame["curve"] == curve, "tokens"].max()
-        part = part.drop_duplicates("tokens")
-        later.append(_thin(part[part["tokens"] > seen], CURVE_HELD))
-    held = pd.concat(later, ignore_index=True)
-    test = read_runs(pd.DataFrame({"params": held["params"], "tokens": held["tokens"], "loss": held["loss"],
-                                   "task": held["task"].astype(str), "domain": held["domain"].astype(str)}),
-                     check_units=False, source=name)
-    return train, test
+    seen = frame.groupby("curve")["tokens"].max()
+    table = table.sort_values("tokens").drop_duplicates(["task", "tokens"])
+    held = table[table["task"].isin(seen.index) & (table["tokens"] > table["task"].map(seen))]
+    held = held.sort_values("task", kind="stable")[["params", "tokens", "loss", "task", "domain"]].astype(
+        {"task": str, "domain": str})
+    test = read_runs(held.reset_index(drop=True), check_units=False, source=name)
+    return read_checkpoints(frame).runs, thin(test, CURVE_HELD)
 
 
 def thin(runs, per_curve: int):
@@ -251,15 +244,12 @@ def cmd_score(args: argparse.Namespace) -> int:
     names = [n for n in wanted if (CACHE / f"{n}.nc").is_file()]
     missing = sorted(set(wanted) - set(names))
     command = CURVE_COMMAND if args.curves else COMMAND
-    if args.curves:
-        args.out = args.out or str(CURVE_OUT)
-        args.priors = args.priors or str(CURVE_PRIORS)
-        args.table = args.table or str(CURVE_TABLE)
-        args.readme = ""
-    args.out, args.priors, args.table = args.out or str(OUT), args.priors or str(PRIORS), args.table or str(TABLE)
+    out, priors, table = (CURVE_OUT, CURVE_PRIORS, CURVE_TABLE) if args.curves else (OUT, PRIORS, TABLE)
+    args.out, args.priors, args.table = args.out or str(out), args.priors or str(priors), args.table or str(table)
+    args.readme = "" if args.curves else args.readme
     result = learn_and_score(CACHE, names)
     variants = {}
-    for variant in VARIANTS if not args.curves else ():
+    for variant in () if args.curves else VARIANTS:
         keys = [f"{n}@{variant}" for n in names if (CACHE / f"{n}@{variant}.nc").is_file()]
         if len(keys) > 1:
             variants[variant] = learn_and_score(CACHE, keys)

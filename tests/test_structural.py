@@ -192,7 +192,6 @@ def test_the_learning_command_is_deterministic(tmp_path):
     assert "scale = " in outs[0] and "studies_count = 2" in outs[0]
 
 
-
 @pytest.mark.slow
 def test_the_curve_prior_is_learned_from_continuations_of_early_checkpoints(tmp_path):
     """fit --curves + score --curves: each curve fitted on its first 20%, scored on its later
@@ -217,6 +216,7 @@ def test_the_curve_prior_is_learned_from_continuations_of_early_checkpoints(tmp_
     text = (tmp_path / "c.toml").read_text()
     assert "fit --curves" in text and "studies_count = 2" in text
     assert (tmp_path / "c.md").read_text().startswith("# Calibration of learning curves")
+
 
 # ------------------------------------------------------------------------------- data and commands
 

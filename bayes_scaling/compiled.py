@@ -21,9 +21,12 @@ one dimension), :func:`compile_model` falls back to ``nutpie.compile_pymc_model`
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
+import sys
 import time
+from collections.abc import Iterator
 from importlib.metadata import version
 from typing import Any
 
@@ -73,6 +76,38 @@ def expand_callback(dim, expanded, x_, out_, user_data_):
 """
 
 
+@contextlib.contextmanager
+def _arviz_as_base() -> Iterator[None]:
+    """While nutpie is first imported, its ``import arviz`` binds ``arviz_base``.
+
+    nutpie takes two names from ``arviz``, ``from_dict`` and ``dict_to_dataset``, both
+    ``arviz_base``'s own (``arviz`` re-exports them). Importing the ``arviz`` package also imports
+    arviz_stats with scipy.stats, and arviz_plots with matplotlib where it is installed: 1-1.5 s of a
+    fit from a cold shell. Outside this block ``import arviz`` is untouched, and where arviz or nutpie
+    is already imported nothing changes.
+    """
+    if "arviz" in sys.modules or "nutpie" in sys.modules:
+        yield
+        return
+    import arviz_base
+
+    sys.modules["arviz"] = arviz_base
+    try:
+        yield
+    finally:
+        if sys.modules.get("arviz") is arviz_base:
+            del sys.modules["arviz"]
+
+
+def import_nutpie() -> Any:
+    """``import nutpie``, without the ``arviz`` package's plotting and statistics (see :func:`_arviz_as_base`)."""
+    with _arviz_as_base():
+        import nutpie
+        import nutpie.compile_pymc  # noqa: F401 -- imported inside the block too
+
+    return nutpie
+
+
 def sample_nutpie(model: Any, draws: int, tune: int, chains: int, seed: int, cores: int, options: dict,
                   progressbar: bool) -> xr.DataTree:
     """What ``pm.sample(nuts_sampler="nutpie", ...)`` does, with the model compiled by :func:`compile_model`.
@@ -80,7 +115,7 @@ def sample_nutpie(model: Any, draws: int, tune: int, chains: int, seed: int, cor
     The chains' seed, the initial points (PyMC's support point, jittered) and the output layout are
     PyMC's; ``options`` go to ``nutpie.sample`` (``target_accept``, ``adaptation``).
     """
-    import nutpie
+    nutpie = import_nutpie()
     from nutpie.compile_pymc import _wrap_with_lock
     from pymc.backends.arviz import patch_nutpie_idata
     from pymc.initial_point import make_initial_point_fn

@@ -131,3 +131,21 @@ def test_read_commands_do_not_import_the_sampler_stack(saved, command):
                            capture_output=True, text=True, check=True)
     code, heavy = json.loads(probe.stdout.strip().splitlines()[-1])
     assert code == 0 and heavy == [], (argv, heavy, probe.stderr[-500:])
+
+
+NUTPIE_PROBE = """
+import json, sys
+from bayes_scaling.compiled import import_nutpie
+nutpie = import_nutpie()
+heavy = [m for m in ("arviz", "arviz_stats", "arviz_plots", "scipy.stats", "matplotlib") if m in sys.modules]
+converter = sys.modules["nutpie.sample"].arviz.__name__
+import arviz
+print(json.dumps([heavy, converter, arviz.__name__, hasattr(arviz, "summary")]))
+"""
+
+
+def test_nutpie_is_imported_without_the_arviz_package():
+    probe = subprocess.run([sys.executable, "-c", NUTPIE_PROBE], capture_output=True, text=True, check=True)
+    heavy, converter, later, full = json.loads(probe.stdout.strip().splitlines()[-1])
+    assert heavy == [] and converter == "arviz_base", (heavy, converter)
+    assert later == "arviz" and full  # a later `import arviz` is the whole package

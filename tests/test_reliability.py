@@ -17,6 +17,7 @@ import h5py
 import numpy as np
 import pandas as pd
 import pytest
+import xarray as xr
 
 import bayes_scaling as bs
 from bayes_scaling.cli import main
@@ -296,3 +297,21 @@ def test_options_that_would_be_ignored_are_refused(tmp_path, capsys):
     one_error(code, err, "--columns renames the columns of a CSV file")
     code, _, err = run(capsys, "backtest", "chinchilla_sim", "--holdout", "compute:1.5")
     one_error(code, err, "the fraction must lie strictly between 0 and 1")  # before the status line
+
+
+def test_checksums_taken_in_memory_equal_those_of_the_file(tmp_path):
+    """A tree of booleans, integer widths, float32, dates and strings is hashed before it is written."""
+    from bayes_scaling.result.storage import CHECKSUM_ATTR, _round_trips, group_checksums, read_tree, write_tree
+
+    run = np.arange(4)
+    group = xr.Dataset({"flag": ("run", np.array([True, False, True, True])),
+                        "steps": ("run", np.array([1, 2, 3, 2**40], dtype=np.uint64)),
+                        "loss": ("run", np.array([2.5, np.nan, 1.25, 3.0], dtype=np.float32)),
+                        "when": ("run", np.array(["2026-01-01", "NaT", "2026-03-01", "2026-04-01"], "datetime64[ns]"))},
+                       coords={"run": run, "domain": ("run", ["a", "bb", "a", "ccc"])})
+    tree = xr.DataTree.from_dict({"runs": group})
+    assert _round_trips(tree)
+    path = write_tree(tree, tmp_path / "t.nc")
+    back = read_tree(path)
+    assert json.loads(back.attrs[CHECKSUM_ATTR]) == group_checksums(back) == group_checksums(tree)
+    assert not _round_trips(xr.DataTree.from_dict({"g": xr.Dataset({"o": ("x", np.array([None, "m"], dtype=object))})}))

@@ -100,9 +100,11 @@ def _fsync_folder(folder: Path) -> None:
 def write_tree(tree: xr.DataTree, path: str | Path, checksums: bool = True) -> Path:
     """Write a DataTree to NetCDF (h5netcdf) atomically; returns the path.
 
-    With ``checksums``, the groups are hashed as they read back from the written file (NetCDF
-    stores some values differently from memory, e.g. an object array of None as NaN) and the
-    digests go into the root attribute ``checksums`` before the file is renamed into place.
+    With ``checksums``, the groups are hashed and the digests go into the root attribute
+    ``checksums`` before the file is renamed into place. :func:`dataset_checksum` hashes booleans,
+    integers, floats, dates and strings in a form that survives the NetCDF round trip; a tree with
+    object, bytes or timedelta arrays (which NetCDF may store differently, e.g. None as NaN) is hashed as it reads back
+    from the written file.
 
     Raises
     ------
@@ -113,15 +115,42 @@ def write_tree(tree: xr.DataTree, path: str | Path, checksums: bool = True) -> P
     if path.is_dir():
         raise FitFileError(f"cannot write {path}: it is a directory")
     try:
+        tree = _plain_objects(tree)
         with atomic_path(path) as temp:
             tree.to_netcdf(temp, engine="h5netcdf")
             if checksums:
-                digests = json.dumps(group_checksums(read_tree(temp)))
+                digests = json.dumps(group_checksums(tree if _round_trips(tree) else read_tree(temp)))
                 with h5netcdf.File(temp, "r+") as handle:
                     handle.attrs[CHECKSUM_ATTR] = digests
     except OSError as exc:
         raise FitFileError(f"cannot write {path}: {exc.strerror or exc}") from None
     return path
+
+
+def _plain_objects(tree: xr.DataTree) -> xr.DataTree:
+    """The tree with each object variable that holds only None (nutpie's divergence messages of a
+    clean run) as the NaN floats NetCDF stores for it, and each that holds only strings as strings."""
+    def plain(values: np.ndarray) -> np.ndarray | None:
+        items = values.ravel().tolist()
+        if all(v is None for v in items):
+            return np.full(values.shape, np.nan)
+        if all(isinstance(v, str) for v in items):
+            return values.astype(str)
+        return None
+
+    def convert(ds: xr.Dataset) -> xr.Dataset:
+        new = {name: (var.dims, fixed, var.attrs) for name, var in ds.data_vars.items()
+               if var.dtype.kind == "O" and (fixed := plain(var.values)) is not None}
+        return ds.assign(new) if new else ds
+
+    if not any(var.dtype.kind == "O" for node in tree.subtree for var in node.data_vars.values()):
+        return tree
+    return tree.map_over_datasets(convert)
+
+
+def _round_trips(tree: xr.DataTree) -> bool:
+    """Whether every variable is of a kind :func:`dataset_checksum` hashes the same after a NetCDF round trip."""
+    return all(var.dtype.kind in "biufMU" for node in tree.subtree for var in node.variables.values())
 
 
 def read_tree(path: str | Path) -> xr.DataTree:

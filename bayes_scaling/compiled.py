@@ -103,7 +103,7 @@ def import_nutpie() -> Any:
     """``import nutpie``, without the ``arviz`` package's plotting and statistics (see :func:`_arviz_as_base`)."""
     with _arviz_as_base():
         import nutpie
-        import nutpie.compile_pymc  # noqa: F401 -- imported inside the block too
+        import nutpie.compile_pymc
 
     return nutpie
 

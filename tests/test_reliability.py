@@ -301,7 +301,13 @@ def test_options_that_would_be_ignored_are_refused(tmp_path, capsys):
 
 def test_checksums_taken_in_memory_equal_those_of_the_file(tmp_path):
     """A tree of booleans, integer widths, float32, dates and strings is hashed before it is written."""
-    from bayes_scaling.result.storage import CHECKSUM_ATTR, _round_trips, group_checksums, read_tree, write_tree
+    from bayes_scaling.result.storage import (
+        CHECKSUM_ATTR,
+        _round_trips,
+        group_checksums,
+        read_tree,
+        write_tree,
+    )
 
     run = np.arange(4)
     group = xr.Dataset({"flag": ("run", np.array([True, False, True, True])),

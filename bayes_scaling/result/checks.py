@@ -56,7 +56,8 @@ def draw_prior(prior: Prior, rng: np.random.Generator, size: int) -> np.ndarray:
         return rng.uniform(k.get("lower", 0.0), k.get("upper", 1.0), size)
     if dist == "HalfStudentT":
         return np.abs(rng.standard_t(k["nu"], size)) * k.get("sigma", 1.0)
-    from scipy import stats  # only TruncatedNormal needs it; scipy.stats costs a second to import
+    # Only TruncatedNormal needs scipy.stats, which costs a second to import.
+    from scipy import stats
 
     mu, sd = k.get("mu", 0.0), k.get("sigma", 1.0)
     a = (k.get("lower", -np.inf) - mu) / sd

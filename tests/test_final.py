@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -36,8 +37,15 @@ def _checkpoints(fraction: float, noise: float = 0.004, seed: int = 0) -> pd.Dat
 
 @pytest.fixture(scope="module")
 def early_fit():
+    """Four curves pooled under Gamma scales: about one fit in ten (by seed or machine) has a single
+    divergent transition in 2,000 draws, which is tolerated here and nothing worse."""
     ck = read_checkpoints(_checkpoints(0.3))
-    return bs.fit(ck.runs, "curve_power", draws=1000, tune=1000, chains=2, seed=SEED, target_accept=0.99), ck
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bs.SamplerWarning)
+        fit = bs.fit(ck.runs, "curve_power", draws=1000, tune=1000, chains=2, seed=SEED, target_accept=0.99)
+    d = fit.diagnostics
+    assert d.divergences <= 2 and d.max_rhat <= 1.01 and d.min_ess_bulk >= 400, d
+    return fit, ck
 
 
 def test_the_final_loss_of_simulated_runs_lies_in_its_interval(early_fit):

@@ -257,7 +257,7 @@ def _run_sampler(model: pm.Model, backend: str, draws: int, tune: int, chains: i
         elif backend in ("numpyro", "blackjax"):
             import pymc.sampling.jax
 
-            nuts = {"target_accept": target_accept, "chain_method": "parallel"}
+            nuts = {"target_accept": target_accept, "chain_method": jax_chain_method(chains)}
             if backend == "numpyro":
                 nuts["dense_mass"] = dense_mass
             idata = pm.sample(nuts_sampler=backend, nuts=nuts, **common)
@@ -267,6 +267,24 @@ def _run_sampler(model: pm.Model, backend: str, draws: int, tune: int, chains: i
             nuts = {"target_accept": target_accept, "adaptation": "low_rank" if dense_mass else "diag"}
             idata = sample_nutpie(model, draws, tune, chains, seed, chain_processes(chains), nuts, progressbar)
     return idata
+
+
+def jax_chain_method(chains: int) -> str:
+    """How the JAX backends run their chains, with JAX's persistent compilation cache switched on.
+
+    ``"parallel"`` (one device per chain, ``jax.pmap``) where JAX has a device for every chain: on
+    the CPU, where PyMC asks XLA for 100 host devices. ``"vectorized"`` (``jax.vmap``: every chain in
+    one program) where it has fewer, as on a machine with one GPU, where ``pmap`` cannot place 4
+    chains. The compiled sampler is cached on disk under PyTensor's ``base_compiledir`` (``jax/``),
+    unless ``JAX_COMPILATION_CACHE_DIR`` names another folder, so a second process with the same
+    model and data loads it instead of compiling it again.
+    """
+    import jax
+    import pytensor
+
+    if not os.environ.get("JAX_COMPILATION_CACHE_DIR") and jax.config.jax_compilation_cache_dir is None:
+        jax.config.update("jax_compilation_cache_dir", os.path.join(pytensor.config.base_compiledir, "jax"))
+    return "parallel" if jax.local_device_count() >= chains else "vectorized"
 
 
 def chain_processes(chains: int) -> int:

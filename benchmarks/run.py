@@ -29,8 +29,8 @@ to it alone):
     simple-scaling-laws' fit + allocate, chinchilla's fit + allocate and the L-BFGS bootstrap, each
     step its own process, as ratios to our second process.
 
-The GPU figures in the README come from the same script on a machine where JAX sees a GPU
-(``pip install "jax[cuda12]"``); nothing in CI depends on one.
+On a machine where JAX sees a GPU, ``benchmarks/gpu.sh`` runs parts (a) and (d) on the JAX backends
+and records the GPU's name (``machine.gpu``); nothing in CI depends on one.
 """
 
 from __future__ import annotations
@@ -216,7 +216,7 @@ def main() -> None:
 
     machine = {"platform": platform.platform(), "machine": platform.machine(), "cores": os.cpu_count(),
                "python": platform.python_version(), "package_version": bs.package_version(),
-               "gpu": _gpu_name()}
+               "gpu": gpu_name()}
     print(f"machine: {machine}", flush=True)
     record: dict = {"machine": machine, "quick": args.quick, "when": time.strftime("%Y-%m-%d %H:%M:%S")}
     start = time.perf_counter()
@@ -253,7 +253,7 @@ def main() -> None:
         write_table(HERE.parent / "docs" / "benchmarks.md", record)
 
 
-def _gpu_name() -> str | None:
+def gpu_name() -> str | None:
     """The GPU JAX sees, if any (None on a CPU-only machine or without the jax extra)."""
     try:
         import jax

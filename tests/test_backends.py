@@ -80,3 +80,20 @@ def test_reproducible_for_every_backend(backend, sim_runs):
     a = bs.fit(sim_runs, "chinchilla", backend=backend, draws=50, tune=100, chains=2, seed=3)
     b = bs.fit(sim_runs, "chinchilla", backend=backend, draws=50, tune=100, chains=2, seed=3)
     np.testing.assert_array_equal(a.posterior["alpha"].values, b.posterior["alpha"].values)
+
+
+def test_jax_chains_fit_the_devices(monkeypatch):
+    """One device per chain runs them in parallel; fewer (a machine with one GPU) runs them in one
+    vectorised program, which ``pmap`` cannot; and the compiled sampler is cached on disk."""
+    import jax
+    import pytensor
+
+    from bayes_scaling.inference import jax_chain_method
+
+    monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)
+    monkeypatch.setattr(jax, "local_device_count", lambda: 1)
+    assert jax_chain_method(4) == "vectorized"
+    assert jax_chain_method(1) == "parallel"
+    monkeypatch.setattr(jax, "local_device_count", lambda: 100)
+    assert jax_chain_method(4) == "parallel"
+    assert jax.config.jax_compilation_cache_dir.startswith(str(pytensor.config.base_compiledir))

@@ -3,10 +3,9 @@
 For each repetition a "true" law is drawn from the posterior of the Chinchilla law on Epoch's runs.
 Four strategies spend the same extra budget on at most five new runs:
 
-- ``design``: :func:`bayes_scaling.design.propose` (target D*/N* at 5.88e23 FLOPs), with the spec's
-  structural error widening the noise of candidates beyond the data (the default);
-- ``design_law``: the same, ``structural=False``: every run taken to follow the law, as the
-  simulation's truth does;
+- ``design``: :func:`bayes_scaling.design.propose` (target D*/N* at 5.88e23 FLOPs), whose simulated
+  outcomes carry the spec's structural error beyond the data (the default);
+- ``design_law``: the same, ``structural=False``: every outcome taken to follow the law;
 - ``ssl_suggest``: simple-scaling-laws' ``suggest_runs`` on the same runs, same target budget and
   candidate budgets, kept while the runs fit the budget;
 - ``isoflop_grid``: a uniform IsoFLOP grid, five sizes one decade either side of N*(B/5) at B/5 each;
@@ -14,9 +13,12 @@ Four strategies spend the same extra budget on at most five new runs:
 
 Each strategy's runs get outcomes from the true law with the fitted noise; the law is refitted on
 Epoch's runs plus them, and the 90% interval of D*/N* at 5.88e23 FLOPs is measured (in decades,
-log10 upper/lower). The strategies are chosen once from today's posterior; the repetitions vary
-the truth and the noise. ``python benchmarks/design.py [--reps 20]`` writes
-``benchmarks/results/design.json`` and the table of docs/design.md.
+log10 upper/lower). Two worlds are simulated: in ``law`` the law is exact, in ``structural`` each new
+run beyond Epoch's runs also deviates from it by the spec's structural error (sd tau·d^power, d its
+distance beyond the runs), the error a fit with the shipped prior expects there. The strategies are
+chosen once from today's posterior; the repetitions vary the truth and the noise, the same in both
+worlds. ``python benchmarks/design.py [--reps 20] [--world law structural]`` writes
+``benchmarks/results/design.json`` and the tables of docs/design.md.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ import bayes_scaling as bs
 from bayes_scaling.design import propose
 from bayes_scaling.design.candidates import Limits, candidate_budgets
 from bayes_scaling.design.propose import _moments
+from bayes_scaling.structural import structural_extra
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORD = ROOT / "benchmarks" / "results" / "design.json"
@@ -44,6 +47,7 @@ TARGET = 5.88e23
 BUDGET = 3e22
 K = 5
 SAMPLER = {"draws": 500, "tune": 600, "chains": 2}
+WORLDS = ("law", "structural")
 
 
 def width(fit: bs.Fit) -> float:
@@ -93,16 +97,22 @@ def ssl_suggest(runs: pd.DataFrame, budgets: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def outcome(fit: bs.Fit, new: pd.DataFrame, truth: int, rng: np.random.Generator) -> np.ndarray:
-    """Losses of the new runs under draw ``truth`` (law and fitted Student-t noise, no structural error)."""
-    mu, _sigma, nu = _moments(fit, new.assign(compute=6.0 * new.params * new.tokens), np.array([truth]))
+def outcome(fit: bs.Fit, new: pd.DataFrame, truth: int, rng: np.random.Generator, world: str) -> np.ndarray:
+    """Losses of the new runs under draw ``truth``: the law and the fitted Student-t noise, plus the
+    structural error beyond the fitted runs in the ``structural`` world."""
+    table = new.assign(compute=6.0 * new.params * new.tokens)
+    mu, _sigma, nu = _moments(fit, table, np.array([truth]))
     post = fit.posterior
     sig = post["sigma"].stack(s=("chain", "draw")).values[truth]
     eps = rng.standard_t(nu[0], size=len(new)) if nu is not None else rng.standard_normal(len(new))
-    return np.exp(mu[0] + sig * eps)
+    log_loss = mu[0] + sig * eps
+    if world == "structural":
+        extra = structural_extra(fit, table, "run").stack(s=("chain", "draw")).transpose("s", "run").values[truth]
+        log_loss = log_loss + extra * rng.standard_normal(len(new))
+    return np.exp(log_loss)
 
 
-def run(reps: int, only: list[str] | None = None) -> dict:
+def run(reps: int, only: list[str] | None = None, worlds: tuple[str, ...] = WORLDS) -> dict:
     runs = bs.datasets.load("epoch_chinchilla")
     base = bs.fit(runs, "chinchilla", seed=1)
     table = runs.table[["params", "tokens", "loss"]]
@@ -112,58 +122,66 @@ def run(reps: int, only: list[str] | None = None) -> dict:
     n_total = base.posterior.sizes["chain"] * base.posterior.sizes["draw"]
     rng = np.random.default_rng(2026)
     truths = rng.integers(0, n_total, reps)
-    widths: dict[str, list[float]] = {name: [] for name in chosen}
+    widths = {world: {name: [] for name in chosen} for world in worlds}
     start = time.time()
     for rep, truth in enumerate(truths):
-        for name, new in chosen.items():
-            new = new.assign(loss=outcome(base, new, int(truth), np.random.default_rng([rep, int(truth)])))
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                refit = bs.fit(bs.read_runs(pd.concat([table, new], ignore_index=True)), "chinchilla",
-                               seed=1 + rep, **SAMPLER)
-            widths[name].append(width(refit))
-        print(f"rep {rep + 1}/{reps}: " + ", ".join(f"{k} {v[-1]:.4f}" for k, v in widths.items()), flush=True)
+        for world in worlds:
+            for name, new in chosen.items():
+                loss = outcome(base, new, int(truth), np.random.default_rng([rep, int(truth)]), world)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    refit = bs.fit(bs.read_runs(pd.concat([table, new.assign(loss=loss)], ignore_index=True)),
+                                   "chinchilla", seed=1 + rep, **SAMPLER)
+                widths[world][name].append(width(refit))
+            print(f"rep {rep + 1}/{reps} {world}: " + ", ".join(f"{k} {v[-1]:.4f}" for k, v in widths[world].items()),
+                  flush=True)
+    spent = {k: float((6 * v.params * v.tokens).sum()) for k, v in chosen.items()}
     return {
         "machine": f"{platform.platform()} ({__import__('os').cpu_count()} CPUs, Python {platform.python_version()})",
         "bayes_scaling": bs.__version__, "reps": reps, "budget": BUDGET, "target_compute": TARGET, "k": K,
         "sampler": SAMPLER, "seconds": time.time() - start, "width_now": width(base),
         "runs": {k: v.to_dict(orient="records") for k, v in chosen.items()},
-        "strategies": {k: {"mean": float(np.mean(v)), "sd": float(np.std(v, ddof=1)), "widths": v,
-                           "spent": float((6 * chosen[k].params * chosen[k].tokens).sum())} for k, v in widths.items()},
+        "worlds": {world: {k: {"mean": float(np.mean(v)), "sd": float(np.std(v, ddof=1)), "widths": v, "spent": spent[k]}
+                           for k, v in by_name.items()} for world, by_name in widths.items()},
     }
 
 
-def table_md(record: dict) -> str:
-    lines = ["| strategy | runs | FLOPs spent | 90% width of D*/N* (decades), mean ± sd | narrower than design_law in |",
+def table_md(record: dict, world: str) -> str:
+    strategies = record["worlds"][world]
+    ref_name = "design" if world == "structural" else "design_law"
+    lines = [f"| strategy | runs | FLOPs spent | 90% width of D*/N* (decades), mean ± sd | narrower than {ref_name} in |",
              "| --- | --- | --- | --- | --- |",
              f"| today's posterior | 0 | 0 | {record['width_now']:.4f} | – |"]
-    ref = np.asarray(record["strategies"]["design_law"]["widths"]) if "design_law" in record["strategies"] else None
-    for name, s in sorted(record["strategies"].items(), key=lambda kv: kv[1]["mean"]):
-        wins = "–" if ref is None or name == "design_law" else f"{int(np.sum(np.asarray(s['widths']) < ref))} of {ref.size}"
+    ref = np.asarray(strategies[ref_name]["widths"]) if ref_name in strategies else None
+    for name, s in sorted(strategies.items(), key=lambda kv: kv[1]["mean"]):
+        wins = "–" if ref is None or name == ref_name else f"{int(np.sum(np.asarray(s['widths']) < ref))} of {ref.size}"
         lines.append(f"| {name} | {len(record['runs'][name])} | {s['spent']:.3g} | {s['mean']:.4f} ± {s['sd']:.4f} | {wins} |")
     return "\n".join(lines)
 
 
 def write_doc(record: dict) -> None:
+    tables = "\n\n".join(f"World `{world}`:\n\n{table_md(record, world)}" for world in record["worlds"])
     replace_between(DOC, "design", f"{record['reps']} repetitions on {record['machine']}, from "
                     f"`benchmarks/results/design.json` (`python benchmarks/design.py`; do not edit by hand).\n\n"
-                    f"{table_md(record)}")
+                    f"{tables}")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=20)
+    parser.add_argument("--world", nargs="+", choices=WORLDS, default=list(WORLDS))
     parser.add_argument("--doc-only", action="store_true", help="rewrite docs/design.md from the record")
     parser.add_argument("--only", nargs="+", default=None,
                         help="run these strategies and merge them into the existing record (same truths and seeds)")
     args = parser.parse_args()
     if args.only:
         record = json.loads(RECORD.read_text())
-        new = run(args.reps, args.only)
+        new = run(args.reps, args.only, tuple(args.world))
         record["runs"].update(new["runs"])
-        record["strategies"].update(new["strategies"])
+        for world, strategies in new["worlds"].items():
+            record["worlds"].setdefault(world, {}).update(strategies)
         record["seconds"] += new["seconds"]
         RECORD.write_text(json.dumps(record, indent=1) + "\n")
     elif not args.doc_only:
-        RECORD.write_text(json.dumps(run(args.reps), indent=1) + "\n")
+        RECORD.write_text(json.dumps(run(args.reps, worlds=tuple(args.world)), indent=1) + "\n")
     write_doc(json.loads(RECORD.read_text()))

@@ -84,6 +84,23 @@ def test_uncertainty_is_the_weighted_normal_width_and_the_truth_is_left_out():
     assert np.isfinite(start).sum() == 16 * 399
 
 
+def test_structural_error_moves_the_outcomes_and_not_the_likelihood():
+    """Beyond the data an outcome deviates from the law by the structural error; the update weighs it
+    with the fitted noise alone, as a refit of the run (then inside the fitted range) does."""
+    from bayes_scaling.design.preposterior import loglik
+
+    rng = np.random.default_rng(0)
+    mu, sigma = rng.normal(size=(300, 2)), np.full((300, 2), 0.1)
+    extra = np.column_stack([np.zeros(300), np.full(300, 0.3)])  # inside the data, and beyond it
+    plain = simulate(mu, sigma, None, 4000, seed=5)
+    moved = simulate(mu, sigma, None, 4000, seed=5, extra=extra)
+    np.testing.assert_array_equal(plain.truth, moved.truth)
+    np.testing.assert_array_equal(plain.y[:, 0], moved.y[:, 0])
+    spread = (moved.y - mu[moved.truth]).std(axis=0)
+    assert spread[0] == pytest.approx(0.1, rel=0.05) and spread[1] == pytest.approx(np.hypot(0.1, 0.3), rel=0.05)
+    np.testing.assert_array_equal(moved.loglik, loglik(moved.y, mu, sigma, None))
+
+
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"k": 0}, "at least 1"),
     ({"target_compute": 0.0}, "target compute"),
@@ -183,6 +200,9 @@ def test_design_and_layout_commands(sim_fit, tmp_path):
     doc = json.loads(out.stdout)
     assert len(doc["runs"]) >= 1 and doc["expected_after"] < doc["current"]
     assert doc["target_reach"]["compute"][0] > 2 and any("extrapolates" in w for w in doc["warnings"])
+    assert doc["structural"] is True
+    exact = _cli("design", str(path), "--budget", "3e20", "--target-compute", "5.88e23", "-k", "2", "--law-exact", "--json")
+    assert exact.returncode == 0 and json.loads(exact.stdout)["structural"] is False, exact.stderr
     bad = _cli("design", str(path), "--budget", "3e20", "--target-compute", "0")
     assert bad.returncode == 2 and bad.stderr.strip().startswith("error:") and len(bad.stderr.strip().splitlines()) == 1
     lay = _cli("layout", "--budgets", "1e18", "1e19", "1e20", "--per-budget", "7", "--json")

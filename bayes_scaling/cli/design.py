@@ -35,6 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-tokens", type=positive_float, default=None)
     p.add_argument("--min-cost", type=positive_float, default=None, help="cheapest run worth training (FLOPs)")
     p.add_argument("--max-cost", type=positive_float, default=None, help="dearest single run (FLOPs)")
+    p.add_argument("--law-exact", action="store_true",
+                   help="simulate outcomes that follow the law exactly, without its structural error beyond the data")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(func=cmd_design)
 
@@ -65,9 +67,10 @@ def cmd_design(args: argparse.Namespace) -> int:
 
     result = load(args)
     ds = propose(result, args.budget, args.target_compute, args.target, args.k, args.threshold,
-                 Limits(args.max_params, args.max_tokens, args.min_cost, args.max_cost))
+                 Limits(args.max_params, args.max_tokens, args.min_cost, args.max_cost), structural=not args.law_exact)
     table = ds.to_dataframe().reset_index()
-    keys = ("current", "expected_after", "reduction", "reduction_per_1e21", "spent", "budget", "target_compute", "unit", "rule")
+    keys = ("current", "expected_after", "reduction", "reduction_per_1e21", "spent", "budget", "target_compute", "unit", "rule",
+            "structural")
     if args.json:
         print_json({**header(result), "target": args.target, **{k: ds.attrs[k] for k in keys}, "runs": records(table),
                     "reach": ds.attrs["reach"], "target_reach": ds.attrs["target_reach"],

@@ -1,9 +1,12 @@
 """Preposterior analysis by importance reweighting: how uncertain a target would be after new runs.
 
-For candidate runs x_c with mean log loss mu_i(x_c) and noise scale sigma_i(x_c) under posterior
-draw i (sigma widened by the spec's structural error beyond the fitted runs), an outcome is
-simulated from a "true" draw j: y_c = mu_j(x_c) + sigma_j(x_c)·eps (Student-t eps where the fit has
-it). The posterior after observing y is the current one reweighted, w_i ∝ prod_c p(y_c | theta_i).
+For candidate runs x_c with mean log loss mu_i(x_c) and noise scale sigma_i under posterior draw i,
+an outcome is simulated from a "true" draw j: y_c = mu_j(x_c) + sigma_j·eps + s_j(x_c)·z, with
+Student-t eps where the fit has it and s_j(x_c) the spec's structural error at x_c (zero inside the
+fitted runs; z standard normal): the law is not exact beyond the data, and the outcome says so. The
+posterior after observing y is the current one reweighted by the likelihood a refit gives the new
+runs, w_i ∝ prod_c p(y_c | theta_i) with the fitted noise alone: once fitted, a run lies inside the
+fitted range, where the structural error is zero.
 The target's uncertainty under those weights (the width of its 90% interval, or the sd of an
 indicator) averaged over simulated outcomes is the expected uncertainty after the runs.
 
@@ -58,13 +61,18 @@ def loglik(y: np.ndarray, mu: np.ndarray, sigma: np.ndarray, nu: np.ndarray | No
     return log_noise_pdf(z, noise) - np.log(sigma.T[:, None, :])
 
 
-def simulate(mu: np.ndarray, sigma: np.ndarray, nu: np.ndarray | None, n_sim: int, seed: int) -> Outcomes:
-    """``n_sim`` outcomes of every candidate, each from a true draw picked at random (seeded)."""
+def simulate(mu: np.ndarray, sigma: np.ndarray, nu: np.ndarray | None, n_sim: int, seed: int,
+             extra: np.ndarray | None = None) -> Outcomes:
+    """``n_sim`` outcomes of every candidate, each from a true draw picked at random (seeded), with the
+    structural error ``extra`` (sd per draw and candidate) added where given; their likelihood uses
+    the noise ``sigma`` alone."""
     rng = np.random.default_rng(seed)
     n_draws, n_c = mu.shape
     truth = rng.integers(0, n_draws, int(n_sim))
     eps = rng.standard_t(nu[truth][:, None], size=(n_sim, n_c)) if nu is not None else rng.standard_normal((n_sim, n_c))
     y = mu[truth] + sigma[truth] * eps
+    if extra is not None:
+        y = y + extra[truth] * np.random.default_rng([seed, 2]).standard_normal((n_sim, n_c))
     return Outcomes(truth, y, loglik(y, mu, sigma, nu))
 
 

@@ -14,12 +14,11 @@ greedily (:mod:`.batch`). Targets, each computed per posterior draw:
     Whether that planned run reaches ``threshold`` (the sd of the indicator is shrunk: the
     uncertainty of P(L <= threshold)).
 
-The noise of a new run is the fitted one, widened in quadrature by the spec's structural error
-where a candidate lies beyond the fitted runs: the likelihood of an outcome under each draw needs a
-closed form, and a Student-t with the widened scale is that approximation of the convolution of
-the noise with the structural error (predictions and scores use the convolution itself,
-:func:`bayes_scaling.structural.convolved`). Fits with groups (domains, tasks) are refused: a design
-for one group would have to say which, and the shared parameters couple them.
+A candidate's simulated outcome carries the spec's structural error where it lies beyond the fitted
+runs (the law is not exact there), and the update weighs it with the fitted noise alone, as a refit
+does: once fitted, the run is inside the fitted range, where the structural error is zero. Fits with
+groups (domains, tasks) are refused: a design for one group would have to say which, and the shared
+parameters couple them.
 """
 
 from __future__ import annotations
@@ -88,18 +87,14 @@ def target_values(fit: Fit, index: np.ndarray, target: str, target_compute: floa
     return (log_l <= np.log(threshold)).astype(float), "sd"
 
 
-def _moments(fit: Fit, table: pd.DataFrame, index: np.ndarray,
-             structural: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Mean log loss and noise scale (with structural error) of every kept draw at every candidate."""
+def _moments(fit: Fit, table: pd.DataFrame, index: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Mean log loss, noise scale and Student-t degrees of freedom of every kept draw at every candidate."""
     logs = {n: xr.DataArray(np.log(table[n].to_numpy()), dims="candidate") for n in fit.law.inputs}
     mu = fit.law.log_loss(fit.sampled(), logs, fit.pivots_at())
     post = fit.posterior
     if any(d not in SAMPLE_DIMS for d in post["sigma"].dims):
         raise QueryError("design needs one noise scale for all runs; this fit's varies by group")
     sigma = post["sigma"] + 0.0 * mu
-    extra = structural_extra(fit, table, "candidate") if structural else None
-    if extra is not None:
-        sigma = np.sqrt(sigma**2 + extra**2)
     nu = _flat(post["nu"], index) if fit.spec.likelihood == "student_t" else None
     return _flat(mu.transpose(*SAMPLE_DIMS, "candidate"), index), _flat(sigma.transpose(*SAMPLE_DIMS, "candidate"), index), nu
 
@@ -133,9 +128,8 @@ def propose(fit: Fit, budget: float, target_compute: float, target: str = "ratio
         Simulated outcomes per candidate, posterior draws kept (evenly spaced), and the seed
         (default: the fit's).
     structural : bool
-        Widen the noise of candidates beyond the fitted runs by the spec's structural error (default).
-        The error is independent between runs, so a run far beyond the data counts as a noisy
-        measurement of the law; without it, every run is taken to follow the law exactly.
+        Simulate the outcomes of candidates beyond the fitted runs with the spec's structural error
+        (default); without it, every outcome follows the law exactly.
 
     Returns
     -------
@@ -144,7 +138,8 @@ def propose(fit: Fit, budget: float, target_compute: float, target: str = "ratio
         (the target's expected uncertainty once this and the earlier runs are known) and
         ``ess_min``. ``attrs``: ``current`` and ``expected_after`` uncertainty, ``reduction``,
         ``reduction_per_1e21`` (per 1e21 FLOPs spent), ``spent``, ``unit``, ``rule``, ``reach`` of the runs
-        and ``target_reach``, and ``warnings``.
+        and ``target_reach``, ``structural`` (whether the outcomes carried the structural error) and
+        ``warnings``.
     """
     limits = limits or Limits()
     limits.check()
@@ -161,13 +156,17 @@ def propose(fit: Fit, budget: float, target_compute: float, target: str = "ratio
     table = grid(cand, median_u, fit.runs.compute_factor, limits)
     table = table[table["compute"] <= budget * (1 + 1e-9)].reset_index(drop=True)
     values, kind = target_values(fit, index, target, float(target_compute), threshold)
-    mu, sigma, nu = _moments(fit, table, index, structural)
-    outcomes = simulate(mu, sigma, nu, n_sim, seed)
+    mu, sigma, nu = _moments(fit, table, index)
+    extra = structural_extra(fit, table, "candidate") if structural else None
+    extra = None if extra is None else _flat(extra.transpose(*SAMPLE_DIMS, "candidate"), index)
+    outcomes = simulate(mu, sigma, nu, n_sim, seed, extra)
     uncertainty = Uncertainty(values, kind, LEVEL)
     batch = best_batch(outcomes, uncertainty, table["compute"].to_numpy(), float(budget), int(k))
     runs = table.iloc[batch.chosen].reset_index(drop=True)
-    return _answer(fit, runs, batch, uncertainty.uniform(), kind, target, float(budget), float(target_compute), n_sim, seed,
-                   index.size)
+    ds = _answer(fit, runs, batch, uncertainty.uniform(), kind, target, float(budget), float(target_compute), n_sim, seed,
+                 index.size)
+    ds.attrs["structural"] = extra is not None
+    return ds
 
 
 def _answer(fit, runs, batch, current, kind, target, budget, target_compute, n_sim, seed, n_draws) -> xr.Dataset:
@@ -199,9 +198,9 @@ def _answer(fit, runs, batch, current, kind, target, budget, target_compute, n_s
 def reweight(fit: Fit, new_runs: pd.DataFrame) -> xr.DataArray:
     """Importance weights (dims ``chain, draw``, summing to one) of the posterior once ``new_runs`` are seen.
 
-    ``new_runs`` has ``params``, ``tokens`` and the observed ``loss``; the noise of each is the fitted
-    one, widened by the structural error where a run lies beyond the fitted runs. This is the update
-    :func:`propose` simulates; comparing it with a refit says whether to trust it.
+    ``new_runs`` has ``params``, ``tokens`` and the observed ``loss``, each weighed with the fitted
+    noise, as a refit weighs it. This is the update :func:`propose` simulates; comparing it with a
+    refit says whether to trust it.
     """
     missing = [c for c in ("params", "tokens", "loss") if c not in new_runs]
     if missing:

@@ -39,8 +39,9 @@ from .scoring import DEFAULT_LEVELS, pointwise_scores, summarise
 SCALE_GRID = np.concatenate([[0.0], np.geomspace(1e-3, 1.0, 61)])
 #: Candidate log-scale sds of tau's prior (0: tau fixed).
 SPREAD_GRID = (0.0, 0.5, 1.0, 1.5)
-#: Candidate growth exponents of the sd with the distance beyond the data.
-POWER_GRID = (0.0625, 0.125, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0)
+#: Candidate growth exponents of the sd with the distance beyond the data (the learned curve prior's
+#: power, 3, lies inside it).
+POWER_GRID = (0.0625, 0.125, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0)
 #: Draws and held-out runs a study contributes to the learning objective (evenly thinned; all are scored).
 LEARN_DRAWS = 400
 LEARN_RUNS = 2000

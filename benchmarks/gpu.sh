@@ -12,8 +12,9 @@
 # compile caches and as a second one that loads JAX's persistent compilation cache; (4) the 92-curve
 # saturating_tasks hierarchy at 4 x (800 + 600) (benchmarks/hierarchy_curves.py); (5) the simulated
 # hierarchy of 1,000 tasks (benchmarks/run.py's hierarchy part). STEPS="cli hierarchy" runs some of
-# them. The limits fit one 10-minute command on one H200, where a numpyro fit of Epoch's runs takes
-# 55 s first and 31 s after (benchmarks/results/gpu.json); the two hierarchies need longer there.
+# them. On one H200, where a numpyro fit of Epoch's runs takes 55 s first and 31 s after
+# (benchmarks/results/gpu.json), the chinchilla and cli steps fit one 10-minute command and each
+# hierarchy needs one of its own (STEPS=hierarchy, STEPS=tasks).
 set -u
 cd "$(dirname "$0")/.."
 OUT=${OUT:-benchmarks/results/gpu}

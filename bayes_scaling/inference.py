@@ -257,6 +257,7 @@ def _run_sampler(model: pm.Model, backend: str, draws: int, tune: int, chains: i
         elif backend in ("numpyro", "blackjax"):
             import pymc.sampling.jax
 
+            use_jax_cache()
             nuts = {"target_accept": target_accept, "chain_method": jax_chain_method(chains)}
             if backend == "numpyro":
                 nuts["dense_mass"] = dense_mass
@@ -270,21 +271,27 @@ def _run_sampler(model: pm.Model, backend: str, draws: int, tune: int, chains: i
 
 
 def jax_chain_method(chains: int) -> str:
-    """How the JAX backends run their chains, with JAX's persistent compilation cache switched on.
+    """How the JAX backends run their chains.
 
     ``"parallel"`` (one device per chain, ``jax.pmap``) where JAX has a device for every chain: on
     the CPU, where PyMC asks XLA for 100 host devices. ``"vectorized"`` (``jax.vmap``: every chain in
     one program) where it has fewer, as on a machine with one GPU, where ``pmap`` cannot place 4
-    chains. The compiled sampler is cached on disk under PyTensor's ``base_compiledir`` (``jax/``),
-    unless ``JAX_COMPILATION_CACHE_DIR`` names another folder, so a second process with the same
-    model and data loads it instead of compiling it again.
+    chains.
     """
+    import jax
+
+    return "parallel" if jax.local_device_count() >= chains else "vectorized"
+
+
+def use_jax_cache() -> None:
+    """Switch on JAX's persistent compilation cache under PyTensor's ``base_compiledir`` (``jax/``),
+    unless ``JAX_COMPILATION_CACHE_DIR`` or the JAX config already names a folder, so a second process
+    with the same model and data loads the compiled sampler instead of compiling it again."""
     import jax
     import pytensor
 
     if not os.environ.get("JAX_COMPILATION_CACHE_DIR") and jax.config.jax_compilation_cache_dir is None:
         jax.config.update("jax_compilation_cache_dir", os.path.join(pytensor.config.base_compiledir, "jax"))
-    return "parallel" if jax.local_device_count() >= chains else "vectorized"
 
 
 def chain_processes(chains: int) -> int:

@@ -88,7 +88,7 @@ def test_jax_chains_fit_the_devices(monkeypatch):
     import jax
     import pytensor
 
-    from bayes_scaling.inference import jax_chain_method
+    from bayes_scaling.inference import jax_chain_method, use_jax_cache
 
     monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)
     monkeypatch.setattr(jax, "local_device_count", lambda: 1)
@@ -96,4 +96,5 @@ def test_jax_chains_fit_the_devices(monkeypatch):
     assert jax_chain_method(1) == "parallel"
     monkeypatch.setattr(jax, "local_device_count", lambda: 100)
     assert jax_chain_method(4) == "parallel"
+    use_jax_cache()
     assert jax.config.jax_compilation_cache_dir.startswith(str(pytensor.config.base_compiledir))

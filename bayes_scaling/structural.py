@@ -286,7 +286,7 @@ def structural_extra(fit: Any, table: pd.DataFrame, dim: str) -> xr.DataArray | 
         return None
     shape = (fit.posterior.sizes["chain"], fit.posterior.sizes["draw"])
     tau = growth_draws(error.scale, error.spread, shape[0] * shape[1], fit.settings.seed)
-    d = error.distance_to(fit.runs.table, table, fit.law.inputs, fit.per_task)
+    d = error.distance_to(fit.runs.table, table, fit.law.distance_inputs, fit.per_task)
     return xr.DataArray(extra_sd(tau, d, error.power).reshape(shape + (len(table),)), dims=("chain", "draw", dim))
 
 

@@ -7,7 +7,10 @@ ImageNet curves by LAION subset), each run is cut at a fraction of its length, i
 first 2%) dropped and its checkpoints thinned to at most ``--max-points`` (evenly in log tokens).
 ``curve_power`` is fitted to all curves of the group at once and ``predict_final`` gives each run's
 loss at its last checkpoint; where the group's runs differ in size, so is ``curve_kaplan`` (Kaplan's
-L(N, S), one law across the sizes). Scores against the observed last loss: the Hitchhiker's guide's ARE
+L(N, S), one law across the sizes), and where the dataset gives the runs' learning-rate schedules
+(``bs.datasets.schedules``: OpenCLIP's runs and ColPret's GPT-3 curves) so is ``curve_schedule`` on
+the curves whose last checkpoint ends their schedule, with ``curve_power`` scored on the same curves.
+Scores against the observed last loss: the Hitchhiker's guide's ARE
 (mean |L - L̂|/L with the posterior median), RMSLE, and coverage of the 50/80/90/95% predictive
 intervals. The same law is fitted to each curve alone by least squares (scipy's curve_fit on L, as
 the guide does) on the same checkpoints, in the same run. Writes
@@ -96,7 +99,47 @@ def scores(median: pd.Series, y: pd.Series, pred: np.ndarray | None = None) -> d
     return out
 
 
-def group_record(table: pd.DataFrame, fraction: float, draws: int, most: int) -> dict | None:
+def scheduled(frame: pd.DataFrame, last: pd.Series, schedules: pd.DataFrame) -> tuple[object, list[str]] | None:
+    """The checkpoints with each curve's learning-rate schedule, for the curves that keep four after the
+    schedule's warm-up and whose last checkpoint is within 3% of the schedule's end (curves with missing
+    final epochs end before their decay does); None where none do."""
+    keep, short = [], []
+    for curve, part in frame[frame["curve"].isin(schedules.index)].groupby("curve", sort=False):
+        row = schedules.loc[curve]
+        ends = float(part["total_tokens"].iloc[0]) >= 0.97 * float(row["total_tokens"])
+        (keep if ends and (part["tokens"] > row["lr_warmup"]).sum() >= MIN_POINTS else short).append(curve)
+    if not keep:
+        return None
+    part = frame[frame["curve"].isin(keep)].drop(columns="total_tokens").merge(schedules, left_on="curve", right_index=True)
+    return read_checkpoints(part), short
+
+
+def schedule_record(frame: pd.DataFrame, last: pd.Series, schedules: pd.DataFrame, draws: int,
+                    plain: pd.Series | None = None) -> dict:
+    """``curve_schedule`` on the curves with a schedule, predicted at each one's last checkpoint; with
+    ``plain`` (curve_power's medians by curve) also curve_power's scores on the same curves."""
+    made = scheduled(frame, last, schedules)
+    if made is None:
+        return {"curves": 0}
+    ck, short = made
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = fit_checkpoints(ck, "curve_schedule", draws=draws, tune=700, chains=2, seed=1, target_accept=0.95)
+    ends = frame.groupby("curve")["total_tokens"].first()
+    ds = fit.predict_final(ends.reindex(list(ck.seen.index)).to_dict(), schedule=ck)
+    names = list(ds["curve"].values)
+    median = pd.Series(ds["loss_mean"].median(("chain", "draw")).values, index=names)
+    pred = ds["loss_pred"].stack(s=("chain", "draw")).transpose("s", "curve").values
+    gamma = fit.posterior["anneal"].median(("chain", "draw")).values
+    out = {"curves": len(names), "dropped": short, "diagnostics": list(fit.diagnostics.problems),
+           "gamma_median": [float(g) for g in np.atleast_1d(gamma)], **scores(median, last[names], pred)}
+    if plain is not None:
+        out["curve_power_same_curves"] = scores(plain.reindex(names), last[names])
+    return out
+
+
+def group_record(table: pd.DataFrame, fraction: float, draws: int, most: int,
+                 schedules: pd.DataFrame | None = None) -> dict | None:
     frame, last, dropped = early(table, fraction, most)
     if frame.empty:
         return {"curves": 0, "dropped": len(dropped)}
@@ -122,24 +165,30 @@ def group_record(table: pd.DataFrame, fraction: float, draws: int, most: int) ->
         k_pred = kd["loss_pred"].stack(s=("chain", "draw")).transpose("s", "curve").values
         record["kaplan"] = scores(k_median, last[list(kd["curve"].values)], k_pred)
         record["kaplan_diagnostics"] = list(kaplan.diagnostics.problems)
+    if schedules is not None and frame["curve"].isin(schedules.index).any():  # the schedule known: curve_schedule
+        record["schedule"] = schedule_record(frame, last, schedules, draws, median)
     return record
 
 
 def table_md(record: dict) -> str:
-    lines = ["| study | group | from | curves | ARE, posterior | ARE, least squares | ARE, Kaplan L(N,S) | RMSLE, posterior | RMSLE, least squares | coverage 50/80/90/95 | Kaplan coverage 90 | sampler |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines = ["| study | group | from | curves | ARE, posterior | ARE, least squares | ARE, Kaplan L(N,S) | ARE, schedule law (curves; posterior on them) | RMSLE, posterior | RMSLE, least squares | coverage 50/80/90/95 | Kaplan coverage 90 | schedule law coverage 50/80/90/95 | sampler |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for key, r in record["groups"].items():
         study, group, frac = key.split("|")
         if not r.get("curves"):
-            lines.append(f"| {study} | {group} | {float(frac):.0%} | 0 ({r['dropped']} too short) | – | – | – | – | – | – | – | – |")
+            lines.append(f"| {study} | {group} | {float(frac):.0%} | 0 ({r['dropped']} too short) | – | – | – | – | – | – | – | – | – | – |")
             continue
         p, q = r["posterior"], r["least_squares"]
         cov = "/".join(f"{p[f'coverage_{lv}']:.2f}" for lv in (50, 80, 90, 95))
         flag = "flagged" if r["diagnostics"] else "converged"
         k = r.get("kaplan")
         k_are, k_cov = (f"{k['are']:.3f}", f"{k['coverage_90']:.2f}") if k else ("–", "–")
+        sc = r.get("schedule") or {}
+        same = sc.get("curve_power_same_curves", {}).get("are", float("nan"))
+        s_are = f"{sc['are']:.3f} ({sc['curves']}; {same:.3f})" if sc.get("curves") else "–"
+        s_cov = "/".join(f"{sc[f'coverage_{lv}']:.2f}" for lv in (50, 80, 90, 95)) if sc.get("curves") else "–"
         lines.append(f"| {study} | {group} | {float(frac):.0%} | {r['curves']} | {p['are']:.3f} | {q['are']:.3f} | {k_are} | "
-                     f"{p['rmsle']:.3f} | {q['rmsle']:.3f} | {cov} | {k_cov} | {flag} |")
+                     f"{s_are} | {p['rmsle']:.3f} | {q['rmsle']:.3f} | {cov} | {k_cov} | {s_cov} | {flag} |")
     return "\n".join(lines)
 
 
@@ -159,10 +208,12 @@ def main() -> None:
         groups = {}
         for study, label in STUDIES.items():
             table = bs.datasets.load(study).table
+            given = bs.datasets.info(study).schedules
+            schedules = bs.datasets.schedules(study).set_index("curve") if given else None
             for group, part in table.groupby("domain"):
                 for fraction in FRACTIONS:
                     key = f"{label}|{group}|{fraction}"
-                    groups[key] = group_record(part, fraction, args.draws, args.max_points)
+                    groups[key] = group_record(part, fraction, args.draws, args.max_points, schedules)
                     print(key, json.dumps(groups[key].get("posterior")), flush=True)
         record = {"when": time.strftime("%Y-%m-%d %H:%M:%S"), "package_version": bs.package_version(),
                   "machine": f"{platform.platform()} ({os.cpu_count()} CPUs, Python {platform.python_version()})",

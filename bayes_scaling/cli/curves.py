@@ -9,14 +9,16 @@ from pathlib import Path
 from .common import positive_float, print_json, prob_arg, records, sampler_args
 
 DEFAULT_SPEC = "curve_power"
+SCHEDULE_SPEC = "curve_schedule"  # the default where the table gives each run's learning-rate schedule
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``predict-final`` to the parser."""
     p = sub.add_parser("predict-final", help="final loss of runs still training, with predictive intervals")
-    p.add_argument("data", help="a checkpoint table (CSV: curve, tokens or step, loss[, params, total_tokens, group]) "
-                                "or a curve fit file")
-    p.add_argument("--spec", default=DEFAULT_SPEC, help=f"learning-curve spec (default {DEFAULT_SPEC})")
+    p.add_argument("data", help="a checkpoint table (CSV: curve, tokens or step, loss[, params, total_tokens, group, "
+                                "schedule, lr_warmup, lr_final]) or a curve fit file")
+    p.add_argument("--spec", default=None, help=f"learning-curve spec (default {SCHEDULE_SPEC} where the table gives "
+                                                 f"a schedule column, else {DEFAULT_SPEC})")
     p.add_argument("--fraction-seen", type=float, default=None,
                    help="fraction of training each run has done, in (0, 1), where the table has no total_tokens")
     p.add_argument("--warmup", type=float, default=None, help="fraction of each run dropped as warm-up (default 0.02)")
@@ -43,6 +45,8 @@ def _fit(args: argparse.Namespace):
             raise InputError("--warmup applies to a checkpoint table, not to a saved fit")
         return load_fit(path), None
     ck = read_checkpoints(path, args.warmup if args.warmup is not None else WARMUP, args.warmup_tokens)
+    if args.spec is None:
+        args.spec = SCHEDULE_SPEC if ck.schedule is not None else DEFAULT_SPEC
     print(f"fitting '{args.spec}' to {len(ck.runs)} checkpoints of {len(ck.seen)} runs "
           f"({ck.dropped} warm-up checkpoints dropped)...", file=sys.stderr)
     result = fit_checkpoints(ck, args.spec, backend=args.backend, draws=args.draws, tune=args.tune, chains=args.chains,

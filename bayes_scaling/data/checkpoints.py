@@ -1,8 +1,11 @@
 """Checkpoint tables: the loss of runs that are still training, one row per checkpoint.
 
 Columns: ``curve`` (the run), ``tokens`` (tokens seen) or ``step``, ``loss``; optional ``params``
-(the run's model size), ``total_tokens`` (or ``total_steps``: the run's planned length) and
-``group`` (a family of runs whose curves share their shape, pooled in the fit). The table becomes
+(the run's model size), ``total_tokens`` (or ``total_steps``: the run's planned length),
+``group`` (a family of runs whose curves share their shape, pooled in the fit) and the run's
+learning-rate schedule: ``schedule`` (``constant``, ``cosine`` or ``linear``), ``lr_warmup`` (the
+warm-up's length, in the x unit) and ``lr_final`` (the rate at the end, a fraction of the peak),
+one value per curve (:mod:`bayes_scaling.data.schedules`). The table becomes
 :class:`~bayes_scaling.data.runs.Runs` with ``task`` = curve and ``domain`` = group, so a learning-
 curve spec fits every curve at once.
 
@@ -16,7 +19,8 @@ checkpoint.
 Where the table gives no total length, the prediction cannot know how far the run goes, and where it
 gives no schedule it cannot know the learning rate: an intermediate checkpoint of a cosine-decayed
 run is not a finished shorter run (its loss drops faster near the end of the decay). The answers
-say so.
+say so. Where it gives the schedule, the reader adds the columns the ``curve_schedule`` law reads
+(``lr_tokens``, ``annealed_tokens``), and the warm-up dropped is at least the schedule's.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import pandas as pd
 
 from ..errors import InputError
 from .runs import Runs, read_runs
+from .schedules import columns_at, read_schedules
 
 WARMUP = 0.02
 MIN_POINTS = 4  # a curve alone has three parameters; one point more says something about its noise
@@ -43,6 +48,7 @@ class Checkpoints:
     total: pd.Series  # planned length of each curve (NaN where the table does not give it)
     x_name: str  # "tokens" or "step"
     dropped: int  # warm-up checkpoints dropped
+    schedule: pd.DataFrame | None = None  # by curve: kind, warmup, final, end of the decay (None: not given)
 
 
 def _table(source: pd.DataFrame | str | Path) -> pd.DataFrame:
@@ -100,7 +106,10 @@ def read_checkpoints(source: pd.DataFrame | str | Path, warmup: float = WARMUP,
         raise InputError(f"curve {short.index[0]!r}: {total_col} {short.iloc[0]:.4g} is below its last checkpoint "
                          f"({seen[short.index[0]]:.4g})")
     length = total.fillna(seen)
+    schedule = read_schedules(table, total, x)
     cut = warmup_tokens if warmup_tokens is not None else warmup * table["curve"].map(length)
+    if schedule is not None:
+        cut = np.maximum(cut, table["curve"].map(schedule["warmup"]).to_numpy())
     keep = table[x] > cut
     dropped = int((~keep).sum())
     table = table[keep]
@@ -112,8 +121,10 @@ def read_checkpoints(source: pd.DataFrame | str | Path, warmup: float = WARMUP,
     frame = pd.DataFrame({"params": table.get("params", 1.0), "tokens": table[x],
                           "loss": table["loss"], "task": table["curve"],
                           "domain": table["group"].astype(str) if "group" in table else "all"})
+    if schedule is not None:
+        frame = frame.assign(**columns_at(schedule, frame["task"], frame["tokens"].to_numpy()))
     runs = read_runs(frame.reset_index(drop=True), check_units=False, source="checkpoints")
-    return Checkpoints(runs, seen, total, x, dropped)
+    return Checkpoints(runs, seen, total, x, dropped, schedule)
 
 
 def checkpoints_from_runs(runs: Runs, fraction: float, warmup: float = WARMUP) -> tuple[Checkpoints, pd.Series]:

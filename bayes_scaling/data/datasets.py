@@ -75,6 +75,9 @@ class DatasetInfo:
     folder : str
         The mirror's and cache's folder of the files (default: the name), for two entries that read
         different files of one source.
+    schedules : str
+        Name of the function in :data:`bayes_scaling.data.readers.SCHEDULE_READERS` that gives each
+        curve's learning-rate schedule (:func:`schedules`); empty where the source gives none.
     """
 
     name: str
@@ -94,6 +97,7 @@ class DatasetInfo:
     #: False where a count is a documented stand-in (a curve with no model size): skips the unit check.
     check_units: bool = True
     folder: str = ""
+    schedules: str = ""
 
     @property
     def is_bundled(self) -> bool:
@@ -218,6 +222,22 @@ def load(name: str, drop_outliers: bool = False, download: bool = True, split: s
     if drop_outliers and entry.outliers:
         runs = _drop_outliers(runs, entry.outliers)
     return runs
+
+
+def schedules(name: str, download: bool = True) -> pd.DataFrame:
+    """Each curve's learning-rate schedule, for datasets of learning curves whose source gives it: one row
+    per curve with the checkpoint-table columns ``curve``, ``schedule``, ``lr_warmup``, ``lr_final`` and
+    ``total_tokens`` (:mod:`bayes_scaling.data.schedules`), to merge into a checkpoint table.
+
+    Raises
+    ------
+    DatasetError
+        If the dataset gives no schedules, or its files cannot be found.
+    """
+    entry = info(name)
+    if not entry.schedules:
+        raise DatasetError(f"dataset '{name}' gives no learning-rate schedules")
+    return readers.SCHEDULE_READERS[entry.schedules](locate_files(name, download))
 
 
 def _check_split(entry: DatasetInfo, split: str | None) -> None:

@@ -252,6 +252,31 @@ def cherti_learning_curves(paths: Mapping[str, Path]) -> pd.DataFrame:
     return table.sort_values(["task", "tokens"], kind="stable").reset_index(drop=True)
 
 
+def cherti_schedules(paths: Mapping[str, Path]) -> pd.DataFrame:
+    """The learning-rate schedule of each of the 29 LAION runs: OpenCLIP's linear warm-up over
+    ``warmup`` steps and cosine decay to zero at the end of the run; in image-text pairs, a step being
+    one global batch (GPUs x local batch) and the run ``epochs`` x ``samples_per_epoch`` long."""
+    raw = pd.read_csv(paths["runs"])
+    batch = raw["gpus"].astype(float) * raw["local_bs"].astype(float)
+    total = raw["epochs"].astype(float) * raw["samples_per_epoch"].astype(float)  # to 10 digits, as the curves' tidy
+    return pd.DataFrame({"curve": raw["name"].astype(str), "schedule": "cosine",
+                         "lr_warmup": raw["warmup"].astype(float) * batch, "lr_final": 0.0,
+                         "total_tokens": total.map(lambda v: float(f"{v:.10g}"))})
+
+
+def colpret_schedules(paths: Mapping[str, Path]) -> pd.DataFrame:
+    """The schedule of ColPret's seven GPT-3 curves, from Brown et al. (2020, Appendix B): a linear
+    warm-up over the first 375M tokens, a cosine decay to 10% of the peak over 260B tokens, then 10%
+    to the end of the 300B-token run. ColPret's other groups give no schedule."""
+    raw = pd.read_csv(paths["data"])
+    curves = sorted(set(raw.loc[raw["task"] == "gpt3_paper_figure_digitized", "curve"].astype(str)))
+    return pd.DataFrame({"curve": curves, "schedule": "cosine", "lr_warmup": 3.75e8, "lr_final": 0.1,
+                         "lr_decay_end": 2.6e11, "total_tokens": 3e11})
+
+
+#: Schedule readers by the name a registry entry gives in ``schedules = "..."``.
+SCHEDULE_READERS: dict[str, Reader] = {"cherti_schedules": cherti_schedules, "colpret_schedules": colpret_schedules}
+
 #: Readers by the name a registry entry gives in ``reader = "..."``.
 READERS: dict[str, Reader] = {
     "alabdulmohsin2022": alabdulmohsin2022,

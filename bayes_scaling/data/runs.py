@@ -25,8 +25,10 @@ DEFAULT_COMPUTE_FACTOR = 6.0
 NUMERIC = ("params", "tokens", "compute", "loss")
 #: Numeric columns a table may have and some laws read: ``unique_tokens`` (U_D, the distinct tokens
 #: a run trained on; D / U_D is its number of epochs) and ``budget`` (the IsoFLOP budget a run
-#: was planned at, which Approach 2 groups by), kept only where given.
-OPTIONAL = ("unique_tokens", "budget")
+#: was planned at, which Approach 2 groups by) and, for checkpoints under a known learning-rate
+#: schedule, ``lr_tokens`` and ``annealed_tokens`` (:mod:`bayes_scaling.data.schedules`), kept only
+#: where given.
+OPTIONAL = ("unique_tokens", "budget", "lr_tokens", "annealed_tokens")
 LABELS = ("domain", "task")
 #: Column names that other tables use for ours; applied only when the canonical name is absent.
 ALIASES = {"compute_flops": "compute"}

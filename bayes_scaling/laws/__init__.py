@@ -6,6 +6,7 @@
 ``compute``               L = E + (C0/C)^alpha (compute only)
 ``saturating``            L = E + A·(x + x0)^-alpha (learning curves)
 ``power_curve``           L = E + A·x^-alpha (one run's curve, from early training)
+``power_schedule``        L = (E + A·S1^-alpha)·exp(-gamma·a) (a curve under its learning-rate schedule)
 ``kaplan_steps``          L = (N_c/N)^alpha_n + (S_c/S)^alpha_s (checkpoints of runs of several sizes)
 ``m4``                    (L - E)/(eps0 - L)^shape = beta·x^-alpha (learning curves)
 ``data_constrained``      Chinchilla in N', D': repeated data and excess parameters decay (R_D*, R_N*)
@@ -25,9 +26,10 @@ from .kaplan import KAPLAN
 from .kaplan_steps import KAPLAN_STEPS
 from .m4 import M4
 from .power_curve import POWER_CURVE
+from .power_schedule import POWER_SCHEDULE
 from .saturating import SATURATING
 
-LAWS: dict[str, Law] = {law.name: law for law in (CHINCHILLA, KAPLAN, COMPUTE, SATURATING, POWER_CURVE, KAPLAN_STEPS, M4, BNSL, BNSL2, DATA_CONSTRAINED)}
+LAWS: dict[str, Law] = {law.name: law for law in (CHINCHILLA, KAPLAN, COMPUTE, SATURATING, POWER_CURVE, POWER_SCHEDULE, KAPLAN_STEPS, M4, BNSL, BNSL2, DATA_CONSTRAINED)}
 
 
 def get_law(name: str) -> Law:
@@ -44,4 +46,4 @@ def get_law(name: str) -> Law:
         raise SpecError(f"unknown law '{name}'; known laws: {', '.join(sorted(LAWS))}") from None
 
 
-__all__ = ["BNSL", "BNSL2", "CHINCHILLA", "COMPUTE", "DATA_CONSTRAINED", "KAPLAN", "KAPLAN_STEPS", "LAWS", "M4", "POWER_CURVE", "SATURATING", "Law", "get_law", "pivots_for"]
+__all__ = ["BNSL", "BNSL2", "CHINCHILLA", "COMPUTE", "DATA_CONSTRAINED", "KAPLAN", "KAPLAN_STEPS", "LAWS", "M4", "POWER_CURVE", "POWER_SCHEDULE", "SATURATING", "Law", "get_law", "pivots_for"]

@@ -69,6 +69,10 @@ class Law:
         Inputs that follow another input: ``{"unique_tokens": "tokens"}`` centres unique tokens at the
         tokens' pivot (so the law can form D/U_D from centred inputs) and takes them equal to the
         tokens where a question does not give them (no repeated data).
+    measured_on : tuple of str, optional
+        The inputs along which a point's distance beyond the fitted runs is measured (the structural
+        error's d); empty for all of :attr:`inputs`. A law whose inputs include quantities derived from
+        another (a schedule's forward area from the tokens) measures on the one it extrapolates in.
     baseline : str, optional
         The point-estimate method a backtest compares the posterior with: ``"huber"`` (L-BFGS on a
         Huber loss with a bootstrap) or ``"m4"`` (Alabdulmohsin et al.'s estimator per curve).
@@ -91,6 +95,12 @@ class Law:
     published: Mapping[str, Any] = field(default_factory=dict, compare=False)
     baseline: str | None = field(default=None, compare=False)
     follows: Mapping[str, str] = field(default_factory=dict, compare=False)
+    measured_on: tuple[str, ...] = field(default=(), compare=False)
+
+    @property
+    def distance_inputs(self) -> tuple[str, ...]:
+        """The inputs the distance beyond the data is measured on (:attr:`measured_on`, or all inputs)."""
+        return self.measured_on or self.inputs
 
     @property
     def n_parameters(self) -> int:

@@ -16,7 +16,8 @@ import pandas as pd
 import xarray as xr
 
 from ..data.groups import expand
-from ..errors import QueryError
+from ..data.schedules import columns_at
+from ..errors import InputError, QueryError
 from ..structural import decades_beyond, structural_extra
 
 if TYPE_CHECKING:
@@ -40,6 +41,22 @@ def _per_curve(value: Any, curves: Sequence[str], name: str) -> pd.Series:
             raise QueryError(f"{name} names curves the fit does not have: {unknown[:3]}")
         return series.reindex(list(curves))
     return pd.Series(float(value), index=list(curves))
+
+
+def _schedule(fit: Fit, total: Any, schedule: Any, names: Sequence[str]) -> pd.DataFrame | None:
+    """The curves' schedules where the fit's law reads them: ``schedule`` (Checkpoints or their table),
+    else the Checkpoints given as ``total``."""
+    if "lr_tokens" not in fit.law.inputs:
+        return None
+    if schedule is None or hasattr(schedule, "runs"):  # a Checkpoints, or none given
+        schedule = getattr(schedule if schedule is not None else total, "schedule", None)
+    if schedule is None:
+        raise QueryError(f"the '{fit.law.name}' law predicts a run from its learning-rate schedule: pass the "
+                         "checkpoints read from a table with a schedule column (total=checkpoints)")
+    missing = sorted(set(names) - set(schedule.index))
+    if missing:
+        raise QueryError(f"the checkpoints give no schedule for curve {missing[0]!r}")
+    return schedule.loc[list(names)]
 
 
 def final_points(fit: Fit, total: Any = None, fraction_seen: Any = None,
@@ -79,13 +96,17 @@ def fit_checkpoints(checkpoints: Checkpoints, spec: str = "curve_power", **optio
     from .estimator import fit
 
     model = load_spec(spec) if isinstance(spec, str) else spec
+    if "lr_tokens" in model.law_obj.inputs and checkpoints.schedule is None:
+        raise InputError(f"spec '{model.name}' reads each run's learning-rate schedule: give the checkpoint table the "
+                         "columns schedule (constant, cosine or linear) and total_tokens, and optionally lr_warmup "
+                         "and lr_final")
     if len(checkpoints.seen) == 1:
         model = replace(model, pooling={k: "shared" for k in model.pooling}, noise_pooling="shared", pivot="global")
     return fit(checkpoints.runs, model, **options)
 
 
 def predict_final(fit: Fit, total: Any = None, fraction_seen: Any = None, curves: Sequence[str] | None = None,
-                  seed: int | None = None) -> xr.Dataset:
+                  seed: int | None = None, schedule: Any = None) -> xr.Dataset:
     """Final loss of each curve: the law's (``loss_mean``) and a predictive draw (``loss_pred``), dim ``curve``.
 
     See :meth:`bayes_scaling.Fit.predict_final`.
@@ -95,6 +116,9 @@ def predict_final(fit: Fit, total: Any = None, fraction_seen: Any = None, curves
     sampled = {k: (v.sel(task=names) if "task" in v.dims else v) for k, v in fit.sampled("task").items()}
     pivots = {k: (v.sel(task=names) if isinstance(v, xr.DataArray) else v) for k, v in fit.pivots_at("task").items()}
     table = pd.DataFrame({"task": names, "tokens": points["final"].to_numpy()})
+    schedule = _schedule(fit, total, schedule, names)
+    if schedule is not None:
+        table = table.assign(**columns_at(schedule, table["task"], table["tokens"].to_numpy()))
     if "params" in fit.law.inputs:
         table["params"] = fit.runs.table.groupby("task")["params"].first().reindex(names).to_numpy()
         table["compute"] = fit.runs.compute_factor * table["params"] * table["tokens"]
@@ -119,5 +143,6 @@ def predict_final(fit: Fit, total: Any = None, fraction_seen: Any = None, curves
                           fraction_seen=("curve", points["fraction_seen"].to_numpy()), beyond=("curve", beyond))
     far = [f"curve {c!r} is extrapolated {b:.2g} decades beyond its checkpoints" for c, b in zip(names, beyond, strict=True)
            if b > 0.5]
-    ds.attrs.update(warnings=[SCHEDULE_NOTE, *far[:5]], schedule_known=False)
+    known = schedule is not None
+    ds.attrs.update(warnings=[*([] if known else [SCHEDULE_NOTE]), *far[:5]], schedule_known=known)
     return ds

@@ -295,7 +295,7 @@ class Fit:
         family = family_effect(self.spec.discrepancy, self.runs.table, post, table, "point")
         if family is not None:
             mu, sigma = mu + family[0], np.sqrt(sigma**2 + family[1])
-        beyond = decades_beyond(self.runs.table, table, self.law.inputs, per_task=False)
+        beyond = decades_beyond(self.runs.table, table, self.law.distance_inputs, per_task=False)
         error = self.spec.discrepancy if structural else StructuralError()
         rng = np.random.default_rng(self.settings.seed if seed is None else seed)
         nu = post["nu"].values if self.spec.likelihood == "student_t" else None
@@ -310,14 +310,17 @@ class Fit:
                         structural_error=json.dumps(error.to_dict()))
         return ds
 
-    def predict_final(self, total=None, fraction_seen=None, curves=None, seed=None) -> xr.Dataset:
+    def predict_final(self, total=None, fraction_seen=None, curves=None, seed=None, schedule=None) -> xr.Dataset:
         """Final loss of runs still training (a learning-curve fit, one curve per task): give each curve's
         ``total`` length (a number, a mapping by curve, or the :class:`Checkpoints` read) or the
-        ``fraction_seen`` of training in (0, 1). Dims ``(chain, draw, curve)``: ``loss_mean`` and ``loss_pred``
-        (with the noise and the structural error beyond each curve); see :mod:`bayes_scaling.result.final`."""
+        ``fraction_seen`` of training in (0, 1). A law that reads the learning-rate schedule
+        (``curve_schedule``) takes each curve's from ``schedule`` (the Checkpoints read, or their
+        ``schedule`` table), else from ``total`` where that is the Checkpoints. Dims ``(chain, draw,
+        curve)``: ``loss_mean`` and ``loss_pred`` (with the noise and the structural error beyond each
+        curve); see :mod:`bayes_scaling.result.final`."""
         from .final import predict_final
 
-        return predict_final(self, total, fraction_seen, curves, seed)
+        return predict_final(self, total, fraction_seen, curves, seed, schedule)
 
     @property
     def per_task(self) -> bool:

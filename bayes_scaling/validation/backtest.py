@@ -71,7 +71,7 @@ def _posterior_rows(fit: Fit, test: Runs, levels: Sequence[float], seed: int, ta
         m, s, v = draw_matrices(fit, part)
         s = np.broadcast_to(with_discrepancy(s, tau), m.shape)
         extra = np.zeros(m.shape) if growth is None else \
-            extra_sd(growth, error.distance_to(fit.runs.table, part.table, fit.law.inputs, fit.per_task), error.power)
+            extra_sd(growth, error.distance_to(fit.runs.table, part.table, fit.law.distance_inputs, fit.per_task), error.power)
         scores = pointwise_scores(np.log(part.column("loss")), m, *convolved(s, v, extra, fit.settings.seed))
         pred = m + s * predictive_noise(rng, m.shape, None if v is None else v.ravel())
         if growth is not None:

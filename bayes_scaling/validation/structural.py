@@ -78,7 +78,7 @@ def load_study(cache: Path, name: str) -> Study:
     test = read_runs(pd.read_csv(cache / f"{name}.test.csv"), compute_factor=fit.runs.compute_factor,
                      check_units=False, source=name)
     mu, sigma, nu = draw_matrices(fit, test)
-    distances = {kind: decades_beyond(fit.runs.table, test.table, fit.law.inputs, fit.per_task, relative=kind == "relative")
+    distances = {kind: decades_beyond(fit.runs.table, test.table, fit.law.distance_inputs, fit.per_task, relative=kind == "relative")
                  for kind in DISTANCES}
     per_run = pd.read_csv(cache / f"{name}.per_run.csv", keep_default_na=False, na_values=[""])
     return Study(name, fit, np.log(test.column("loss")), mu, sigma, nu, distances, per_run, fit.settings.seed)

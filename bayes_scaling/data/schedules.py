@@ -1,0 +1,129 @@
+"""Learning-rate schedules of runs still training, as the two quantities a schedule-aware law reads.
+
+A run's learning rate eta(t), relative to its peak, rises linearly over a warm-up of ``warmup``
+tokens (or steps), then decays to ``final`` times the peak at ``end`` (the run's planned length
+unless the decay ends earlier, as GPT-3's does at 260B of 300B tokens) and stays there:
+
+- ``constant``: eta = 1 after the warm-up;
+- ``cosine``: eta = final + (1 - final)·(1 + cos(pi·p))/2, p the fraction of the decay done;
+- ``linear``: eta = final + (1 - final)·(1 - p).
+
+The law reads, at each checkpoint t (Tissue et al. 2024, "Scaling law with learning rate
+annealing"), the *forward area* S1(t) = integral of eta over [0, t], the tokens the run has seen at
+its peak rate (closed form below), and the *annealed fraction* a(t) = 1 - eta(t) after the warm-up
+(0 during it): how much of the rate the run has already given up. Tissue et al. weigh past decreases
+with a momentum memory of about a thousand steps; for runs of 10^5 steps and more that memory is
+under 1% of the run and a(t) is its limit.
+
+The two enter a run table as positive columns that follow ``tokens`` (they share its pivot):
+``lr_tokens`` = S1 and ``annealed_tokens`` = t·(1 + a), so that log(annealed_tokens / tokens) =
+log(1 + a). A run without a schedule has S1 = t and a = 0 (a constant rate), which is what the
+columns default to.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError
+
+KINDS = ("constant", "cosine", "linear")
+#: Columns of a checkpoint table that describe each curve's schedule (one value per curve).
+COLUMNS = ("schedule", "lr_warmup", "lr_final", "lr_decay_end")
+
+
+def _decay_fraction(t: np.ndarray, end: float, warmup: float) -> np.ndarray:
+    return np.clip((t - warmup) / max(end - warmup, 1e-300), 0.0, 1.0)
+
+
+def learning_rate(t: np.ndarray, kind: str, end: float, warmup: float = 0.0, final: float = 0.0) -> np.ndarray:
+    """eta(t) / eta_peak at ``t`` (tokens or steps, the unit of ``end`` and ``warmup``)."""
+    t = np.asarray(t, dtype=float)
+    p = _decay_fraction(t, end, warmup)
+    shape = {"constant": np.ones_like(p), "cosine": 0.5 * (1 + np.cos(np.pi * p)), "linear": 1 - p}[kind]
+    decayed = final + (1 - final) * shape if kind != "constant" else shape
+    rise = t / warmup if warmup > 0 else np.ones_like(t)
+    return np.where(t < warmup, rise, decayed)
+
+
+def forward_area(t: np.ndarray, kind: str, end: float, warmup: float = 0.0, final: float = 0.0) -> np.ndarray:
+    """S1(t): the integral of eta / eta_peak from 0 to ``t``, in the unit of ``t``."""
+    t = np.asarray(t, dtype=float)
+    rise = np.minimum(t, warmup) ** 2 / (2 * warmup) if warmup > 0 else np.zeros_like(t)
+    if kind == "constant":
+        return rise + np.maximum(t - warmup, 0.0)
+    span = max(end - warmup, 0.0)
+    p = _decay_fraction(t, end, warmup)
+    if kind == "cosine":
+        done = final * p + (1 - final) * 0.5 * (p + np.sin(np.pi * p) / np.pi)
+    else:
+        done = final * p + (1 - final) * (p - p**2 / 2)
+    return rise + span * done + np.maximum(t - end, 0.0) * final
+
+
+def schedule_columns(t: np.ndarray, kind: str, end: float, warmup: float = 0.0,
+                     final: float = 0.0) -> dict[str, np.ndarray]:
+    """``lr_tokens`` (S1) and ``annealed_tokens`` (t·(1 + a)) at checkpoints ``t`` (module docstring)."""
+    t = np.asarray(t, dtype=float)
+    annealed = np.where(t < warmup, 0.0, 1.0 - learning_rate(t, kind, end, warmup, final))
+    return {"lr_tokens": forward_area(t, kind, end, warmup, final), "annealed_tokens": t * (1.0 + annealed)}
+
+
+def read_schedules(table: pd.DataFrame, total: pd.Series, x: str) -> pd.DataFrame | None:
+    """Each curve's schedule (``kind``, ``warmup``, ``final``, ``end``, by curve) from a checkpoint
+    table's :data:`COLUMNS`, or None where it has no ``schedule`` column. The decay ends at
+    ``lr_decay_end`` where given, else at the run's planned length ``total``.
+
+    Raises
+    ------
+    InputError
+        An unknown schedule, a schedule that changes within a curve, a decaying schedule without the
+        end of its decay, a warm-up outside [0, end) or a final rate outside [0, 1].
+    """
+    if "schedule" not in table:
+        for name in COLUMNS[1:]:
+            if name in table:
+                raise InputError(f"column '{name}' describes a learning-rate schedule; give the 'schedule' column too "
+                                 f"({', '.join(KINDS)})")
+        return None
+    frame = pd.DataFrame({"kind": table["schedule"].astype(str).str.strip().str.lower(), "curve": table["curve"],
+                          "warmup": pd.to_numeric(table.get("lr_warmup", 0.0), errors="coerce"),
+                          "final": pd.to_numeric(table.get("lr_final", 0.0), errors="coerce"),
+                          "end": pd.to_numeric(table.get("lr_decay_end", np.nan), errors="coerce")})
+    unknown = sorted(set(frame["kind"]) - set(KINDS))
+    if unknown:
+        raise InputError(f"unknown learning-rate schedule {unknown[0]!r}; use one of {', '.join(KINDS)}")
+    keys = ["kind", "warmup", "final", "end"]
+    varying = frame.groupby("curve", sort=False)[keys].nunique(dropna=False).max(axis=1) > 1
+    if varying.any():
+        raise InputError(f"curve {varying.index[varying][0]!r}: {', '.join(COLUMNS)} must be one value per curve")
+    out = frame.groupby("curve", sort=False)[keys].first()
+    if out[["warmup", "final"]].isna().any().any():
+        raise InputError("lr_warmup and lr_final must be numbers")
+    out["end"] = out["end"].fillna(total.reindex(out.index))
+    need = out[(out["kind"] != "constant") & out["end"].isna()]
+    if len(need):
+        raise InputError(f"curve {need.index[0]!r}: a {need['kind'].iloc[0]} schedule decays to the run's planned length; "
+                         f"give total_{'tokens' if x == 'tokens' else 'steps'} (or lr_decay_end)")
+    out["end"] = out["end"].fillna(np.inf)
+    bad = out[(out["warmup"] < 0) | (out["warmup"] >= out["end"])]
+    if len(bad):
+        raise InputError(f"curve {bad.index[0]!r}: lr_warmup {bad['warmup'].iloc[0]:g} must lie in [0, the end of the decay)")
+    bad = out[(out["final"] < 0) | (out["final"] > 1)]
+    if len(bad):
+        raise InputError(f"curve {bad.index[0]!r}: lr_final {bad['final'].iloc[0]:g} is a fraction of the peak rate, in [0, 1]")
+    return out
+
+
+def columns_at(schedules: pd.DataFrame, curves: pd.Series, t: np.ndarray) -> dict[str, np.ndarray]:
+    """:func:`schedule_columns` for rows of curves ``curves`` at ``t``, each from its curve's schedule."""
+    t = np.asarray(t, dtype=float)
+    out = {"lr_tokens": np.empty_like(t), "annealed_tokens": np.empty_like(t)}
+    labels = np.asarray(curves, dtype=str)
+    for curve, row in schedules.iterrows():
+        rows = labels == str(curve)
+        cols = schedule_columns(t[rows], row["kind"], float(row["end"]), float(row["warmup"]), float(row["final"]))
+        for name, values in cols.items():
+            out[name][rows] = values
+    return out

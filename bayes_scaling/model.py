@@ -13,7 +13,10 @@ non-centred: for a parameter ``alpha`` pooled by domain,
 with ``alpha_mu`` given the spec's prior for ``alpha``, ``alpha_sd_domain`` the spec's scale prior and
 ``alpha_z_domain ~ Normal(0, 1)``. Pooled by task, tasks scatter the same way around their domain's
 value ``alpha_domain``, which scatters around ``alpha_mu``. ``*_separate`` levels give each group the
-spec's prior independently (no pooling).
+spec's prior independently (no pooling). A centred hierarchy samples the group values themselves
+(``alpha_raw_task ~ Normal(log alpha_domain, alpha_sd_task)``), and where the law gives the
+parameter a local shift (:attr:`~bayes_scaling.laws.Law.local_shift`) the sampler moves
+``alpha_local_task`` = log alpha - shift instead, with that prior as a potential at log alpha.
 """
 
 from __future__ import annotations
@@ -71,7 +74,7 @@ def run_pivots(pivots: Mapping[str, float | xr.DataArray], groups: Groups) -> di
     return out
 
 
-def build_model(runs: Runs, spec: ModelSpec | str | Path, centred: bool = True) -> pm.Model:
+def build_model(runs: Runs, spec: ModelSpec | str | Path, centred: bool = True, local: bool = True) -> pm.Model:
     """Build the PyMC model of a scaling law for a table of runs.
 
     Parameters
@@ -83,6 +86,10 @@ def build_model(runs: Runs, spec: ModelSpec | str | Path, centred: bool = True) 
     centred : bool
         Sample each term's level at the pivot inside the data (default). ``False`` gives the naive
         parameterisation (levels at N = D = 1, i.e. raw log A and log B), kept for benchmarks.
+    local : bool
+        Sample the law's :attr:`~bayes_scaling.laws.Law.local_shift` parameters in their local
+        coordinates where they are pooled by task under a centred hierarchy (default); ``False``
+        samples them as they are. The posterior is the same either way.
 
     Returns
     -------
@@ -115,9 +122,7 @@ def build_model(runs: Runs, spec: ModelSpec | str | Path, centred: bool = True) 
         coords[DIMS["family"]] = [str(v) if labels.dtype.kind != "f" else f"{v:.9g}" for v in labels]
     with pm.Model(coords=coords) as model:
         x = {k: pm.Data(f"x_{k}", logs[k] - at_run[k], dims=DIMS["run"]) for k in law.inputs}
-        p = {name: pooled_parameter(name, spec.priors[name], spec.scales[name], spec.pooling[name], groups,
-                                    spec.hierarchy)
-             for name in law.sampled}
+        p = _parameters(law, spec, groups, local)
         per_run = {name: _at_runs(value, base_level(spec.pooling[name]), groups) for name, value in p.items()}
         mu = law.log_mean(pt, x, per_run)
         if family:
@@ -134,6 +139,20 @@ def build_model(runs: Runs, spec: ModelSpec | str | Path, centred: bool = True) 
     return model
 
 
+def _parameters(law: Law, spec: ModelSpec, groups: Groups, local: bool) -> dict[str, pt.TensorVariable]:
+    """The law's sampled parameters at their pooling levels; those with a local shift (pooled by task,
+    centred) after the others, their shift computed from the others' task values."""
+    centred = spec.hierarchy in ("centred", "centred_tasks")
+    shifted = [n for n in law.sampled if local and centred and spec.pooling[n] == "task" and n in law.local_shift]
+    p = {name: pooled_parameter(name, spec.priors[name], spec.scales[name], spec.pooling[name], groups, spec.hierarchy)
+         for name in law.sampled if name not in shifted}
+    for name in shifted:
+        at_task = {k: _at_level(v, base_level(spec.pooling[k]), "task", groups) for k, v in p.items()}
+        p[name] = pooled_parameter(name, spec.priors[name], spec.scales[name], spec.pooling[name], groups,
+                                   spec.hierarchy, shift=law.local_shift[name](pt, at_task))
+    return {name: p[name] for name in law.sampled}
+
+
 def _family_offsets(spec: ModelSpec, index: np.ndarray) -> pt.TensorVariable:
     """The shared offset on log loss of each run's family: family_sd · z[family] (non-centred)."""
     sd = pm.HalfNormal("family_sd", sigma=spec.discrepancy.family_scale)
@@ -142,12 +161,14 @@ def _family_offsets(spec: ModelSpec, index: np.ndarray) -> pt.TensorVariable:
 
 
 def pooled_parameter(name: str, prior: Prior, scale: Prior, pooling: str, groups: Groups,
-                     hierarchy: str = "non_centred") -> pt.TensorVariable:
+                     hierarchy: str = "non_centred", shift: pt.TensorVariable | None = None) -> pt.TensorVariable:
     """One sampled law parameter at its pooling level (see the module docstring for the names).
 
     ``hierarchy="centred"`` samples group values directly (``<name>_raw_<level>``) instead of their
     standardised offsets: better when every group has many precise runs; ``"centred_tasks"`` does so
-    for tasks only and keeps domains (few, with a weakly identified scale) non-centred.
+    for tasks only and keeps domains (few, with a weakly identified scale) non-centred. With a
+    ``shift`` (by task, centred) the sampler moves ``<name>_local_task`` = value - shift and the
+    task-level prior is a potential at value (unit Jacobian: the same posterior).
     """
     if pooling == "shared":
         return prior.to_pymc(name)
@@ -160,6 +181,10 @@ def pooled_parameter(name: str, prior: Prior, scale: Prior, pooling: str, groups
 
     def scatter(around: pt.TensorVariable, at: str) -> pt.TensorVariable:
         sd = scale.to_pymc(f"{name}_sd_{at}")
+        if shift is not None and at == "task":
+            value = pm.Flat(f"{name}_local_task", dims="task") + shift
+            pm.Potential(f"{name}_prior_task", pm.logp(pm.Normal.dist(around, sd), value))
+            return value
         if hierarchy == "centred" or (hierarchy == "centred_tasks" and at == "task"):
             return pm.Normal(f"{name}_raw_{at}", around, sd, dims=at)
         z = pm.Normal(f"{name}_z_{at}", 0.0, 1.0, dims=at)

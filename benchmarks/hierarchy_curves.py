@@ -30,6 +30,12 @@ from run import gpu_name
 RESULTS = Path(__file__).parent / "results" / "hierarchy_curves.json"
 
 
+def _by_domain(alpha):
+    """(domain, draws of its alpha) pairs, the draws stacked over chains."""
+    flat = alpha.stack(s=("chain", "draw"))
+    return [(dom, flat.sel(domain=dom)) for dom in alpha["domain"].values]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--adaptation", choices=["diag", "low_rank"], default="low_rank")
@@ -39,7 +45,15 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=20240417)
     parser.add_argument("--backend", default="nutpie")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--plain", action="store_true",
+                        help="sample each curve's alpha as it is, not in its local coordinates (Law.local_shift)")
     args = parser.parse_args()
+    if args.plain:
+        from dataclasses import replace
+
+        from bayes_scaling.laws import LAWS
+
+        LAWS["saturating"] = replace(LAWS["saturating"], local_shift={})
     runs = bs.datasets.load("alabdulmohsin2022_revisiting", split="fit")
     sampler = SamplerSettings(backend=args.backend, draws=args.draws, tune=args.tune, chains=args.chains, seed=args.seed,
                               dense_mass=args.adaptation == "low_rank")
@@ -50,11 +64,13 @@ def main() -> None:
     d = fit.diagnostics
     record = {"measured": datetime.now().isoformat(timespec="seconds"), "machine": platform.machine(),
               "cores": os.cpu_count(), "python": platform.python_version(), "gpu": gpu_name(), "runs": len(runs),
-              "backend": args.backend,
+              "backend": args.backend, "coordinates": "plain" if args.plain else "local",
               "adaptation": args.adaptation, "chains": args.chains, "tune": args.tune, "draws": args.draws,
               "seed": args.seed, "seconds": time.perf_counter() - start, "max_rhat": d.max_rhat,
               "min_ess_bulk": d.min_ess_bulk, "min_ess_tail": d.min_ess_tail, "divergences": d.divergences,
-              "mean_tree_depth": d.mean_tree_depth, "converged": d.ok}
+              "mean_tree_depth": d.mean_tree_depth, "converged": d.ok,
+              "alpha_domain": {str(dom): [float(q) for q in values.quantile([0.05, 0.5, 0.95]).values]
+                               for dom, values in _by_domain(fit.posterior["alpha_domain"])}}
     print(json.dumps(record, indent=1))
     previous = json.loads(args.out.read_text()) if args.out.exists() else []
     args.out.write_text(json.dumps([*previous, record], indent=1) + "\n")

@@ -165,3 +165,26 @@ def test_compare_by_domain_with_inputs_centred_per_task(hier_runs):
     assert float(by_domain["E"].sel(domain="language").median()) == pytest.approx(1.7, rel=0.05)
     with pytest.raises(bs.QueryError, match="compare it by task"):
         compare(fit, "C0", by="domain")
+
+
+def test_local_coordinates_of_a_curve_hierarchy_have_the_same_log_density(hier_runs):
+    """saturating_tasks samples each curve's alpha as its local slope (Law.local_shift): the model's log
+    density at w = log alpha - shift equals the plain model's at log alpha, so the posterior is the same."""
+    from bayes_scaling.laws.saturating import local_slope_shift
+
+    runs = bs.read_runs(hier_runs.table.assign(tokens=hier_runs.table["compute"] / 1e12), check_units=False)
+    spec = bs.load_spec("saturating_tasks")
+    local, plain = bs.build_model(runs, spec), bs.build_model(runs, spec, local=False)
+    assert "alpha_local_task" in local.named_vars and "alpha_raw_task" not in local.named_vars
+    assert "alpha_raw_task" in plain.named_vars and "alpha_local_task" not in plain.named_vars
+    rng = np.random.default_rng(3)
+    point = {k: v + rng.normal(0, 0.3, np.shape(v)) for k, v in plain.initial_point().items()}
+    shift = local_slope_shift(np, {"logit_f": point["logit_f_raw_task"], "log_x0": point["log_x0_raw_task"]})
+    mapped = {("alpha_local_task" if k == "alpha_raw_task" else k): v for k, v in point.items()}
+    mapped["alpha_local_task"] = point["alpha_raw_task"] - shift
+    assert float(local.compile_logp()(mapped)) == pytest.approx(float(plain.compile_logp()(point)), rel=1e-10)
+    alpha = {}
+    for name, model, at in (("local", local, mapped), ("plain", plain, point)):
+        (out,) = model.replace_rvs_by_values([model["alpha"]])
+        alpha[name] = model.compile_fn(out, inputs=model.value_vars, on_unused_input="ignore")(at)
+    np.testing.assert_allclose(alpha["local"], alpha["plain"], rtol=1e-10)

@@ -73,6 +73,14 @@ class Law:
         The inputs along which a point's distance beyond the fitted runs is measured (the structural
         error's d); empty for all of :attr:`inputs`. A law whose inputs include quantities derived from
         another (a schedule's forward area from the tokens) measures on the one it extrapolates in.
+    local_shift : mapping, optional
+        Parameters that a hierarchy centred by task samples in local coordinates: ``{"alpha": shift}``
+        with ``shift(xp, p)`` a function of the other sampled parameters, so that the sampler moves
+        ``w = log alpha - shift(p)`` per task (for a positive parameter; ``alpha - shift`` otherwise)
+        and the task-level prior is evaluated at ``log alpha = w + shift``. The shift has unit
+        Jacobian, so the posterior is the same; only its geometry changes. A learning curve pins its
+        local slope at the pivot, alpha·(1 - E/L)·X0/(X0 + x0), far better than alpha, which trades
+        against the irreducible fraction and the offset along a curved ridge.
     baseline : str, optional
         The point-estimate method a backtest compares the posterior with: ``"huber"`` (L-BFGS on a
         Huber loss with a bootstrap) or ``"m4"`` (Alabdulmohsin et al.'s estimator per curve).
@@ -96,6 +104,8 @@ class Law:
     baseline: str | None = field(default=None, compare=False)
     follows: Mapping[str, str] = field(default_factory=dict, compare=False)
     measured_on: tuple[str, ...] = field(default=(), compare=False)
+    local_shift: Mapping[str, Callable[[ModuleType, Mapping[str, Array]], Array]] = field(default_factory=dict,
+                                                                                        compare=False)
 
     @property
     def distance_inputs(self) -> tuple[str, ...]:

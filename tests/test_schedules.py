@@ -24,15 +24,18 @@ TRUTH = {"r1": (2.0, 3e4, 0.5), "r2": (2.1, 2e4, 0.48), "r3": (1.9, 4e4, 0.5)}
 GAMMA = 0.04
 
 
-@pytest.mark.parametrize(("kind", "final"), [("cosine", 0.0), ("cosine", 0.1), ("linear", 0.0), ("linear", 0.2),
-                                             ("constant", 0.0)])
-def test_the_forward_area_is_the_integral_of_the_rate(kind, final):
+@pytest.mark.parametrize(("kind", "final", "start"), [("cosine", 0.0, None), ("cosine", 0.1, None), ("linear", 0.0, None),
+                                                      ("linear", 0.2, None), ("constant", 0.0, None),
+                                                      ("linear", 0.0, 0.8 * TOTAL), ("cosine", 0.1, 0.5 * TOTAL)])
+def test_the_forward_area_is_the_integral_of_the_rate(kind, final, start):
     t = np.linspace(0, TOTAL, 400_001)
-    eta = learning_rate(t, kind, TOTAL, WARM, final)
+    eta = learning_rate(t, kind, TOTAL, WARM, final, start)
     numeric = np.concatenate([[0.0], np.cumsum((eta[1:] + eta[:-1]) / 2 * np.diff(t))])
-    at = np.array([1e9, WARM, 3e10, 1e11, TOTAL])
-    np.testing.assert_allclose(forward_area(at, kind, TOTAL, WARM, final), np.interp(at, t, numeric), rtol=1e-6)
+    at = np.array([1e9, WARM, 3e10, 1e11, 1.7e11, TOTAL])
+    np.testing.assert_allclose(forward_area(at, kind, TOTAL, WARM, final, start), np.interp(at, t, numeric), rtol=1e-6)
     assert eta.max() == pytest.approx(1.0) and eta[-1] == pytest.approx(1.0 if kind == "constant" else final)
+    if start is not None:  # warm-up-stable-decay: the peak rate holds until the decay starts
+        assert np.all(eta[(t >= WARM) & (t <= start)] == 1.0) and eta[t > start].max() < 1.0
 
 
 def test_the_annealed_fraction_is_zero_in_the_warm_up_and_one_minus_the_final_rate_at_the_end():
@@ -77,6 +80,7 @@ def test_a_schedule_adds_the_laws_columns_and_drops_its_warm_up():
     (lambda t: t.assign(lr_final=1.5), "fraction of the peak rate"),
     (lambda t: t.assign(lr_warmup=3e11), r"must lie in \[0, the end of the decay\)"),
     (lambda t: t.drop(columns="schedule"), "give the 'schedule' column too"),
+    (lambda t: t.assign(lr_decay_start=1e9), "lr_decay_start 1e.09 must lie between"),
 ])
 def test_bad_schedules_get_one_clear_error(edit, message):
     with pytest.raises(bs.InputError, match=message):
@@ -131,10 +135,14 @@ def test_predict_final_reads_the_schedule_from_the_table(tmp_path):
     _table(0.3).to_csv(path, index=False)
     run = [sys.executable, "-m", "bayes_scaling.cli", "predict-final", str(path), "--draws", "100", "--tune", "300",
            "--chains", "2", "--json"]
-    out = subprocess.run(run, capture_output=True, text=True, check=False)
+    out = subprocess.run([*run, "--out", str(tmp_path / "saved.nc")], capture_output=True, text=True, check=False)
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)
     assert doc["spec"] == "curve_schedule" and len(doc["curves"]) == 3
+    saved = subprocess.run([sys.executable, "-m", "bayes_scaling.cli", "predict-final", str(tmp_path / "saved.nc"),
+                            "--fraction-seen", "0.3"], capture_output=True, text=True, check=False)
+    assert saved.returncode == 2 and len(saved.stderr.strip().splitlines()) == 1
+    assert "predict from the checkpoint table" in saved.stderr
     _table(0.3).assign(schedule="step").to_csv(path, index=False)
     bad = subprocess.run([*run, "--out", str(tmp_path / "f.nc")], capture_output=True, text=True, check=False)
     assert bad.returncode == 2 and bad.stderr.strip().startswith("error:") and len(bad.stderr.strip().splitlines()) == 1

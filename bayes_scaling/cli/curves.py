@@ -16,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add ``predict-final`` to the parser."""
     p = sub.add_parser("predict-final", help="final loss of runs still training, with predictive intervals")
     p.add_argument("data", help="a checkpoint table (CSV: curve, tokens or step, loss[, params, total_tokens, group, "
-                                "schedule, lr_warmup, lr_final]) or a curve fit file")
+                                "schedule, lr_warmup, lr_final, lr_decay_start, lr_decay_end]) or a curve fit file")
     p.add_argument("--spec", default=None, help=f"learning-curve spec (default {SCHEDULE_SPEC} where the table gives "
                                                  f"a schedule column, else {DEFAULT_SPEC})")
     p.add_argument("--fraction-seen", type=float, default=None,

@@ -1,8 +1,10 @@
 """Learning-rate schedules of runs still training, as the two quantities a schedule-aware law reads.
 
 A run's learning rate eta(t), relative to its peak, rises linearly over a warm-up of ``warmup``
-tokens (or steps), then decays to ``final`` times the peak at ``end`` (the run's planned length
-unless the decay ends earlier, as GPT-3's does at 260B of 300B tokens) and stays there:
+tokens (or steps), stays at the peak until ``start`` (the end of the warm-up unless given: a
+warm-up-stable-decay run decays only over its last tenth or fifth), then decays to ``final`` times
+the peak at ``end`` (the run's planned length unless the decay ends earlier, as GPT-3's does at 260B
+of 300B tokens) and stays there:
 
 - ``constant``: eta = 1 after the warm-up;
 - ``cosine``: eta = final + (1 - final)·(1 + cos(pi·p))/2, p the fraction of the decay done;
@@ -30,56 +32,62 @@ from ..errors import InputError
 
 KINDS = ("constant", "cosine", "linear")
 #: Columns of a checkpoint table that describe each curve's schedule (one value per curve).
-COLUMNS = ("schedule", "lr_warmup", "lr_final", "lr_decay_end")
+COLUMNS = ("schedule", "lr_warmup", "lr_final", "lr_decay_start", "lr_decay_end")
 
 
-def _decay_fraction(t: np.ndarray, end: float, warmup: float) -> np.ndarray:
-    return np.clip((t - warmup) / max(end - warmup, 1e-300), 0.0, 1.0)
+def _decay_fraction(t: np.ndarray, end: float, start: float) -> np.ndarray:
+    return np.clip((t - start) / max(end - start, 1e-300), 0.0, 1.0)
 
 
-def learning_rate(t: np.ndarray, kind: str, end: float, warmup: float = 0.0, final: float = 0.0) -> np.ndarray:
-    """eta(t) / eta_peak at ``t`` (tokens or steps, the unit of ``end`` and ``warmup``)."""
+def learning_rate(t: np.ndarray, kind: str, end: float, warmup: float = 0.0, final: float = 0.0,
+                  start: float | None = None) -> np.ndarray:
+    """eta(t) / eta_peak at ``t`` (tokens or steps, the unit of ``end``, ``warmup`` and ``start``)."""
     t = np.asarray(t, dtype=float)
-    p = _decay_fraction(t, end, warmup)
+    p = _decay_fraction(t, end, max(warmup, start or 0.0))
     shape = {"constant": np.ones_like(p), "cosine": 0.5 * (1 + np.cos(np.pi * p)), "linear": 1 - p}[kind]
     decayed = final + (1 - final) * shape if kind != "constant" else shape
     rise = t / warmup if warmup > 0 else np.ones_like(t)
     return np.where(t < warmup, rise, decayed)
 
 
-def forward_area(t: np.ndarray, kind: str, end: float, warmup: float = 0.0, final: float = 0.0) -> np.ndarray:
+def forward_area(t: np.ndarray, kind: str, end: float, warmup: float = 0.0, final: float = 0.0,
+                 start: float | None = None) -> np.ndarray:
     """S1(t): the integral of eta / eta_peak from 0 to ``t``, in the unit of ``t``."""
     t = np.asarray(t, dtype=float)
     rise = np.minimum(t, warmup) ** 2 / (2 * warmup) if warmup > 0 else np.zeros_like(t)
     if kind == "constant":
         return rise + np.maximum(t - warmup, 0.0)
-    span = max(end - warmup, 0.0)
-    p = _decay_fraction(t, end, warmup)
+    start = max(warmup, start or 0.0)
+    plateau = np.clip(t, warmup, start) - warmup
+    span = max(end - start, 0.0)
+    p = _decay_fraction(t, end, start)
     if kind == "cosine":
         done = final * p + (1 - final) * 0.5 * (p + np.sin(np.pi * p) / np.pi)
     else:
         done = final * p + (1 - final) * (p - p**2 / 2)
-    return rise + span * done + np.maximum(t - end, 0.0) * final
+    return rise + plateau + span * done + np.maximum(t - end, 0.0) * final
 
 
-def schedule_columns(t: np.ndarray, kind: str, end: float, warmup: float = 0.0,
-                     final: float = 0.0) -> dict[str, np.ndarray]:
+def schedule_columns(t: np.ndarray, kind: str, end: float, warmup: float = 0.0, final: float = 0.0,
+                     start: float | None = None) -> dict[str, np.ndarray]:
     """``lr_tokens`` (S1) and ``annealed_tokens`` (t·(1 + a)) at checkpoints ``t`` (module docstring)."""
     t = np.asarray(t, dtype=float)
-    annealed = np.where(t < warmup, 0.0, 1.0 - learning_rate(t, kind, end, warmup, final))
-    return {"lr_tokens": forward_area(t, kind, end, warmup, final), "annealed_tokens": t * (1.0 + annealed)}
+    annealed = np.where(t < warmup, 0.0, 1.0 - learning_rate(t, kind, end, warmup, final, start))
+    return {"lr_tokens": forward_area(t, kind, end, warmup, final, start), "annealed_tokens": t * (1.0 + annealed)}
 
 
 def read_schedules(table: pd.DataFrame, total: pd.Series, x: str) -> pd.DataFrame | None:
-    """Each curve's schedule (``kind``, ``warmup``, ``final``, ``end``, by curve) from a checkpoint
-    table's :data:`COLUMNS`, or None where it has no ``schedule`` column. The decay ends at
-    ``lr_decay_end`` where given, else at the run's planned length ``total``.
+    """Each curve's schedule (``kind``, ``warmup``, ``final``, ``start``, ``end``, by curve) from a
+    checkpoint table's :data:`COLUMNS`, or None where it has no ``schedule`` column. The decay starts
+    at ``lr_decay_start`` where given, else at the end of the warm-up, and ends at ``lr_decay_end``
+    where given, else at the run's planned length ``total``.
 
     Raises
     ------
     InputError
         An unknown schedule, a schedule that changes within a curve, a decaying schedule without the
-        end of its decay, a warm-up outside [0, end) or a final rate outside [0, 1].
+        end of its decay, a warm-up outside [0, end), a decay that starts before the warm-up ends or
+        after it ends, or a final rate outside [0, 1].
     """
     if "schedule" not in table:
         for name in COLUMNS[1:]:
@@ -90,11 +98,12 @@ def read_schedules(table: pd.DataFrame, total: pd.Series, x: str) -> pd.DataFram
     frame = pd.DataFrame({"kind": table["schedule"].astype(str).str.strip().str.lower(), "curve": table["curve"],
                           "warmup": pd.to_numeric(table.get("lr_warmup", 0.0), errors="coerce"),
                           "final": pd.to_numeric(table.get("lr_final", 0.0), errors="coerce"),
+                          "start": pd.to_numeric(table.get("lr_decay_start", np.nan), errors="coerce"),
                           "end": pd.to_numeric(table.get("lr_decay_end", np.nan), errors="coerce")})
     unknown = sorted(set(frame["kind"]) - set(KINDS))
     if unknown:
         raise InputError(f"unknown learning-rate schedule {unknown[0]!r}; use one of {', '.join(KINDS)}")
-    keys = ["kind", "warmup", "final", "end"]
+    keys = ["kind", "warmup", "final", "start", "end"]
     varying = frame.groupby("curve", sort=False)[keys].nunique(dropna=False).max(axis=1) > 1
     if varying.any():
         raise InputError(f"curve {varying.index[varying][0]!r}: {', '.join(COLUMNS)} must be one value per curve")
@@ -107,13 +116,22 @@ def read_schedules(table: pd.DataFrame, total: pd.Series, x: str) -> pd.DataFram
         raise InputError(f"curve {need.index[0]!r}: a {need['kind'].iloc[0]} schedule decays to the run's planned length; "
                          f"give total_{'tokens' if x == 'tokens' else 'steps'} (or lr_decay_end)")
     out["end"] = out["end"].fillna(np.inf)
+    out["start"] = out["start"].fillna(out["warmup"])
+    _check_ranges(out)
+    return out
+
+
+def _check_ranges(out: pd.DataFrame) -> None:
     bad = out[(out["warmup"] < 0) | (out["warmup"] >= out["end"])]
     if len(bad):
         raise InputError(f"curve {bad.index[0]!r}: lr_warmup {bad['warmup'].iloc[0]:g} must lie in [0, the end of the decay)")
+    bad = out[(out["start"] < out["warmup"]) | ((out["start"] >= out["end"]) & (out["kind"] != "constant"))]
+    if len(bad):
+        raise InputError(f"curve {bad.index[0]!r}: lr_decay_start {bad['start'].iloc[0]:g} must lie between the end of "
+                         "the warm-up and the end of the decay")
     bad = out[(out["final"] < 0) | (out["final"] > 1)]
     if len(bad):
         raise InputError(f"curve {bad.index[0]!r}: lr_final {bad['final'].iloc[0]:g} is a fraction of the peak rate, in [0, 1]")
-    return out
 
 
 def columns_at(schedules: pd.DataFrame, curves: pd.Series, t: np.ndarray) -> dict[str, np.ndarray]:
@@ -123,7 +141,8 @@ def columns_at(schedules: pd.DataFrame, curves: pd.Series, t: np.ndarray) -> dic
     labels = np.asarray(curves, dtype=str)
     for curve, row in schedules.iterrows():
         rows = labels == str(curve)
-        cols = schedule_columns(t[rows], row["kind"], float(row["end"]), float(row["warmup"]), float(row["final"]))
+        cols = schedule_columns(t[rows], row["kind"], float(row["end"]), float(row["warmup"]), float(row["final"]),
+                                float(row["start"]))
         for name, values in cols.items():
             out[name][rows] = values
     return out

@@ -4,6 +4,8 @@ Each curve (a task of the fit) is extrapolated from its own posterior to its pla
 ``total`` given for it, or its last checkpoint divided by the ``fraction_seen`` of training. The
 predictive interval adds the fitted noise and, beyond the curve's own checkpoints, the spec's
 structural error, measured against that curve's range (a curve is extrapolated from its own points).
+A law that reads the learning-rate schedule (``curve_schedule``) evaluates each curve at its final
+length under its own schedule, which the checkpoints carry (:mod:`bayes_scaling.data.schedules`).
 """
 
 from __future__ import annotations
@@ -51,8 +53,9 @@ def _schedule(fit: Fit, total: Any, schedule: Any, names: Sequence[str]) -> pd.D
     if schedule is None or hasattr(schedule, "runs"):  # a Checkpoints, or none given
         schedule = getattr(schedule if schedule is not None else total, "schedule", None)
     if schedule is None:
-        raise QueryError(f"the '{fit.law.name}' law predicts a run from its learning-rate schedule: pass the "
-                         "checkpoints read from a table with a schedule column (total=checkpoints)")
+        raise QueryError(f"the '{fit.law.name}' law predicts a run from its learning-rate schedule, which a saved fit "
+                         "does not keep: predict from the checkpoint table that gives it (in Python, "
+                         "predict_final(checkpoints))")
     missing = sorted(set(names) - set(schedule.index))
     if missing:
         raise QueryError(f"the checkpoints give no schedule for curve {missing[0]!r}")
@@ -98,8 +101,8 @@ def fit_checkpoints(checkpoints: Checkpoints, spec: str = "curve_power", **optio
     model = load_spec(spec) if isinstance(spec, str) else spec
     if "lr_tokens" in model.law_obj.inputs and checkpoints.schedule is None:
         raise InputError(f"spec '{model.name}' reads each run's learning-rate schedule: give the checkpoint table the "
-                         "columns schedule (constant, cosine or linear) and total_tokens, and optionally lr_warmup "
-                         "and lr_final")
+                         "columns schedule (constant, cosine or linear) and total_tokens, and optionally lr_warmup, "
+                         "lr_final, lr_decay_start and lr_decay_end")
     if len(checkpoints.seen) == 1:
         model = replace(model, pooling={k: "shared" for k in model.pooling}, noise_pooling="shared", pivot="global")
     return fit(checkpoints.runs, model, **options)

@@ -109,7 +109,7 @@ def schedule_fit():
     return fit, ck
 
 
-def test_the_final_loss_of_a_cosine_run_is_predicted_from_its_schedule(schedule_fit):
+def test_the_final_loss_of_a_cosine_run_is_predicted_from_its_schedule(schedule_fit, tmp_path):
     fit, ck = schedule_fit
     ds = fit.predict_final(ck)
     truth = np.array([_loss(c, np.array([TOTAL]))[0] for c in ds["curve"].values])
@@ -120,8 +120,14 @@ def test_the_final_loss_of_a_cosine_run_is_predicted_from_its_schedule(schedule_
     assert ds.attrs["schedule_known"] and not any("cosine" in w for w in ds.attrs["warnings"])
     gamma = fit.posterior["anneal"].stack(s=("chain", "draw"))
     assert float(gamma.quantile(0.02)) < GAMMA < float(gamma.quantile(0.98))
+    again = fit.predict_final()  # the fit keeps the schedules and lengths it was made with
+    np.testing.assert_allclose(again["loss_mean"].values, ds["loss_mean"].values, rtol=1e-12)
+    with warnings.catch_warnings():  # loading repeats the fixture's sampler flags (2 x 500 draws), if any
+        warnings.simplefilter("ignore", bs.SamplerWarning)
+        bare = bs.load_fit(fit.save(tmp_path / "f.nc"))
+    bare.idata.attrs.pop("lr_schedules")
     with pytest.raises(bs.QueryError, match="learning-rate schedule"):
-        fit.predict_final(TOTAL)
+        bare.predict_final(TOTAL)
 
 
 def test_the_schedule_law_needs_a_schedule():
@@ -140,9 +146,11 @@ def test_predict_final_reads_the_schedule_from_the_table(tmp_path):
     doc = json.loads(out.stdout)
     assert doc["spec"] == "curve_schedule" and len(doc["curves"]) == 3
     saved = subprocess.run([sys.executable, "-m", "bayes_scaling.cli", "predict-final", str(tmp_path / "saved.nc"),
-                            "--fraction-seen", "0.3"], capture_output=True, text=True, check=False)
-    assert saved.returncode == 2 and len(saved.stderr.strip().splitlines()) == 1
-    assert "predict from the checkpoint table" in saved.stderr
+                            "--json"], capture_output=True, text=True, check=False)
+    assert saved.returncode == 0, saved.stderr
+    again = json.loads(saved.stdout)["curves"]
+    np.testing.assert_allclose([c["median"] for c in again], [c["median"] for c in doc["curves"]], rtol=1e-9)
+    assert all(c["final"] == TOTAL for c in again)
     _table(0.3).assign(schedule="step").to_csv(path, index=False)
     bad = subprocess.run([*run, "--out", str(tmp_path / "f.nc")], capture_output=True, text=True, check=False)
     assert bad.returncode == 2 and bad.stderr.strip().startswith("error:") and len(bad.stderr.strip().splitlines()) == 1

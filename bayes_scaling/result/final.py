@@ -10,6 +10,7 @@ length under its own schedule, which the checkpoints carry (:mod:`bayes_scaling.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
     from ..data.checkpoints import Checkpoints
     from .fit import Fit
 
+#: Attribute of a fit's tree (and saved file) holding the curves' learning-rate schedules, as JSON.
+SCHEDULE_ATTR = "lr_schedules"
 SCHEDULE_NOTE = ("the prediction continues each curve as fitted; where a run's learning rate decays to its end "
                  "(cosine), the loss drops faster near the end than an intermediate checkpoint shows, so the "
                  "final loss may be lower than predicted")
@@ -45,6 +48,15 @@ def _per_curve(value: Any, curves: Sequence[str], name: str) -> pd.Series:
     return pd.Series(float(value), index=list(curves))
 
 
+def _stored(fit: Fit) -> pd.DataFrame | None:
+    """The schedules (and planned lengths, ``total``) a schedule fit was made with, by curve."""
+    text = fit.idata.attrs.get(SCHEDULE_ATTR)
+    if text is None:
+        return None
+    stored = pd.read_json(io.StringIO(text), orient="split")
+    return stored.assign(end=stored["end"].astype(float).fillna(np.inf))
+
+
 def _schedule(fit: Fit, total: Any, schedule: Any, names: Sequence[str]) -> pd.DataFrame | None:
     """The curves' schedules where the fit's law reads them: ``schedule`` (Checkpoints or their table),
     else the Checkpoints given as ``total``."""
@@ -52,10 +64,11 @@ def _schedule(fit: Fit, total: Any, schedule: Any, names: Sequence[str]) -> pd.D
         return None
     if schedule is None or hasattr(schedule, "runs"):  # a Checkpoints, or none given
         schedule = getattr(schedule if schedule is not None else total, "schedule", None)
+    if schedule is None:  # the schedules the fit was made with
+        schedule = _stored(fit)
     if schedule is None:
-        raise QueryError(f"the '{fit.law.name}' law predicts a run from its learning-rate schedule, which a saved fit "
-                         "does not keep: predict from the checkpoint table that gives it (in Python, "
-                         "predict_final(checkpoints))")
+        raise QueryError(f"the '{fit.law.name}' law predicts a run from its learning-rate schedule: predict from the "
+                         "checkpoint table that gives it (in Python, predict_final(checkpoints))")
     missing = sorted(set(names) - set(schedule.index))
     if missing:
         raise QueryError(f"the checkpoints give no schedule for curve {missing[0]!r}")
@@ -105,7 +118,11 @@ def fit_checkpoints(checkpoints: Checkpoints, spec: str = "curve_power", **optio
                          "lr_final, lr_decay_start and lr_decay_end")
     if len(checkpoints.seen) == 1:
         model = replace(model, pooling={k: "shared" for k in model.pooling}, noise_pooling="shared", pivot="global")
-    return fit(checkpoints.runs, model, **options)
+    result = fit(checkpoints.runs, model, **options)
+    if checkpoints.schedule is not None and "lr_tokens" in model.law_obj.inputs:  # kept in the saved file
+        kept = checkpoints.schedule.assign(total=checkpoints.total.reindex(checkpoints.schedule.index))
+        result.idata.attrs[SCHEDULE_ATTR] = kept.to_json(orient="split", double_precision=15)
+    return result
 
 
 def predict_final(fit: Fit, total: Any = None, fraction_seen: Any = None, curves: Sequence[str] | None = None,
@@ -114,6 +131,9 @@ def predict_final(fit: Fit, total: Any = None, fraction_seen: Any = None, curves
 
     See :meth:`bayes_scaling.Fit.predict_final`.
     """
+    stored = _stored(fit)
+    if total is None and fraction_seen is None and stored is not None:  # the planned lengths it was made with
+        total = stored["total"]
     points = final_points(fit, total, fraction_seen, curves)
     names = list(points.index)
     sampled = {k: (v.sel(task=names) if "task" in v.dims else v) for k, v in fit.sampled("task").items()}

@@ -99,7 +99,7 @@ def scores(median: pd.Series, y: pd.Series, pred: np.ndarray | None = None) -> d
     return out
 
 
-def scheduled(frame: pd.DataFrame, last: pd.Series, schedules: pd.DataFrame) -> tuple[object, list[str]] | None:
+def scheduled(frame: pd.DataFrame, schedules: pd.DataFrame) -> tuple[object, list[str]] | None:
     """The checkpoints with each curve's learning-rate schedule, for the curves that keep four after the
     schedule's warm-up and whose last checkpoint is within 3% of the schedule's end (curves with missing
     final epochs end before their decay does); None where none do."""
@@ -118,7 +118,7 @@ def schedule_record(frame: pd.DataFrame, last: pd.Series, schedules: pd.DataFram
                     plain: pd.Series | None = None) -> dict:
     """``curve_schedule`` on the curves with a schedule, predicted at each one's last checkpoint; with
     ``plain`` (curve_power's medians by curve) also curve_power's scores on the same curves."""
-    made = scheduled(frame, last, schedules)
+    made = scheduled(frame, schedules)
     if made is None:
         return {"curves": 0}
     ck, short = made

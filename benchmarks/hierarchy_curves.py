@@ -30,12 +30,6 @@ from run import gpu_name
 RESULTS = Path(__file__).parent / "results" / "hierarchy_curves.json"
 
 
-def _by_domain(alpha):
-    """(domain, draws of its alpha) pairs, the draws stacked over chains."""
-    flat = alpha.stack(s=("chain", "draw"))
-    return [(dom, flat.sel(domain=dom)) for dom in alpha["domain"].values]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--adaptation", choices=["diag", "low_rank"], default="low_rank")
@@ -62,6 +56,7 @@ def main() -> None:
         warnings.simplefilter("ignore")
         fit = bs.fit(runs, "saturating_tasks", sampler=sampler)
     d = fit.diagnostics
+    alpha = fit.posterior["alpha_domain"].quantile([0.05, 0.5, 0.95], dim=("chain", "draw"))
     record = {"measured": datetime.now().isoformat(timespec="seconds"), "machine": platform.machine(),
               "cores": os.cpu_count(), "python": platform.python_version(), "gpu": gpu_name(), "runs": len(runs),
               "backend": args.backend, "coordinates": "plain" if args.plain else "local",
@@ -69,8 +64,7 @@ def main() -> None:
               "seed": args.seed, "seconds": time.perf_counter() - start, "max_rhat": d.max_rhat,
               "min_ess_bulk": d.min_ess_bulk, "min_ess_tail": d.min_ess_tail, "divergences": d.divergences,
               "mean_tree_depth": d.mean_tree_depth, "converged": d.ok,
-              "alpha_domain": {str(dom): [float(q) for q in values.quantile([0.05, 0.5, 0.95]).values]
-                               for dom, values in _by_domain(fit.posterior["alpha_domain"])}}
+              "alpha_domain": {str(dom): alpha.sel(domain=dom).values.tolist() for dom in alpha["domain"].values}}
     print(json.dumps(record, indent=1))
     previous = json.loads(args.out.read_text()) if args.out.exists() else []
     args.out.write_text(json.dumps([*previous, record], indent=1) + "\n")

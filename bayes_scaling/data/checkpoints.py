@@ -4,8 +4,9 @@ Columns: ``curve`` (the run), ``tokens`` (tokens seen) or ``step``, ``loss``; op
 (the run's model size), ``total_tokens`` (or ``total_steps``: the run's planned length),
 ``group`` (a family of runs whose curves share their shape, pooled in the fit) and the run's
 learning-rate schedule: ``schedule`` (``constant``, ``cosine`` or ``linear``), ``lr_warmup`` (the
-warm-up's length, in the x unit) and ``lr_final`` (the rate at the end, a fraction of the peak),
-one value per curve (:mod:`bayes_scaling.data.schedules`). The table becomes
+warm-up's length, in the x unit), ``lr_final`` (the rate at the end, a fraction of the peak) and
+``lr_decay_start``, ``lr_decay_end`` (where the decay runs), one value per curve
+(:mod:`bayes_scaling.data.schedules`). The table becomes
 :class:`~bayes_scaling.data.runs.Runs` with ``task`` = curve and ``domain`` = group, so a learning-
 curve spec fits every curve at once.
 
@@ -48,7 +49,7 @@ class Checkpoints:
     total: pd.Series  # planned length of each curve (NaN where the table does not give it)
     x_name: str  # "tokens" or "step"
     dropped: int  # warm-up checkpoints dropped
-    schedule: pd.DataFrame | None = None  # by curve: kind, warmup, final, end of the decay (None: not given)
+    schedule: pd.DataFrame | None = None  # by curve: kind, warmup, final, start, end (None: not given)
 
 
 def _table(source: pd.DataFrame | str | Path) -> pd.DataFrame:

@@ -226,8 +226,9 @@ def load(name: str, drop_outliers: bool = False, download: bool = True, split: s
 
 def schedules(name: str, download: bool = True) -> pd.DataFrame:
     """Each curve's learning-rate schedule, for datasets of learning curves whose source gives it: one row
-    per curve with the checkpoint-table columns ``curve``, ``schedule``, ``lr_warmup``, ``lr_final`` and
-    ``total_tokens`` (:mod:`bayes_scaling.data.schedules`), to merge into a checkpoint table.
+    per curve with the checkpoint-table columns ``curve``, ``schedule``, ``lr_warmup``, ``lr_final``,
+    ``total_tokens`` and, where the decay ends early, ``lr_decay_end``
+    (:mod:`bayes_scaling.data.schedules`), to merge into a checkpoint table.
 
     Raises
     ------

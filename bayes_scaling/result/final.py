@@ -48,6 +48,11 @@ def _per_curve(value: Any, curves: Sequence[str], name: str) -> pd.Series:
     return pd.Series(float(value), index=list(curves))
 
 
+def _reads_schedule(law: Any) -> bool:
+    """Whether a law reads the learning-rate schedule's columns (``curve_schedule``'s law does)."""
+    return "lr_tokens" in law.inputs
+
+
 def _stored(fit: Fit) -> pd.DataFrame | None:
     """The schedules (and planned lengths, ``total``) a schedule fit was made with, by curve."""
     text = fit.idata.attrs.get(SCHEDULE_ATTR)
@@ -57,15 +62,16 @@ def _stored(fit: Fit) -> pd.DataFrame | None:
     return stored.assign(end=stored["end"].astype(float).fillna(np.inf))
 
 
-def _schedule(fit: Fit, total: Any, schedule: Any, names: Sequence[str]) -> pd.DataFrame | None:
+def _schedule(fit: Fit, total: Any, schedule: Any, stored: pd.DataFrame | None,
+              names: Sequence[str]) -> pd.DataFrame | None:
     """The curves' schedules where the fit's law reads them: ``schedule`` (Checkpoints or their table),
-    else the Checkpoints given as ``total``."""
-    if "lr_tokens" not in fit.law.inputs:
+    else the Checkpoints given as ``total``, else those the fit was made with (``stored``)."""
+    if not _reads_schedule(fit.law):
         return None
     if schedule is None or hasattr(schedule, "runs"):  # a Checkpoints, or none given
         schedule = getattr(schedule if schedule is not None else total, "schedule", None)
-    if schedule is None:  # the schedules the fit was made with
-        schedule = _stored(fit)
+    if schedule is None:
+        schedule = stored
     if schedule is None:
         raise QueryError(f"the '{fit.law.name}' law predicts a run from its learning-rate schedule: predict from the "
                          "checkpoint table that gives it (in Python, predict_final(checkpoints))")
@@ -112,14 +118,14 @@ def fit_checkpoints(checkpoints: Checkpoints, spec: str = "curve_power", **optio
     from .estimator import fit
 
     model = load_spec(spec) if isinstance(spec, str) else spec
-    if "lr_tokens" in model.law_obj.inputs and checkpoints.schedule is None:
+    if _reads_schedule(model.law_obj) and checkpoints.schedule is None:
         raise InputError(f"spec '{model.name}' reads each run's learning-rate schedule: give the checkpoint table the "
                          "columns schedule (constant, cosine or linear) and total_tokens, and optionally lr_warmup, "
                          "lr_final, lr_decay_start and lr_decay_end")
     if len(checkpoints.seen) == 1:
         model = replace(model, pooling={k: "shared" for k in model.pooling}, noise_pooling="shared", pivot="global")
     result = fit(checkpoints.runs, model, **options)
-    if checkpoints.schedule is not None and "lr_tokens" in model.law_obj.inputs:  # kept in the saved file
+    if _reads_schedule(model.law_obj):  # the schedules are kept with the fit, and in its saved file
         kept = checkpoints.schedule.assign(total=checkpoints.total.reindex(checkpoints.schedule.index))
         result.idata.attrs[SCHEDULE_ATTR] = kept.to_json(orient="split", double_precision=15)
     return result
@@ -139,7 +145,7 @@ def predict_final(fit: Fit, total: Any = None, fraction_seen: Any = None, curves
     sampled = {k: (v.sel(task=names) if "task" in v.dims else v) for k, v in fit.sampled("task").items()}
     pivots = {k: (v.sel(task=names) if isinstance(v, xr.DataArray) else v) for k, v in fit.pivots_at("task").items()}
     table = pd.DataFrame({"task": names, "tokens": points["final"].to_numpy()})
-    schedule = _schedule(fit, total, schedule, names)
+    schedule = _schedule(fit, total, schedule, stored, names)
     if schedule is not None:
         table = table.assign(**columns_at(schedule, table["task"], table["tokens"].to_numpy()))
     if "params" in fit.law.inputs:

@@ -131,6 +131,35 @@ def test_ctrl_c_during_start_up_is_one_line(tmp_path, previous):
     assert out.read_bytes() == before
 
 
+PROBE = """
+import bayes_scaling.cli as cli
+
+
+def interrupted_inside_exec(argv=None):
+    try:
+        exec("import os, signal\\nos.kill(os.getpid(), signal.SIGINT)\\nwhile True: pass")
+    except KeyboardInterrupt:
+        return cli.EXIT_INTERRUPTED
+
+
+cli.main = interrupted_inside_exec
+import runpy
+
+runpy.run_module("bayes_scaling.cli", run_name="__main__")
+"""
+
+
+def test_ctrl_c_caught_inside_exec_still_exits_130(tmp_path):
+    """A KeyboardInterrupt raised in exec'd code (as during an import) and caught: exit 130, not SIGINT."""
+    (tmp_path / "probe").mkdir()
+    (tmp_path / "probe" / "__main__.py").write_text(PROBE)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(bs.__file__).parents[1]),
+                                                         os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-m", "probe"], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert done.returncode == 130, done.stderr
+
+
 @pytest.mark.slow
 def test_ctrl_c_with_keep_partial_saves_a_fit_marked_interrupted(tmp_path, previous):
     out = tmp_path / "fit.nc"

@@ -22,16 +22,26 @@ one dimension), :func:`compile_model` falls back to ``nutpie.compile_pymc_model`
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
+import json
 import logging
+import os
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from importlib.metadata import version
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import xarray as xr
+
+#: Settings the compiled callbacks depend on (written into the model's key).
+COMPILE_SETTINGS = {"numba__fastmath": False}
+#: Version of the stored records' layout.
+RECORD_LAYOUT = 1
 
 #: Source of the log-density callback: ``{unpack}`` binds the shared arrays ``s0, s1, ...``.
 LOGP_SRC = """
@@ -74,6 +84,19 @@ def expand_callback(dim, expanded, x_, out_, user_data_):
         return -2
     return 0
 """
+
+
+TEMPLATES = {"logp": LOGP_SRC, "expand": EXPAND_SRC}
+
+
+def _signature(cb: str) -> Any:
+    """The C signature nutpie calls the callback with."""
+    from numba import types
+
+    ptr = types.CPointer(types.double)
+    if cb == "logp":
+        return types.int64(types.uint64, ptr, ptr, ptr, types.voidptr)
+    return types.int64(types.uint64, types.uint64, ptr, ptr, types.voidptr)
 
 
 @contextlib.contextmanager
@@ -156,51 +179,118 @@ def compile_model(model: Any, initial_point_fn: Any) -> Any:
     """
     import pytensor
 
-    with pytensor.config.change_flags(numba__fastmath=False):
+    with pytensor.config.change_flags(**COMPILE_SETTINGS):
         return _compile(model, initial_point_fn)
 
 
 def _compile(model: Any, initial_point_fn: Any) -> Any:
-    import numba
-    from nutpie.compile_pymc import (
-        CompiledPyMCModel,
-        _make_functions,
-        _prepare_dims_and_coords,
-    )
+    from .graph_key import model_key
+
+    key = model_key(model, tuple(sorted(COMPILE_SETTINGS.items())))
+    if key is not None:
+        record = read_record(key)
+        if record is not None:
+            compiled = _from_record(model, initial_point_fn, record)
+            if compiled is not None:
+                return compiled
+    compiled, record = _build(model, initial_point_fn)
+    if compiled is not None and key is not None:
+        write_record(key, record)
+    return compiled
+
+
+def _build(model: Any, initial_point_fn: Any) -> tuple[Any, dict]:
+    """Rewrite and link the model's functions (nutpie's ``_make_functions``) and wrap them in callbacks."""
+    from nutpie.compile_pymc import _make_functions
 
     n_dim, n_expanded, logp_pt, expand_pt, init_fn, shape_info, renamed = _make_functions(
         model, mode="NUMBA", compute_grad=True, join_expanded=True, pymc_initial_point_fn=initial_point_fn)
     shared = list(dict.fromkeys([*logp_pt.get_shared(), *expand_pt.get_shared()]))
     values = [np.array(v.get_value(), order="C", copy=True) for v in shared]
     if any(v.ndim > 1 for v in values):
-        return None
+        return None, {}
     keys = [_graph_key(fn) for fn in (logp_pt, expand_pt)]
     if None in keys:
+        return None, {}
+    index = {var: i for i, var in enumerate(shared)}
+    names, slices, shapes = shape_info
+    record = {"n_dim": int(n_dim), "n_expanded": int(n_expanded), "n_free": len(model.free_RVs),
+              "names": list(names), "slices": [[int(x.start), int(x.stop)] for x in slices],
+              "shapes": [[int(d) for d in shape] for shape in shapes], "renamed": list(renamed),
+              "shared": [v.name for v in shared], "dtypes": [str(v.dtype) for v in values],
+              "slots": {"logp": [index[v] for v in logp_pt.get_shared()],
+                        "expand": [index[v] for v in expand_pt.get_shared()]}}
+    sizes = {"n_dim": record["n_dim"], "n_expanded": record["n_expanded"], "n_user": 2 * len(values)}
+    for cb, graph_key in zip(("logp", "expand"), keys, strict=True):
+        src = _source(cb, record["slots"][cb], values, sizes)
+        record[f"{cb}_key"] = _stamp(src, graph_key, [values[i].dtype for i in record["slots"][cb]])
+    compiled = _assemble(model, values, shared, record, init_fn, shape_info,
+                         {"logp": logp_pt.vm.jit_fn, "expand": expand_pt.vm.jit_fn})
+    compiled = dataclasses.replace(compiled, logp_func=logp_pt, expand_func=expand_pt)
+    return compiled, record
+
+
+def _from_record(model: Any, initial_point_fn: Any, record: dict) -> Any:
+    """The compiled model from a stored record and the callbacks in numba's cache; ``None`` on any miss."""
+    from nutpie.compile_pymc import _rv_dict_to_flat_array_wrapper
+
+    shared = _shared_by_name(model, record["shared"])
+    if shared is None:
         return None
+    values = [np.array(v.get_value(), order="C", copy=True) for v in shared]
+    if [str(v.dtype) for v in values] != record["dtypes"] or any(v.ndim > 1 for v in values):
+        return None
+    names = record["names"]
+    shapes = [tuple(shape) for shape in record["shapes"]]
+    shape_info = (names, [slice(a, b) for a, b in record["slices"]], shapes)
+    n_free = record["n_free"]
+    init_fn = _rv_dict_to_flat_array_wrapper(initial_point_fn, names=names[:n_free], shapes=shapes[:n_free])
+    try:
+        return _assemble(model, values, shared, record, init_fn, shape_info, {"logp": _NOT_COMPILED,
+                                                                              "expand": _NOT_COMPILED})
+    except _CacheMiss:
+        return None
+
+
+class _CacheMiss(Exception):
+    """A callback was not in numba's cache (and its inner function is not there to compile it)."""
+
+
+#: Stands in for the PyTensor functions when the callbacks load from the cache: numba cannot type it,
+#: so a callback that is not in the cache fails to compile instead of compiling something else.
+_NOT_COMPILED = object()
+
+
+def _assemble(model: Any, values: list[np.ndarray], shared: list[Any], record: dict, init_fn: Any,
+              shape_info: tuple, inner: dict[str, Any]) -> Any:
+    import numba
+    from nutpie.compile_pymc import CompiledPyMCModel, _prepare_dims_and_coords
+
     for v in values:
         v.flags.writeable = False
     user_data = np.array([x for v in values for x in (v.ctypes.data, v.size)], dtype=np.uint64)
-    index = {var: i for i, var in enumerate(shared)}
-    logp_cb = _callback(LOGP_SRC, "logp_callback", keys[0], logp_pt, [index[v] for v in logp_pt.get_shared()],
-                        values, n_dim=n_dim, n_expanded=n_expanded, n_user=len(user_data))
-    expand_cb = _callback(EXPAND_SRC, "expand_callback", keys[1], expand_pt,
-                          [index[v] for v in expand_pt.get_shared()], values, n_dim=n_dim,
-                          n_expanded=n_expanded, n_user=len(user_data))
-    logp_sig = numba.types.int64(numba.types.uint64, numba.types.CPointer(numba.types.double),
-                                 numba.types.CPointer(numba.types.double), numba.types.CPointer(numba.types.double),
-                                 numba.types.voidptr)
-    expand_sig = numba.types.int64(numba.types.uint64, numba.types.uint64, numba.types.CPointer(numba.types.double),
-                                   numba.types.CPointer(numba.types.double), numba.types.voidptr)
-    dims, coords = _prepare_dims_and_coords(model, shape_info, renamed)
+    sizes = {"n_dim": record["n_dim"], "n_expanded": record["n_expanded"], "n_user": len(user_data)}
+    cfuncs = {}
+    for cb in ("logp", "expand"):
+        slots = record["slots"][cb]
+        fn = _callback(_source(cb, slots, values, sizes), cb, inner[cb], slots, values, record[f"{cb}_key"])
+        try:
+            cfuncs[cb] = numba.cfunc(_signature(cb), cache=True)(fn)
+        except numba.core.errors.NumbaError:
+            if inner[cb] is _NOT_COMPILED:
+                raise _CacheMiss(cb) from None
+            raise
+        if inner[cb] is _NOT_COMPILED and cfuncs[cb]._cache_hits != 1:
+            raise _CacheMiss(cb)
+    dims, coords = _prepare_dims_and_coords(model, shape_info, record["renamed"])
     names = [f"s{i}" for i in range(len(values))]
     return CompiledPyMCModel(
-        _n_dim=n_dim, dims=dims, _coords=coords,
+        _n_dim=record["n_dim"], dims=dims, _coords=coords,
         _shapes={name: tuple(shape) for name, _, shape in zip(*shape_info, strict=True)},
-        compiled_logp_func=numba.cfunc(logp_sig, cache=True)(logp_cb),
-        compiled_expand_func=numba.cfunc(expand_sig, cache=True)(expand_cb),
+        compiled_logp_func=cfuncs["logp"], compiled_expand_func=cfuncs["expand"],
         initial_point_func=init_fn, shared_data=dict(zip(names, values, strict=True)),
-        shared_var_keys=dict(zip(shared, names, strict=True)), user_data=user_data, n_expanded=n_expanded,
-        shape_info=shape_info, logp_func=logp_pt, expand_func=expand_pt, reparameterized_names=renamed)
+        shared_var_keys=dict(zip(shared, names, strict=True)), user_data=user_data, n_expanded=record["n_expanded"],
+        shape_info=shape_info, logp_func=None, expand_func=None, reparameterized_names=record["renamed"])
 
 
 def _graph_key(fn: Any) -> str | None:
@@ -211,24 +301,74 @@ def _graph_key(fn: Any) -> str | None:
     return None if jit_fn is None else CACHED_SRC_FUNCTIONS.get(jit_fn.py_func)
 
 
-def _callback(template: str, name: str, graph_key: str, fn: Any, slots: list[int], values: list[np.ndarray],
-              **sizes: int) -> Any:
-    """The callback's Python function, generated from ``template`` and registered with PyTensor's cache."""
+def _source(cb: str, slots: list[int], values: list[np.ndarray], sizes: dict[str, int]) -> str:
+    """The callback's source: ``{unpack}`` binds the shared arrays it reads as ``s0, s1, ...``."""
+    unpack = "\n".join(f"        s{j} = carray(as_void(ud[{2 * i}]), "
+                       + ("()" if values[i].ndim == 0 else f"(ud[{2 * i + 1}],)") + f", dtype{i})"
+                       for j, i in enumerate(slots))
+    return TEMPLATES[cb].format(unpack=unpack, args="".join(f", s{j}" for j in range(len(slots))), **sizes)
+
+
+def _stamp(src: str, graph_key: str, dtypes: list[np.dtype]) -> str:
+    """The callback's key in PyTensor's numba cache: its source, its inner graph's key and the versions."""
+    stamp = "|".join([src, graph_key, *(str(d) for d in dtypes),
+                      *(version(p) for p in ("numba", "pytensor", "nutpie"))])
+    return hashlib.sha256(stamp.encode()).hexdigest()
+
+
+def _callback(src: str, cb: str, inner: Any, slots: list[int], values: list[np.ndarray], key: str) -> Any:
+    """The callback's Python function, registered with PyTensor's numba cache under ``key``."""
     from numba import carray
     from nutpie.compile_pymc import address_as_void_pointer
     from pytensor.link.numba.cache import compile_numba_function_src
 
-    unpack = "\n".join(f"        s{j} = carray(as_void(ud[{2 * i}]), "
-                       + ("()" if values[i].ndim == 0 else f"(ud[{2 * i + 1}],)") + f", dtype{i})"
-                       for j, i in enumerate(slots))
-    src = template.format(unpack=unpack, args="".join(f", s{j}" for j in range(len(slots))), **sizes)
-    stamp = "|".join([src, graph_key, *(str(values[i].dtype) for i in slots),
-                      *(version(p) for p in ("numba", "pytensor", "nutpie"))])
-    inner = {"logp_callback": "inner_logp", "expand_callback": "inner_expand"}[name]
     env = {"__name__": __name__, "carray": carray, "as_void": address_as_void_pointer, "uint64": np.uint64, "np": np,
-           inner: fn.vm.jit_fn, **{f"dtype{i}": values[i].dtype.type for i in slots}}
-    return compile_numba_function_src(src, name, global_env=env,
-                                      cache_key=hashlib.sha256(stamp.encode()).hexdigest())
+           f"inner_{cb}": inner, **{f"dtype{i}": values[i].dtype.type for i in slots}}
+    return compile_numba_function_src(src, f"{cb}_callback", global_env=env, cache_key=key)
+
+
+def _shared_by_name(model: Any, names: list[str]) -> list[Any] | None:
+    """The model's shared variables (its data) named ``names``, in that order; ``None`` if not unique."""
+    from pytensor.compile.sharedvalue import SharedVariable
+    from pytensor.graph.traversal import ancestors
+
+    outputs = [*model.free_RVs, *model.observed_RVs, *model.deterministics, *model.potentials,
+               *model.rvs_to_values.values()]
+    found: dict[str, list[Any]] = {}
+    for v in ancestors(outputs):
+        if isinstance(v, SharedVariable) and v.name in names:
+            found.setdefault(v.name, []).append(v)
+    if any(len(found.get(n, ())) != 1 for n in names):
+        return None
+    return [found[n][0] for n in names]
+
+
+def _store() -> Path:
+    """Where the records of compiled models live: beside PyTensor's numba cache."""
+    import pytensor
+
+    return Path(pytensor.config.base_compiledir) / "bayes_scaling" / "models"
+
+
+def read_record(key: str) -> dict | None:
+    """The stored record of the model structure ``key``, or ``None`` (absent, unreadable or from another layout)."""
+    try:
+        record = json.loads((_store() / f"{key}.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) and record.get("layout") == RECORD_LAYOUT else None
+
+
+def write_record(key: str, record: dict) -> None:
+    """Store a record atomically; a folder that cannot be written only costs the next process the rewrites."""
+    folder = _store()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", dir=folder, suffix=".tmp", delete=False) as out:
+            json.dump({**record, "layout": RECORD_LAYOUT}, out)
+        os.replace(out.name, folder / f"{key}.json")
+    except OSError:
+        pass
 
 
 __all__ = ["compile_model", "sample_nutpie"]

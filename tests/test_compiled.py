@@ -30,6 +30,7 @@ CHILD = textwrap.dedent("""
     compiled = compile_model(model, init)
     trace = nutpie.sample(compiled, draws=20, tune=50, chains=1, seed=3, progress_bar=False)
     print(json.dumps({"hits": [compiled.compiled_logp_func._cache_hits, compiled.compiled_expand_func._cache_hits],
+                      "stored": compiled.logp_func is None,
                       "alpha": trace.posterior["alpha"].values.ravel()[:5].tolist()}))
 """)
 
@@ -51,10 +52,27 @@ def test_a_second_process_and_another_study_load_the_compiled_model(sim_runs, tm
     other.to_csv(second, index=False)
     cold = _child(first, tmp_path / "cache")
     warm = _child(first, tmp_path / "cache")
-    assert cold["hits"] == [0, 0]
+    assert cold["hits"] == [0, 0] and not cold["stored"]
     assert warm["hits"] == [1, 1]
+    assert warm["stored"]  # the model's structure was recorded: no rewriting in the second process
     assert warm["alpha"] == cold["alpha"]  # the cached code computes the same draws, to the digit
-    assert _child(second, tmp_path / "cache")["hits"] == [1, 1]
+    other = _child(second, tmp_path / "cache")
+    assert other["hits"] == [1, 1]
+    assert not other["stored"]  # fewer runs: other shapes, so the graphs are rewritten (the code still loads)
+
+
+@pytest.mark.slow
+def test_a_record_whose_compiled_code_is_gone_is_compiled_again(sim_runs, tmp_path):
+    import shutil
+
+    csv = tmp_path / "a.csv"
+    sim_runs.table.to_csv(csv, index=False)
+    cold = _child(csv, tmp_path / "cache")
+    assert list((tmp_path / "cache" / "bayes_scaling" / "models").glob("*.json"))
+    shutil.rmtree(tmp_path / "cache" / "numba")  # the records stay, the numba cache goes
+    again = _child(csv, tmp_path / "cache")
+    assert again["hits"] == [0, 0] and not again["stored"]
+    assert again["alpha"] == cold["alpha"]
 
 
 def test_nutpie_draws_are_those_of_pm_sample(sim_runs):

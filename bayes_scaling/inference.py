@@ -310,7 +310,10 @@ def model_dim(model: pm.Model) -> int:
 
 def diagnose(idata: xr.DataTree, var_names: list[str] | None = None) -> Diagnostics:
     """Divergences, worst R-hat and ESS over ``var_names`` (default: every posterior variable)."""
-    from arviz_stats import ess, rhat
+    from .mcmc_stats import ess_bulk as bulk
+    from .mcmc_stats import ess_tail as tail
+    from .mcmc_stats import per_element
+    from .mcmc_stats import rhat as rank_rhat
 
     post = idata["posterior"].to_dataset()
     names = var_names or list(post.data_vars)
@@ -320,11 +323,11 @@ def diagnose(idata: xr.DataTree, var_names: list[str] | None = None) -> Diagnost
     depth_name = next((n for n in ("tree_depth", "depth") if n in stats), None)  # PyMC/JAX, nutpie
     depth = float(stats[depth_name].mean()) if depth_name else float("nan")
     if chains > 1:
-        rhat = float(max(float(rhat(post[n]).max()) for n in names))
+        rhat = float(max(float(per_element(rank_rhat, post[n]).max()) for n in names))
     else:
         rhat = float("nan")
-    ess_bulk = float(min(float(ess(post[n], method="bulk").min()) for n in names))
-    ess_tail = float(min(float(ess(post[n], method="tail").min()) for n in names))
+    ess_bulk = float(min(float(per_element(bulk, post[n]).min()) for n in names))
+    ess_tail = float(min(float(per_element(tail, post[n]).min()) for n in names))
     need = ESS_PER_CHAIN_MIN * chains
     problems = []
     if divergences:

@@ -21,7 +21,7 @@ LAYERS = [
     ("structural", {"structural"}),
     ("spec", {"spec"}),
     ("model", {"model"}),
-    ("inference", {"compiled", "inference"}),
+    ("inference", {"compiled", "graph_key", "inference", "mcmc_stats"}),
     ("result", {"result"}),
     ("decisions", {"decisions"}),
     ("validation", {"validation"}),

@@ -2,8 +2,9 @@
 
 The equal-tailed interval is the pair of quantiles ArviZ's ``eti`` computes, taken here with
 xarray's ``quantile`` so that answering a question of a saved fit does not import arviz_stats (and
-with it scipy.stats, most of a second). R-hat and ESS come from arviz_stats, computed once when a
-fit is made and stored with it (:func:`convergence_stats`).
+with it scipy.stats, most of a second). R-hat and ESS are ArviZ's definitions
+(:mod:`bayes_scaling.mcmc_stats`), computed once when a fit is made and stored with it
+(:func:`convergence_stats`).
 """
 
 from __future__ import annotations
@@ -68,14 +69,12 @@ def convergence_stats(draws: xr.Dataset) -> xr.Dataset:
     Returns a Dataset with one variable ``<name>__<stat>`` per variable and statistic, dims those
     of the variable without ``chain`` and ``draw`` (what a fit stores as its ``convergence`` group).
     """
-    from arviz_stats import ess, rhat
+    from ..mcmc_stats import ess_bulk, ess_tail, per_element, rhat
 
     out = {}
     for name, da in draws.data_vars.items():
-        one = da.to_dataset(name=name)
-        single = xr.full_like(da.isel(chain=0, draw=0, drop=True), np.nan)
-        values = {"r_hat": rhat(one)[name] if da.sizes["chain"] > 1 else single,
-                  "ess_bulk": ess(one, method="bulk")[name], "ess_tail": ess(one, method="tail")[name]}
+        values = {"r_hat": per_element(rhat, da), "ess_bulk": per_element(ess_bulk, da),
+                  "ess_tail": per_element(ess_tail, da)}
         for stat, value in values.items():
             out[f"{name}__{stat}"] = value.drop_vars([c for c in value.coords if c not in value.dims])
     return xr.Dataset(out)

@@ -41,6 +41,25 @@ def test_fit_command_writes_a_fit(tmp_path, capsys, sim_runs):
     assert code == 0 and json.loads(out)["warnings"]
 
 
+def test_fit_answers_the_optimum_in_the_same_process(tmp_path, capsys, sim_runs):
+    out_file = tmp_path / "out.nc"
+    code, out, _ = run(capsys, "fit", "chinchilla_sim", "--out", str(out_file), "--compute", "5.88e23",
+                       "--draws", "300", "--tune", "300", "--chains", "2", "--seed", "3")
+    assert code == 0 and "compute-optimal allocation (90% intervals)" in out
+    ratio_line = next(line for line in out.splitlines() if " ratio " in line)
+    code, saved, _ = run(capsys, "optimal", str(out_file), "--compute", "5.88e23", "--json")
+    row = next(r for r in json.loads(saved)["optimal"] if r["variable"] == "ratio")
+    assert float(ratio_line.split()[2]) == pytest.approx(row["median"], rel=1e-3)  # printed to 4 digits
+
+
+def test_fit_refuses_an_optimum_the_law_cannot_give_before_sampling(tmp_path, capsys):
+    out_file = tmp_path / "out.nc"
+    code, out, err = run(capsys, "fit", "chinchilla_sim", "--spec", "compute", "--out", str(out_file),
+                         "--compute", "1e21")
+    assert code == 2 and err.strip().startswith("error: --compute: the 'compute' law has no N/D allocation")
+    assert len(err.strip().splitlines()) == 1 and not out_file.exists() and "fitting" not in err
+
+
 def test_summary_json(fit_file, capsys):
     code, out, _ = run(capsys, "summary", fit_file, "--json", "--prob", "0.8")
     doc = json.loads(out)

@@ -17,8 +17,10 @@ from .common import (
     data_args,
     pooling_args,
     positive_int,
+    positive_float,
     print_json,
     probability,
+    reach_lines,
     read_data,
     records,
     sampler_args,
@@ -41,6 +43,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", default=None, help="a registered dataset's split to fit (e.g. fit)")
     p.add_argument("--keep-partial", action="store_true",
                    help="on Ctrl-C, save the draws taken so far, marked as an interrupted fit (default: save nothing)")
+    p.add_argument("--compute", type=positive_float, nargs="+", default=None,
+                   help="also print the compute-optimal N*, D*, D*/N*, L* at these budgets in FLOPs (as 'optimal' "
+                        f"does, {defaults.DEFAULT_PROB:.0%} intervals), without a second process")
     pooling_args(p)
     sampler_args(p, target_accept=True)
     p.set_defaults(func=cmd_fit)
@@ -120,14 +125,29 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
     check_writable(args.out)
     spec = spec_from(args)
+    if args.compute and not spec.law_obj.has_allocation:  # refused before sampling: nothing is written
+        raise InputError(f"--compute: the '{spec.law_obj.name}' law has no N/D allocation to optimise; "
+                         "fit without --compute and use 'predict --compute'")
     runs = read_data(args.data, args.columns, args.drop_outliers, args.split)
     result = fit_from(args, runs, spec)
     if not args.keep_partial:  # a kept partial fit is saved, marked as interrupted
         stop_if_interrupted("saving")
     path = result.save(args.out)
     print(format_summary(result))
+    if args.compute and result.settings.draws_done is None:  # not a kept partial fit
+        _print_optimal(result, args.compute)
     print(f"saved {path}")
     return 0
+
+
+def _print_optimal(result: Fit, compute: list[float]) -> None:
+    """The compute-optimal allocation at ``compute``, as the ``optimal`` command prints it."""
+    from ..result.intervals import interval_table
+
+    ds = result.optimal(compute)
+    reach_lines(ds.attrs)
+    print(f"\ncompute-optimal allocation ({defaults.DEFAULT_PROB:.0%} intervals):")
+    print(wide(interval_table(ds, defaults.DEFAULT_PROB), "compute", defaults.DEFAULT_PROB))
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -5,6 +5,8 @@ Part ``peers`` of ``benchmarks/run.py``. Each round, in this order:
 - **ours, first process**: ``bayes-scaling fit epoch_chinchilla`` + ``summary --json`` + ``optimal
   --compute 5.88e23 --json`` with empty PyTensor/numba cache directories (the first run ever);
 - **ours, second process**: the same three commands again, the caches now filled;
+- **ours, one process**: ``fit epoch_chinchilla --compute 5.88e23``, which prints the summary and the
+  allocation itself (caches filled);
 - **simple-scaling-laws** (``scaling-laws fit`` + ``scaling-laws allocate --budget 5.88e23``, its
   default law and 1,000 bootstrap draws);
 - **chinchilla** (``Chinchilla.fit`` from Hoffmann et al.'s 4,500-start grid + ``allocate_compute``,
@@ -72,6 +74,14 @@ def _ours(folder: Path, cache: Path, label: str) -> dict:
     return out
 
 
+def _ours_one_process(folder: Path, cache: Path) -> dict:
+    """``fit --compute``: the fit, its summary and the allocation from one process (caches filled)."""
+    env = {**os.environ, "PYTENSOR_FLAGS": f"base_compiledir={cache / 'pytensor'}", "NUMBA_CACHE_DIR": str(cache / "numba")}
+    fit = folder / "one.nc"
+    wall = _wall([str(BIN / "bayes-scaling"), "fit", "epoch_chinchilla", "--out", str(fit), "--compute", BUDGET], env)
+    return {"fit_compute": wall, "total": wall, "draws_sha256": _draws_digest(fit)}
+
+
 def _draws_digest(path: Path) -> str:
     import xarray as xr
 
@@ -99,7 +109,8 @@ def _peer_inputs(folder: Path) -> tuple[Path, Path]:
 def _round(folder: Path, ssl: Path, project: Path, peers: dict[str, bool]) -> dict:
     cache = Path(tempfile.mkdtemp(prefix="bench-peer-cache-"))
     try:
-        row = {"ours_first": _ours(folder, cache, "first"), "ours_second": _ours(folder, cache, "second")}
+        row = {"ours_first": _ours(folder, cache, "first"), "ours_second": _ours(folder, cache, "second"),
+               "ours_one_process": _ours_one_process(folder, cache)}
     finally:
         shutil.rmtree(cache, ignore_errors=True)
     if peers["simple-scaling-laws"]:
@@ -137,7 +148,12 @@ def peers_part(rounds: int = 3) -> dict:
               for t in tools}
     second = median["ours_second"]["total"]
     ratios = {f"{t}_over_ours_second": median[t]["total"] / second for t in tools if t != "ours_second"}
-    same = all(r["ours_first"]["draws_sha256"] == r["ours_second"]["draws_sha256"] for r in rows)
+    same = all(r["ours_first"]["draws_sha256"] == r["ours_second"]["draws_sha256"] == r["ours_one_process"]["draws_sha256"]
+               for r in rows)
+    if "simple_scaling_laws" in median:  # the issue's targets: ours against simple-scaling-laws' fit + allocate
+        peer = median["simple_scaling_laws"]["total"]
+        ratios.update({f"{t}_over_simple_scaling_laws": median[t]["total"] / peer
+                       for t in ("ours_first", "ours_second", "ours_one_process")})
     return {"rounds": rounds, "budget": float(BUDGET), "median_s": median, "ratios": ratios, "per_round": rows,
             "same_draws_first_and_second_process": same, "peers_installed": peers,
             "versions": _versions(), "install": _install()}
@@ -182,6 +198,7 @@ def peers_table(record: dict) -> str:
     second = median["ours_second"]["total"]
     label = {"ours_first": "bayes_scaling, first process (empty caches): fit + summary + optimal",
              "ours_second": "bayes_scaling, second process: fit + summary + optimal",
+             "ours_one_process": "bayes_scaling, one process (caches filled): `fit --compute` (summary + optimal printed)",
              "simple_scaling_laws": "simple-scaling-laws: fit + allocate",
              "chinchilla": "chinchilla: fit (4,500-start grid) + allocate_compute",
              "bootstrap": "L-BFGS Huber fit + 1,000-resample bootstrap (ours, `validation.baselines.huber`)"}
@@ -193,7 +210,13 @@ def peers_table(record: dict) -> str:
         steps = ", ".join(f"{k} {v:.1f} s" for k, v in row.items() if k != "total")
         lines.append(f"| {label.get(tool, tool)} | {row['total']:.1f} | {row['total'] / second:.2f} | {steps} |")
     same = "the same" if peers.get("same_draws_first_and_second_process") else "NOT the same"
-    lines += ["", f"The first and second processes gave {same} draws, to the last digit."]
+    lines += ["", f"The first, second and one-process runs gave {same} draws, to the last digit."]
+    ssl = {k: v for k, v in peers.get("ratios", {}).items() if k.endswith("_over_simple_scaling_laws")}
+    if ssl:
+        names = {"ours_first": "first process", "ours_second": "second process (three commands)",
+                 "ours_one_process": "one process (`fit --compute`)"}
+        lines += ["", "Against simple-scaling-laws' fit + allocate: " + "; ".join(
+            f"{names[k.removesuffix('_over_simple_scaling_laws')]} {v:.2f}x" for k, v in ssl.items()) + "."]
     return "\n".join(lines)
 
 

@@ -304,7 +304,14 @@ def chain_processes(chains: int) -> int:
 
 
 def model_dim(model: pm.Model) -> int:
-    """Number of unconstrained parameters NUTS moves in."""
+    """Number of unconstrained parameters NUTS moves in.
+
+    Read from the value variables' static shapes where every one is known (no compiling); otherwise
+    from the model's initial point.
+    """
+    shapes = [model.rvs_to_values[rv].type.shape for rv in model.free_RVs]
+    if all(d is not None for shape in shapes for d in shape):
+        return int(sum(np.prod(shape, dtype=int) for shape in shapes))
     return int(sum(np.size(v) for v in model.initial_point().values()))
 
 

@@ -98,3 +98,14 @@ def test_jax_chains_fit_the_devices(monkeypatch):
     assert jax_chain_method(4) == "parallel"
     use_jax_cache()
     assert jax.config.jax_compilation_cache_dir.startswith(str(pytensor.config.base_compiledir))
+
+
+@pytest.mark.parametrize("spec, pool", [("chinchilla", None), ("compute", "alpha=task,e=domain,c0=task")])
+def test_model_dim_counts_what_nuts_moves(spec, pool, sim_runs, hier_runs):
+    from bayes_scaling.inference import model_dim
+    from bayes_scaling.model import build_model
+
+    runs = sim_runs if pool is None else hier_runs
+    model = build_model(runs, bs.load_spec(spec).overridden(pool=pool))
+    assert model_dim(model) == sum(np.size(v) for v in model.initial_point().values())
+    assert model_dim(model) > 5

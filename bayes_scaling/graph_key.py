@@ -61,7 +61,10 @@ def _model_parts(model: Any, extra: tuple) -> tuple:
     outputs = [*model.free_RVs, *model.observed_RVs, *model.deterministics, *model.potentials]
     writer = _GraphWriter()
     nodes = [writer.node(node) for node in toposort(outputs)]
-    named = lambda seq: tuple(writer.var(v) for v in seq)  # noqa: E731
+
+    def named(seq: list) -> tuple:
+        return tuple(writer.var(v) for v in seq)
+
     values = tuple((writer.var(rv), writer.var(model.rvs_to_values[rv])) for rv in [*model.free_RVs, *model.observed_RVs])
     transforms = tuple((writer.var(rv), _value(model.rvs_to_transforms.get(rv)),
                         _value(getattr(model, "rvs_to_total_sizes", {}).get(rv))) for rv in model.free_RVs)

@@ -16,8 +16,8 @@ from ..errors import InputError
 from .common import (
     data_args,
     pooling_args,
-    positive_int,
     positive_float,
+    positive_int,
     print_json,
     probability,
     reach_lines,

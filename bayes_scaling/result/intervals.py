@@ -9,7 +9,6 @@ with it scipy.stats, most of a second). R-hat and ESS are ArviZ's definitions
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import xarray as xr
 

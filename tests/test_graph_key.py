@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 
@@ -39,13 +40,17 @@ def test_the_key_is_the_same_in_another_process(sim_runs):
     assert out.stdout.strip().splitlines()[-1] == _key(sim_runs)
 
 
-def test_a_prior_a_law_or_the_number_of_runs_changes_the_key(sim_runs):
+def test_a_prior_a_law_or_the_number_of_runs_changes_the_key(sim_runs, hier_runs):
     key = _key(sim_runs)
     wider = bs.load_spec("chinchilla").with_priors(alpha=bs.Prior("HalfNormal", sigma=0.71))
     assert _key(sim_runs, wider) != key
     assert _key(sim_runs, "kaplan") != key
     assert _key(bs.read_runs(sim_runs.table.iloc[:-1])) != key  # the stored shapes depend on it
     assert model_key(build_model(sim_runs, bs.load_spec("chinchilla")), extra=(("numba__fastmath", True),)) != key
+    normal = dataclasses.replace(bs.load_spec("chinchilla"), likelihood="normal")
+    assert _key(sim_runs, normal) != key
+    grouped = bs.load_spec("compute").overridden(pool="alpha=task,e=domain,c0=task")
+    assert _key(hier_runs, grouped) != _key(hier_runs, "compute")
 
 
 def _tiny(prior_sigma: float, constant: np.ndarray) -> pm.Model:

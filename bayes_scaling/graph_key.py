@@ -9,10 +9,10 @@ read back by a later process with the same structure (:mod:`bayes_scaling.compil
 
 The key covers everything the rewritten graphs depend on: every node from the model's random
 variables, deterministics and potentials to the roots, each op with all its parameters, the value of
-every constant, the type, name and shape of every shared variable (the data), the transforms, the
-value variables, ``check_bounds``, and the versions of the packages that rewrite and compile. It
-leaves out the values of the shared variables, which the compiled callbacks read at run time. Where
-some part of the model cannot be written down faithfully (an op without ``__props__``, a closure, an
+every constant, the type, name and shape of every shared variable (the data) and the value of every
+integer or boolean one (a dim's length, group indices), the transforms, the value variables,
+``check_bounds``, and the versions of the packages that rewrite and compile. It leaves out the
+values of the float data, which the compiled callbacks read at run time. Where some part of the model cannot be written down faithfully (an op without ``__props__``, a closure, an
 object whose only text is its address) there is no key and the model is compiled as usual.
 """
 
@@ -123,8 +123,13 @@ class _GraphWriter:
             return ("constant", self.type(v), _value(v.data))
         if isinstance(v, SharedVariable):
             value = v.get_value(borrow=True)
-            shape = np.shape(value) if isinstance(value, np.ndarray) else type(value).__name__
-            return ("shared", _text(v.name), self.type(v), shape, str(getattr(value, "dtype", "")))
+            if not isinstance(value, np.ndarray | np.generic):
+                return ("shared", _text(v.name), self.type(v), type(value).__name__)
+            value = np.asarray(value)
+            # Integers and booleans (a dim's length, group indices) fix the shapes of what is stored;
+            # only the values of float data stay out of the key.
+            content = _value(value) if value.dtype.kind in "biu" else None
+            return ("shared", _text(v.name), self.type(v), value.shape, str(value.dtype), content)
         return ("input", _text(v.name), self.type(v))
 
 

@@ -89,3 +89,15 @@ def test_a_model_that_cannot_be_written_down_has_no_key(factor):
         x = pm.Normal("x", 0.0, 1.0)
         pm.Deterministic("scaled", _Opaque(factor)(x))
     assert model_key(model) is None
+
+
+def _grouped(groups: int) -> pm.Model:
+    with pm.Model(coords={"g": range(groups)}) as model:
+        x = pm.Normal("x", 0.0, 1.0, dims="g")
+        pm.Normal("y", x.sum(), 1.0, observed=np.zeros(3))
+    return model
+
+
+def test_the_length_of_a_dim_is_part_of_the_key():
+    assert model_key(_grouped(3)) == model_key(_grouped(3))
+    assert model_key(_grouped(3)) != model_key(_grouped(4))  # the stored shapes differ

@@ -52,6 +52,17 @@ def test_fit_answers_the_optimum_in_the_same_process(tmp_path, capsys, sim_runs)
     assert float(ratio_line.split()[2]) == pytest.approx(row["median"], rel=1e-3)  # printed to 4 digits
 
 
+def test_fit_json_is_one_document_with_the_answers(tmp_path, capsys):
+    out_file = tmp_path / "out.nc"
+    code, out, _ = run(capsys, "fit", "chinchilla_sim", "--out", str(out_file), "--compute", "5.88e23", "--json",
+                       "--draws", "300", "--tune", "300", "--chains", "2", "--seed", "3")
+    doc = json.loads(out)
+    assert code == 0 and doc["saved"] == str(out_file) and out_file.is_file()
+    assert doc["diagnostics"]["divergences"] >= 0 and "r_hat" in doc["parameters"]["alpha"]
+    code, saved, _ = run(capsys, "optimal", str(out_file), "--compute", "5.88e23", "--json")
+    assert doc["optimal"] == json.loads(saved)["optimal"]  # the same numbers as the read command's
+
+
 def test_fit_refuses_an_optimum_the_law_cannot_give_before_sampling(tmp_path, capsys):
     out_file = tmp_path / "out.nc"
     code, out, err = run(capsys, "fit", "chinchilla_sim", "--spec", "compute", "--out", str(out_file),

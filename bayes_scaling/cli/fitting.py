@@ -15,6 +15,7 @@ from .. import defaults
 from ..errors import InputError
 from .common import (
     data_args,
+    header,
     pooling_args,
     positive_float,
     positive_int,
@@ -46,6 +47,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--compute", type=positive_float, nargs="+", default=None,
                    help="also print the compute-optimal N*, D*, D*/N*, L* at these budgets in FLOPs (as 'optimal' "
                         f"does, {defaults.DEFAULT_PROB:.0%} intervals), without a second process")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON document (diagnostics, parameters, the allocation with --compute, the saved path)")
     pooling_args(p)
     sampler_args(p, target_accept=True)
     p.set_defaults(func=cmd_fit)
@@ -133,9 +136,13 @@ def cmd_fit(args: argparse.Namespace) -> int:
     if not args.keep_partial:  # a kept partial fit is saved, marked as interrupted
         stop_if_interrupted("saving")
     path = result.save(args.out)
+    compute = args.compute if result.settings.draws_done is None else None  # not for a kept partial fit
+    if args.json:
+        _print_fit_json(result, compute, path)
+        return 0
     print(format_summary(result))
-    if args.compute and result.settings.draws_done is None:  # not a kept partial fit
-        _print_optimal(result, args.compute)
+    if compute:
+        _print_optimal(result, compute)
     print(f"saved {path}")
     return 0
 
@@ -148,6 +155,20 @@ def _print_optimal(result: Fit, compute: list[float]) -> None:
     reach_lines(ds.attrs)
     print(f"\ncompute-optimal allocation ({defaults.DEFAULT_PROB:.0%} intervals):")
     print(wide(interval_table(ds, defaults.DEFAULT_PROB), "compute", defaults.DEFAULT_PROB))
+
+
+def _print_fit_json(result: Fit, compute: list[float] | None, path: Path) -> None:
+    """The fit as ``summary --json`` gives it, with ``optimal --json``'s answer at ``compute`` and the saved path."""
+    from ..result.intervals import interval_table
+    from .answers import parameter_records
+
+    prob = defaults.DEFAULT_PROB
+    doc = {**header(result), "prob": prob, "parameters": parameter_records(result.summary(prob))}
+    if compute:
+        ds = result.optimal(compute)
+        doc.update(optimal=records(interval_table(ds, prob)), reach=ds.attrs["reach"],
+                   warnings=[*doc["warnings"], *ds.attrs["warnings"]])
+    print_json({**doc, "saved": str(path)})
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -29,6 +29,11 @@ import numpy as np
 VERSIONED = ("pymc", "pytensor", "nutpie", "numba", "numpy")
 
 
+#: PyTensor settings that change what the graphs rewrite or compile to.
+REWRITE_FLAGS = ("floatX", "numba__fastmath", "mode", "optimizer", "optimizer_excluding", "optimizer_including",
+                 "optimizer_requiring")
+
+
 class Uncacheable(Exception):
     """Some part of the model has no faithful text; the model is compiled without the store."""
 
@@ -71,8 +76,7 @@ def _model_parts(model: Any, extra: tuple) -> tuple:
     totals = tuple(_value(getattr(model, "rvs_to_total_sizes", {}).get(rv)) for rv in model.observed_RVs)
     import pytensor
 
-    flags = tuple((name, str(getattr(pytensor.config, name))) for name in ("floatX", "numba__fastmath", "mode",
-                                                                           "optimizer_excluding", "optimizer_including"))
+    flags = tuple((name, str(getattr(pytensor.config, name, None))) for name in REWRITE_FLAGS)
     return ("bayes_scaling.model_key/1", tuple(version(p) for p in VERSIONED), flags, extra, tuple(writer.roots),
             tuple(nodes), named(model.free_RVs), named(model.observed_RVs), named(model.deterministics),
             named(model.potentials), values, transforms, totals, bool(model.check_bounds))

@@ -101,3 +101,11 @@ def _grouped(groups: int) -> pm.Model:
 def test_the_length_of_a_dim_is_part_of_the_key():
     assert model_key(_grouped(3)) == model_key(_grouped(3))
     assert model_key(_grouped(3)) != model_key(_grouped(4))  # the stored shapes differ
+
+
+def test_the_rewrite_settings_are_part_of_the_key(sim_runs):
+    import pytensor
+
+    key = _key(sim_runs)
+    with pytensor.config.change_flags(optimizer="fast_compile"):
+        assert _key(sim_runs) != key

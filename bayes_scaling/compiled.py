@@ -190,7 +190,10 @@ def _compile(model: Any, initial_point_fn: Any) -> Any:
     if key is not None:
         record = read_record(key)
         if record is not None:
-            compiled = _from_record(model, initial_point_fn, record)
+            try:
+                compiled = _from_record(model, initial_point_fn, record)
+            except (KeyError, TypeError, ValueError, IndexError):  # a damaged record: build it again
+                compiled = None
             if compiled is not None:
                 return compiled
     compiled, record = _build(model, initial_point_fn)

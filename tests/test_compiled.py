@@ -117,3 +117,24 @@ def test_a_recorded_hierarchy_samples_as_the_one_it_was_recorded_from(hier_runs,
     assert list(draws["recorded"]["alpha"]["task"].values) == list(draws["built"]["alpha"]["task"].values)
     for name in draws["built"].data_vars:
         np.testing.assert_array_equal(draws["recorded"][name].values, draws["built"][name].values)
+
+
+def test_a_damaged_record_is_built_again(sim_runs, tmp_path, monkeypatch):
+    import json
+
+    from nutpie.compile_pymc import _wrap_with_lock
+    from pymc.initial_point import make_initial_point_fn
+
+    from bayes_scaling.compiled import compile_model
+    from bayes_scaling.model import build_model
+
+    monkeypatch.setattr("bayes_scaling.compiled._store", lambda: tmp_path / "models")
+    model = build_model(sim_runs, bs.load_spec("chinchilla"))
+    init = _wrap_with_lock(make_initial_point_fn(model=model, jitter_rvs=set(model.free_RVs), return_transformed=True))
+    assert compile_model(model, init).logp_func is not None
+    (record,) = (tmp_path / "models").glob("*.json")
+    damaged = {k: v for k, v in json.loads(record.read_text()).items() if k != "slots"}
+    record.write_text(json.dumps(damaged))
+    assert compile_model(model, init).logp_func is not None  # built in full, and recorded again
+    assert "slots" in json.loads(record.read_text())
+    assert compile_model(model, init).logp_func is None

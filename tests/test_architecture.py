@@ -149,3 +149,21 @@ def test_nutpie_is_imported_without_the_arviz_package():
     heavy, converter, later, full = json.loads(probe.stdout.strip().splitlines()[-1])
     assert heavy == [] and converter == "arviz_base", (heavy, converter)
     assert later == "arviz" and full  # a later `import arviz` is the whole package
+
+
+FIT_PROBE = """
+import json, sys, warnings
+warnings.simplefilter("ignore")
+from bayes_scaling.cli import main
+code = main(["fit", "chinchilla_sim", "--out", sys.argv[1], "--draws", "100", "--tune", "100", "--chains", "2",
+             "--compute", "5.88e23", "--json"])
+print(json.dumps([code, [m for m in ("arviz", "arviz_stats", "scipy.stats", "matplotlib") if m in sys.modules]]))
+"""
+
+
+def test_a_fit_imports_neither_arviz_stats_nor_scipy_stats(tmp_path):
+    """R-hat and ESS come from mcmc_stats: arviz_stats' import of scipy.stats is most of a second."""
+    probe = subprocess.run([sys.executable, "-c", FIT_PROBE, str(tmp_path / "fit.nc")], capture_output=True, text=True,
+                           check=True, timeout=600)
+    code, heavy = json.loads(probe.stdout.strip().splitlines()[-1])
+    assert code == 0 and heavy == [], (heavy, probe.stderr[-500:])

@@ -15,6 +15,13 @@ them from the same cache directory. The data stay runtime inputs: every shared v
 study with the same spec reuse the compiled code. The draws are those of ``pm.sample(...,
 nuts_sampler="nutpie")``: the same functions are called in the same order.
 
+Finding PyTensor's graph keys means rewriting and linking the graphs (nutpie's ``_make_functions``),
+about 1 s even when every numba function then loads from the cache. So each build also writes a
+small record, keyed by the model's structure before any rewrite (:func:`bayes_scaling.graph_key.model_key`):
+the sizes, names and shapes nutpie needs, the order of the data slots and the callbacks' cache keys.
+A process that finds the record assembles the model from it and the cached callbacks without
+rewriting anything; where the record or the callbacks are missing or damaged, it builds as above.
+
 Where a model cannot be cached this way (a graph PyTensor cannot key, a shared variable of more than
 one dimension), :func:`compile_model` falls back to ``nutpie.compile_pymc_model``.
 """

@@ -63,6 +63,17 @@ def test_fit_json_is_one_document_with_the_answers(tmp_path, capsys):
     assert doc["optimal"] == json.loads(saved)["optimal"]  # the same numbers as the read command's
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["--unique-tokens", "1e9"], "--unique-tokens answers the allocation of --compute"),
+    (["--compute", "1e21", "--unique-tokens", "1e9"], "--unique-tokens: the 'chinchilla' law has no unique-data input"),
+])
+def test_fit_refuses_a_unique_budget_it_cannot_use_before_sampling(argv, message, tmp_path, capsys):
+    out_file = tmp_path / "out.nc"
+    code, out, err = run(capsys, "fit", "chinchilla_sim", "--out", str(out_file), *argv)
+    assert code == 2 and err.strip().startswith(f"error: {message}") and len(err.strip().splitlines()) == 1
+    assert not out_file.exists() and out == ""
+
+
 def test_fit_refuses_an_optimum_the_law_cannot_give_before_sampling(tmp_path, capsys):
     out_file = tmp_path / "out.nc"
     code, out, err = run(capsys, "fit", "chinchilla_sim", "--spec", "compute", "--out", str(out_file),

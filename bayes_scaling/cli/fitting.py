@@ -47,6 +47,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--compute", type=positive_float, nargs="+", default=None,
                    help="also print the compute-optimal N*, D*, D*/N*, L* at these budgets in FLOPs (as 'optimal' "
                         f"does, {defaults.DEFAULT_PROB:.0%} intervals), without a second process")
+    p.add_argument("--unique-tokens", type=positive_float, default=None,
+                   help="with --compute: the unique data available (data-constrained law), as in 'optimal'")
     p.add_argument("--json", action="store_true",
                    help="print one JSON document (diagnostics, parameters, the allocation with --compute, the saved path)")
     pooling_args(p)
@@ -131,6 +133,11 @@ def cmd_fit(args: argparse.Namespace) -> int:
     if args.compute and not spec.law_obj.has_allocation:  # refused before sampling: nothing is written
         raise InputError(f"--compute: the '{spec.law_obj.name}' law has no N/D allocation to optimise; "
                          "fit without --compute and use 'predict --compute'")
+    if args.unique_tokens is not None and not args.compute:
+        raise InputError("--unique-tokens answers the allocation of --compute: give --compute too")
+    if args.unique_tokens is not None and "unique_tokens" not in spec.law_obj.inputs:
+        raise InputError(f"--unique-tokens: the '{spec.law_obj.name}' law has no unique-data input; "
+                         "use --spec data_constrained")
     runs = read_data(args.data, args.columns, args.drop_outliers, args.split)
     result = fit_from(args, runs, spec)
     if not args.keep_partial:  # a kept partial fit is saved, marked as interrupted
@@ -138,26 +145,26 @@ def cmd_fit(args: argparse.Namespace) -> int:
     path = result.save(args.out)
     compute = args.compute if result.settings.draws_done is None else None  # not for a kept partial fit
     if args.json:
-        _print_fit_json(result, compute, path)
+        _print_fit_json(result, compute, args.unique_tokens, path)
         return 0
     print(format_summary(result))
     if compute:
-        _print_optimal(result, compute)
+        _print_optimal(result, compute, args.unique_tokens)
     print(f"saved {path}")
     return 0
 
 
-def _print_optimal(result: Fit, compute: list[float]) -> None:
+def _print_optimal(result: Fit, compute: list[float], unique_tokens: float | None) -> None:
     """The compute-optimal allocation at ``compute``, as the ``optimal`` command prints it."""
     from ..result.intervals import interval_table
 
-    ds = result.optimal(compute)
+    ds = result.optimal(compute, unique_tokens=unique_tokens)
     reach_lines(ds.attrs)
     print(f"\ncompute-optimal allocation ({defaults.DEFAULT_PROB:.0%} intervals):")
     print(wide(interval_table(ds, defaults.DEFAULT_PROB), "compute", defaults.DEFAULT_PROB))
 
 
-def _print_fit_json(result: Fit, compute: list[float] | None, path: Path) -> None:
+def _print_fit_json(result: Fit, compute: list[float] | None, unique_tokens: float | None, path: Path) -> None:
     """The fit as ``summary --json`` gives it, with ``optimal --json``'s answer at ``compute`` and the saved path."""
     from ..result.intervals import interval_table
     from .answers import parameter_records
@@ -165,7 +172,7 @@ def _print_fit_json(result: Fit, compute: list[float] | None, path: Path) -> Non
     prob = defaults.DEFAULT_PROB
     doc = {**header(result), "prob": prob, "parameters": parameter_records(result.summary(prob))}
     if compute:
-        ds = result.optimal(compute)
+        ds = result.optimal(compute, unique_tokens=unique_tokens)
         doc.update(optimal=records(interval_table(ds, prob)), reach=ds.attrs["reach"],
                    warnings=[*doc["warnings"], *ds.attrs["warnings"]])
     print_json({**doc, "saved": str(path)})

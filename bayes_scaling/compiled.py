@@ -193,20 +193,30 @@ def compile_model(model: Any, initial_point_fn: Any) -> Any:
 def _compile(model: Any, initial_point_fn: Any) -> Any:
     from .graph_key import model_key
 
-    key = model_key(model, tuple(sorted(COMPILE_SETTINGS.items())))
+    key = model_key(model, _record_settings())
     if key is not None:
         record = read_record(key)
         if record is not None:
             try:
                 compiled = _from_record(model, initial_point_fn, record)
-            except (KeyError, TypeError, ValueError, IndexError):  # a damaged record: build it again
+            except Exception:  # noqa: BLE001 - a damaged record or cache entry: the full build is the reference
                 compiled = None
             if compiled is not None:
                 return compiled
     compiled, record = _build(model, initial_point_fn)
-    if compiled is not None and key is not None:
-        write_record(key, record)
+    names = record.get("shared", [])
+    if compiled is not None and key is not None and None not in names and len(set(names)) == len(names):
+        write_record(key, record)  # data found again by name: unnamed or repeated names are not recorded
     return compiled
+
+
+def _record_settings() -> tuple:
+    """What a record depends on besides the model: compile flags, the callbacks' templates, this package."""
+    from .version import package_version
+
+    templates = hashlib.sha256((LOGP_SRC + EXPAND_SRC).encode()).hexdigest()
+    return (*sorted(COMPILE_SETTINGS.items()), ("templates", templates), ("layout", RECORD_LAYOUT),
+            ("bayes_scaling", package_version()))
 
 
 def _build(model: Any, initial_point_fn: Any) -> tuple[Any, dict]:

@@ -18,7 +18,9 @@ object whose only text is its address) there is no key and the model is compiled
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import sys
 import types
 from importlib.metadata import version
 from typing import Any
@@ -29,6 +31,9 @@ import numpy as np
 VERSIONED = ("pymc", "pytensor", "nutpie", "numba", "numpy")
 
 
+#: Where the classes and functions of a keyed graph may come from: their behaviour is fixed by the
+#: versions in the key (numpy's ufuncs and builtins are written by name).
+LIBRARIES = ("pytensor", "pymc", "numpy", "scipy", "builtins", "math", "operator")
 #: PyTensor settings that change what the graphs rewrite or compile to.
 REWRITE_FLAGS = ("floatX", "numba__fastmath", "mode", "optimizer", "optimizer_excluding", "optimizer_including",
                  "optimizer_requiring")
@@ -56,6 +61,8 @@ def model_key(model: Any, extra: tuple = ()) -> str | None:
     try:
         text = repr(_model_parts(model, extra))
     except Uncacheable:
+        return None
+    except Exception:  # noqa: BLE001 - anything the writer cannot follow only costs the record
         return None
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -137,12 +144,33 @@ class _GraphWriter:
         return ("input", _text(v.name), self.type(v))
 
 
+def _library_class(cls: type) -> str:
+    """``module.qualname`` of a class of a versioned library, importable under that name.
+
+    A class made at run time (PyMC's ``CustomDist`` makes one per variable, with the user's logp
+    outside its parameters) or defined outside the libraries whose versions are in the key has
+    behaviour the key cannot see: :class:`Uncacheable`.
+    """
+    name = f"{cls.__module__}.{cls.__qualname__}"
+    if cls.__module__.split(".")[0] not in LIBRARIES:
+        raise Uncacheable(f"{name} is not a class of {', '.join(LIBRARIES)}")
+    found: Any = sys.modules.get(cls.__module__)
+    for part in cls.__qualname__.split("."):
+        found = getattr(found, part, None)
+    if found is not cls:
+        raise Uncacheable(f"{name} is made at run time")
+    return name
+
+
 def _op(op: Any) -> tuple:
     """An op as its class and the values of all its parameters (inner graphs written out)."""
     from pytensor.compile.builders import OpFromGraph
 
-    cls = f"{type(op).__module__}.{type(op).__qualname__}"
+    cls = _library_class(type(op))
     if isinstance(op, OpFromGraph):
+        if any(getattr(op, k, None) is not None for k in ("pullback_overrides", "pushforward_overrides")):
+            raise Uncacheable(f"op {cls} overrides its gradient with a function")
+        props = tuple((p, _value(getattr(op, p))) for p in getattr(op, "__props__", ()))
         inner = _GraphWriter()
         for v in op.inner_inputs:
             inner.var(v)
@@ -150,7 +178,7 @@ def _op(op: Any) -> tuple:
 
         nodes = tuple(inner.node(n) for n in toposort(op.inner_outputs, blockers=op.inner_inputs))
         settings = tuple((k, _value(getattr(op, k))) for k in ("is_inline", "destroy_map") if hasattr(op, k))
-        return (cls, settings, tuple(inner.roots), nodes, tuple(inner.var(v) for v in op.inner_outputs))
+        return (cls, props, settings, tuple(inner.roots), nodes, tuple(inner.var(v) for v in op.inner_outputs))
     props = getattr(op, "__props__", None)
     if props is None:
         raise Uncacheable(f"op {cls} has no __props__")
@@ -169,18 +197,43 @@ def _value(v: Any) -> Any:
         return (type(v).__name__, tuple(sorted(items, key=repr) if isinstance(v, frozenset | set) else items))
     if isinstance(v, dict):
         return ("dict", tuple(sorted(((repr(k), _value(x)) for k, x in v.items()), key=lambda kv: kv[0])))
-    if isinstance(v, np.dtype | type):
-        return ("type", _text(v))
+    if isinstance(v, np.dtype):
+        return ("dtype", str(v))
+    if isinstance(v, type):
+        return ("type", _library_class(v) if v.__module__ != "builtins" else v.__qualname__)
+    if isinstance(v, functools.partial):
+        return ("partial", _value(v.func), _value(v.args), _value(v.keywords))
     if isinstance(v, types.FunctionType | types.BuiltinFunctionType | types.MethodType):
-        if getattr(v, "__closure__", None) or "<locals>" in v.__qualname__ or "<lambda>" in v.__qualname__:
-            raise Uncacheable(f"function {v.__qualname__} closes over values")
-        return ("function", f"{v.__module__}.{v.__qualname__}")
+        return ("function", _library_function(v))
+    if isinstance(v, _variable_type()):
+        raise Uncacheable("a graph variable held as a parameter")
     if hasattr(v, "__props__"):
         return _op(v)
-    if hasattr(v, "__dict__") and not isinstance(v, type):
+    if hasattr(v, "__dict__"):
         fields = {k: x for k, x in vars(v).items() if k != "__doc__"}
-        return ("object", f"{type(v).__module__}.{type(v).__qualname__}", _value(fields))
+        return ("object", _library_class(type(v)), _value(fields))
     return ("text", _text(v))
+
+
+def _library_function(f: Any) -> str:
+    """A plain function of a versioned library by its name; anything else is :class:`Uncacheable`.
+
+    A function of the user's own (whose body may change between processes), a closure, a lambda or
+    a bound method has no name that fixes what it computes.
+    """
+    name = f"{getattr(f, '__module__', None)}.{getattr(f, '__qualname__', '?')}"
+    if isinstance(f, types.MethodType) and not isinstance(f.__self__, type):
+        raise Uncacheable(f"method {name} is bound to an object")
+    if (getattr(f, "__closure__", None) or "<locals>" in name or "<lambda>" in name
+            or str(getattr(f, "__module__", None)).split(".")[0] not in LIBRARIES):
+        raise Uncacheable(f"function {name} is not a plain function of {', '.join(LIBRARIES)}")
+    return name
+
+
+def _variable_type() -> type:
+    from pytensor.graph.basic import Variable
+
+    return Variable
 
 
 def _text(v: Any) -> str:

@@ -113,3 +113,43 @@ def test_the_rewrite_settings_are_part_of_the_key(sim_runs):
     env = {**os.environ, "PYTENSOR_FLAGS": "optimizer=fast_compile"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120, env=env)
     assert out.stdout.strip().splitlines()[-1] != _key(sim_runs)
+
+
+def _lp_one(value, mu):
+    return -((value - mu) ** 2)
+
+
+def _lp_two(value, mu):
+    return -abs(value - mu)
+
+
+def _custom(logp) -> pm.Model:
+    with pm.Model() as model:
+        mu = pm.Normal("mu", 0.0, 1.0)
+        pm.CustomDist("y", mu, logp=logp, observed=np.zeros(3))
+    return model
+
+
+def _interval(bounds) -> pm.Model:
+    from pymc.distributions.transforms import Interval
+
+    with pm.Model() as model:
+        pm.Normal("x", 0.0, 1.0, transform=Interval(bounds_fn=bounds))
+    return model
+
+
+def _bounds(low: float, rv, *args):
+    return low, 10.0
+
+
+def test_what_the_key_cannot_see_gets_no_key():
+    """A user's function (a CustomDist's logp, a transform's bounds) or a graph held in a parameter:
+    its behaviour is not in its name, so two such models must never share a record."""
+    import functools
+
+    from bayes_scaling.graph_key import Uncacheable, _value
+
+    assert model_key(_custom(_lp_one)) is None and model_key(_custom(_lp_two)) is None
+    assert model_key(_interval(functools.partial(_bounds, 1.0))) is None
+    with pytest.raises(Uncacheable):  # a graph held in a parameter is not walked as an object
+        _value(pt.constant(1.0) + 0)

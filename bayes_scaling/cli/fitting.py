@@ -125,7 +125,6 @@ def fit_from(args: argparse.Namespace, runs: Runs, spec: ModelSpec) -> Fit:
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
-    from ..present.text import format_summary
     from ..result.storage import check_writable
 
     check_writable(args.out)
@@ -142,30 +141,37 @@ def cmd_fit(args: argparse.Namespace) -> int:
     result = fit_from(args, runs, spec)
     if not args.keep_partial:  # a kept partial fit is saved, marked as interrupted
         stop_if_interrupted("saving")
+    compute = args.compute if result.settings.draws_done is None else None
+    if args.compute and compute is None:
+        print("note: an interrupted fit gives no allocation for --compute", file=sys.stderr)
+    # The answers are made before the save, so that once the file is written only printing is left.
+    output = (_fit_json(result, compute, args.unique_tokens) if args.json
+              else _fit_text(result, compute, args.unique_tokens))
     path = result.save(args.out)
-    compute = args.compute if result.settings.draws_done is None else None  # not for a kept partial fit
     if args.json:
-        _print_fit_json(result, compute, args.unique_tokens, path)
-        return 0
-    print(format_summary(result))
-    if compute:
-        _print_optimal(result, compute, args.unique_tokens)
-    print(f"saved {path}")
+        print_json({**output, "saved": str(path)})
+    else:
+        print(output)
+        print(f"saved {path}")
     return 0
 
 
-def _print_optimal(result: Fit, compute: list[float], unique_tokens: float | None) -> None:
-    """The compute-optimal allocation at ``compute``, as the ``optimal`` command prints it."""
+def _fit_text(result: Fit, compute: list[float] | None, unique_tokens: float | None) -> str:
+    """The summary, and the compute-optimal allocation at ``compute`` as the ``optimal`` command prints it."""
+    from ..present.text import format_summary
     from ..result.intervals import interval_table
 
-    ds = result.optimal(compute, unique_tokens=unique_tokens)
-    reach_lines(ds.attrs)
-    print(f"\ncompute-optimal allocation ({defaults.DEFAULT_PROB:.0%} intervals):")
-    print(wide(interval_table(ds, defaults.DEFAULT_PROB), "compute", defaults.DEFAULT_PROB))
+    text = format_summary(result)
+    if compute:
+        ds = result.optimal(compute, unique_tokens=unique_tokens)
+        reach_lines(ds.attrs)
+        table = wide(interval_table(ds, defaults.DEFAULT_PROB), "compute", defaults.DEFAULT_PROB)
+        text += f"\n\ncompute-optimal allocation ({defaults.DEFAULT_PROB:.0%} intervals):\n{table}"
+    return text
 
 
-def _print_fit_json(result: Fit, compute: list[float] | None, unique_tokens: float | None, path: Path) -> None:
-    """The fit as ``summary --json`` gives it, with ``optimal --json``'s answer at ``compute`` and the saved path."""
+def _fit_json(result: Fit, compute: list[float] | None, unique_tokens: float | None) -> dict:
+    """The fit as ``summary --json`` gives it, with ``optimal --json``'s answer at ``compute``."""
     from ..result.intervals import interval_table
     from .answers import parameter_records
 
@@ -175,7 +181,7 @@ def _print_fit_json(result: Fit, compute: list[float] | None, unique_tokens: flo
         ds = result.optimal(compute, unique_tokens=unique_tokens)
         doc.update(optimal=records(interval_table(ds, prob)), reach=ds.attrs["reach"],
                    warnings=[*doc["warnings"], *ds.attrs["warnings"]])
-    print_json({**doc, "saved": str(path)})
+    return doc
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

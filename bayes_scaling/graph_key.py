@@ -12,8 +12,13 @@ variables, deterministics and potentials to the roots, each op with all its para
 every constant, the type, name and shape of every shared variable (the data) and the value of every
 integer or boolean one (a dim's length, group indices), the transforms, the value variables,
 ``check_bounds``, and the versions of the packages that rewrite and compile. It leaves out the
-values of the float data, which the compiled callbacks read at run time. Where some part of the model cannot be written down faithfully (an op without ``__props__``, a closure, an
-object whose only text is its address) there is no key and the model is compiled as usual.
+values of the float data, which the compiled callbacks read at run time.
+
+Only what a name and the package versions fix is written by name: classes and plain functions of
+PyTensor, PyMC, numpy and scipy. Where a model holds anything else (a class made at run time, such
+as the one ``CustomDist`` makes around a user's logp; a user's function, partial or closure; an op
+without ``__props__`` or with a gradient override; a graph held in a parameter; an object whose
+only text is its address) there is no key and the model is compiled as usual.
 """
 
 from __future__ import annotations

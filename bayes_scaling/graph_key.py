@@ -65,9 +65,7 @@ def model_key(model: Any, extra: tuple = ()) -> str | None:
     """
     try:
         text = repr(_model_parts(model, extra))
-    except Uncacheable:
-        return None
-    except Exception:  # noqa: BLE001 - anything the writer cannot follow only costs the record
+    except Exception:  # noqa: BLE001 - Uncacheable, or anything else the writer cannot follow: no record
         return None
     return hashlib.sha256(text.encode()).hexdigest()
 

@@ -220,9 +220,24 @@ def peers_table(record: dict) -> str:
     return "\n".join(lines)
 
 
-def write_table(path: Path, record: dict) -> None:
-    """Replace the table between the markers of ``path`` (left alone where they are missing)."""
+def speed_sentence(record: dict) -> str:
+    """The README's sentence on speed from a cold shell, from the peers record."""
+    median = record["peers"]["median_s"]
+    one, first, peer = (median[k]["total"] for k in ("ours_one_process", "ours_first", "simple_scaling_laws"))
+    return (f"From a cold shell on {record.get('machine', {}).get('cores')} cores, `fit --compute 5.88e23` "
+            f"(posterior, summary and D*/N* in one process) takes {one:.1f} s against {peer:.1f} s for "
+            f"simple-scaling-laws' fit and allocate, measured side by side ({one / peer:.2f}x); the first fit on a "
+            f"machine takes {first:.0f} s, most of it numba compiling the model ([benchmarks](docs/benchmarks.md)).")
+
+
+def write_table(path: Path, record: dict, readme: Path | None = None) -> None:
+    """Replace the generated parts of ``path`` and ``readme`` (each left alone where its markers are missing)."""
+    from bench_read import read_table
     from markers import replace_between
 
     if record.get("peers", {}).get("median_s"):
         replace_between(path, "peers", peers_table(record))
+        if readme is not None and "simple_scaling_laws" in record["peers"]["median_s"]:
+            replace_between(readme, "speed", speed_sentence(record))
+    if record.get("read", {}).get("commands"):
+        replace_between(path, "read", read_table(record))

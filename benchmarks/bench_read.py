@@ -45,3 +45,15 @@ def read_part(repeats: int = 5) -> dict:
         out["commands"][name] = {"seconds": seconds, "ratio_to_floor": seconds / floor}
         print(f"read: {name} {seconds:.2f} s ({seconds / floor:.2f}x the import floor {floor:.2f} s)", flush=True)
     return out
+
+
+def read_table(record: dict) -> str:
+    """The docs' table of the read part, from its JSON record (median seconds against the import floor)."""
+    read = record["read"]
+    when = record.get("measured", {}).get("read", record.get("when"))
+    lines = [f"Measured {when} on {record.get('machine', {}).get('machine')} with {record.get('machine', {}).get('cores')} "
+             f"cores, median of {read['repeats']} processes each (`benchmarks/results/bench.json`, part `read`); the "
+             f"import floor is {read['floor_s']:.2f} s.", "", "| command | seconds | x floor |", "| --- | --- | --- |"]
+    for name, row in read["commands"].items():
+        lines.append(f"| `{name}` | {row['seconds']:.2f} | {row['ratio_to_floor']:.2f} |")
+    return "\n".join(lines)

@@ -247,10 +247,10 @@ def main() -> None:
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(record, indent=2))
     print(f"wrote {args.out}")
-    if "peers" in args.parts and not args.quick:
+    if ("peers" in args.parts or "read" in args.parts) and not args.quick:
         from bench_peers import write_table
 
-        write_table(HERE.parent / "docs" / "benchmarks.md", record)
+        write_table(HERE.parent / "docs" / "benchmarks.md", record, HERE.parent / "README.md")
 
 
 def gpu_name() -> str | None:

@@ -51,9 +51,11 @@ def read_table(record: dict) -> str:
     """The docs' table of the read part, from its JSON record (median seconds against the import floor)."""
     read = record["read"]
     when = record.get("measured", {}).get("read", record.get("when"))
-    lines = [f"Measured {when} on {record.get('machine', {}).get('machine')} with {record.get('machine', {}).get('cores')} "
-             f"cores, median of {read['repeats']} processes each (`benchmarks/results/bench.json`, part `read`); the "
-             f"import floor is {read['floor_s']:.2f} s.", "", "| command | seconds | x floor |", "| --- | --- | --- |"]
+    machine = record.get("machine", {})
+    head = (f"Measured {when} on {machine.get('machine')} with {machine.get('cores')} cores, median of "
+            f"{read['repeats']} processes each (`benchmarks/results/bench.json`, part `read`); the import floor "
+            f"is {read['floor_s']:.2f} s.")
+    lines = [head, "", "| command | seconds | x floor |", "| --- | --- | --- |"]
     for name, row in read["commands"].items():
         lines.append(f"| `{name}` | {row['seconds']:.2f} | {row['ratio_to_floor']:.2f} |")
     return "\n".join(lines)

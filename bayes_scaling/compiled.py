@@ -199,8 +199,8 @@ def _compile(model: Any, initial_point_fn: Any) -> Any:
         if record is not None:
             try:
                 compiled = _from_record(model, initial_point_fn, record)
-            except Exception:  # noqa: BLE001 - a damaged record or cache entry: the full build is the reference
-                compiled = None
+            except Exception:  # noqa: BLE001 - callbacks not in the cache (_CacheMiss), a damaged record or
+                compiled = None  # cache entry: the full build is the reference
             if compiled is not None:
                 return compiled
     compiled, record = _build(model, initial_point_fn)
@@ -237,15 +237,12 @@ def _build(model: Any, initial_point_fn: Any) -> tuple[Any, dict]:
     record = {"n_dim": int(n_dim), "n_expanded": int(n_expanded), "n_free": len(model.free_RVs),
               "names": list(names), "slices": [[int(x.start), int(x.stop)] for x in slices],
               "shapes": [[int(d) for d in shape] for shape in shapes], "renamed": list(renamed),
-              "shared": [v.name for v in shared], "dtypes": [str(v.dtype) for v in values],
+              "shared": [v.name for v in shared],
               "slots": {"logp": [index[v] for v in logp_pt.get_shared()],
                         "expand": [index[v] for v in expand_pt.get_shared()]}}
-    sizes = {"n_dim": record["n_dim"], "n_expanded": record["n_expanded"], "n_user": 2 * len(values)}
-    for cb, graph_key in zip(("logp", "expand"), keys, strict=True):
-        src = _source(cb, record["slots"][cb], values, sizes)
-        record[f"{cb}_key"] = _stamp(src, graph_key, [values[i].dtype for i in record["slots"][cb]])
     compiled = _assemble(model, values, shared, record, init_fn, shape_info,
-                         {"logp": logp_pt.vm.jit_fn, "expand": expand_pt.vm.jit_fn})
+                         {"logp": logp_pt.vm.jit_fn, "expand": expand_pt.vm.jit_fn},
+                         graph_keys=dict(zip(("logp", "expand"), keys, strict=True)))
     compiled = dataclasses.replace(compiled, logp_func=logp_pt, expand_func=expand_pt)
     return compiled, record
 
@@ -257,19 +254,14 @@ def _from_record(model: Any, initial_point_fn: Any, record: dict) -> Any:
     shared = _shared_by_name(model, record["shared"])
     if shared is None:
         return None
-    values = [np.array(v.get_value(), order="C", copy=True) for v in shared]
-    if [str(v.dtype) for v in values] != record["dtypes"] or any(v.ndim > 1 for v in values):
-        return None
+    values = [np.array(v.get_value(), order="C", copy=True) for v in shared]  # types: fixed by the key
     names = record["names"]
     shapes = [tuple(shape) for shape in record["shapes"]]
     shape_info = (names, [slice(a, b) for a, b in record["slices"]], shapes)
     n_free = record["n_free"]
     init_fn = _rv_dict_to_flat_array_wrapper(initial_point_fn, names=names[:n_free], shapes=shapes[:n_free])
-    try:
-        return _assemble(model, values, shared, record, init_fn, shape_info, {"logp": _NOT_COMPILED,
-                                                                              "expand": _NOT_COMPILED})
-    except _CacheMiss:
-        return None
+    return _assemble(model, values, shared, record, init_fn, shape_info,
+                     {"logp": _NOT_COMPILED, "expand": _NOT_COMPILED})
 
 
 class _CacheMiss(Exception):
@@ -282,7 +274,9 @@ _NOT_COMPILED = object()
 
 
 def _assemble(model: Any, values: list[np.ndarray], shared: list[Any], record: dict, init_fn: Any,
-              shape_info: tuple, inner: dict[str, Any]) -> Any:
+              shape_info: tuple, inner: dict[str, Any], graph_keys: dict[str, str] | None = None) -> Any:
+    """nutpie's model from its two callbacks. With ``graph_keys`` (a build) the callbacks' cache keys are
+    derived and written into ``record``; without (a record's path) they are read from it."""
     import numba
     from nutpie.compile_pymc import CompiledPyMCModel, _prepare_dims_and_coords
 
@@ -293,7 +287,10 @@ def _assemble(model: Any, values: list[np.ndarray], shared: list[Any], record: d
     cfuncs = {}
     for cb in ("logp", "expand"):
         slots = record["slots"][cb]
-        fn = _callback(_source(cb, slots, values, sizes), cb, inner[cb], slots, values, record[f"{cb}_key"])
+        src = _source(cb, slots, values, sizes)
+        if graph_keys is not None:
+            record[f"{cb}_key"] = _stamp(src, graph_keys[cb], [values[i].dtype for i in slots])
+        fn = _callback(src, cb, inner[cb], slots, values, record[f"{cb}_key"])
         try:
             cfuncs[cb] = numba.cfunc(_signature(cb), cache=True)(fn)
         except numba.core.errors.NumbaError:

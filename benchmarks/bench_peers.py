@@ -60,9 +60,14 @@ def _wall(argv: list[str], env: dict | None = None, timeout: float = 3600) -> fl
     return time.perf_counter() - start
 
 
+def _env(cache: Path) -> dict:
+    """The environment of our processes, with PyTensor's and numba's caches in ``cache``."""
+    return {**os.environ, "PYTENSOR_FLAGS": f"base_compiledir={cache / 'pytensor'}", "NUMBA_CACHE_DIR": str(cache / "numba")}
+
+
 def _ours(folder: Path, cache: Path, label: str) -> dict:
     """fit + summary + optimal, each its own process, with PyTensor's and numba's caches in ``cache``."""
-    env = {**os.environ, "PYTENSOR_FLAGS": f"base_compiledir={cache / 'pytensor'}", "NUMBA_CACHE_DIR": str(cache / "numba")}
+    env = _env(cache)
     fit = folder / f"{label}.nc"
     cli = [str(BIN / "bayes-scaling")]
     steps = {"fit": [*cli, "fit", "epoch_chinchilla", "--out", str(fit)],
@@ -76,9 +81,9 @@ def _ours(folder: Path, cache: Path, label: str) -> dict:
 
 def _ours_one_process(folder: Path, cache: Path) -> dict:
     """``fit --compute``: the fit, its summary and the allocation from one process (caches filled)."""
-    env = {**os.environ, "PYTENSOR_FLAGS": f"base_compiledir={cache / 'pytensor'}", "NUMBA_CACHE_DIR": str(cache / "numba")}
     fit = folder / "one.nc"
-    wall = _wall([str(BIN / "bayes-scaling"), "fit", "epoch_chinchilla", "--out", str(fit), "--compute", BUDGET], env)
+    wall = _wall([str(BIN / "bayes-scaling"), "fit", "epoch_chinchilla", "--out", str(fit), "--compute", BUDGET],
+                 _env(cache))
     return {"fit_compute": wall, "total": wall, "draws_sha256": _draws_digest(fit)}
 
 

@@ -106,30 +106,46 @@ def parameter_records(table: Any) -> dict[str, dict]:
     return out
 
 
+def summary_document(result: Any, prob: float) -> dict[str, Any]:
+    """``summary --json``: the fit's header and its parameters' intervals at ``prob``."""
+    return {**header(result), "prob": prob, "parameters": parameter_records(result.summary(prob))}
+
+
+def optimal_fields(ds: Any, prob: float, warnings: list[str]) -> dict[str, Any]:
+    """What ``optimal --json`` adds to a document: the allocation's rows, its reach, and the warnings."""
+    from ..result.intervals import interval_table
+
+    return {"optimal": records(interval_table(ds, prob)), "reach": ds.attrs["reach"],
+            "warnings": [*warnings, *ds.attrs["warnings"]]}
+
+
+def optimal_text(ds: Any, prob: float) -> str:
+    """The allocation as ``optimal`` prints it; its extrapolation warnings go to stderr."""
+    from ..result.intervals import interval_table
+
+    reach_lines(ds.attrs)
+    return wide(interval_table(ds, prob), "compute", prob)
+
+
 def cmd_summary(args: argparse.Namespace) -> int:
     from ..present.text import format_summary
 
     result = load(args)
     if args.json:
-        table = result.summary(args.prob)
-        print_json({**header(result), "prob": args.prob, "parameters": parameter_records(table)})
+        print_json(summary_document(result, args.prob))
     else:
         print(format_summary(result, args.prob))
     return 0
 
 
 def cmd_optimal(args: argparse.Namespace) -> int:
-    from ..result.intervals import interval_table
-
     result = load(args)
     ds = result.optimal(args.compute, args.method, args.level, unique_tokens=args.unique_tokens)
-    table = interval_table(ds, args.prob)
     if args.json:
-        print_json({**header(result), "prob": args.prob, "optimal": records(table), "reach": ds.attrs["reach"],
-                    "warnings": [*header(result)["warnings"], *ds.attrs["warnings"]]})
+        head = header(result)
+        print_json({**head, "prob": args.prob, **optimal_fields(ds, args.prob, head["warnings"])})
     else:
-        reach_lines(ds.attrs)
-        print(wide(table, "compute", args.prob))
+        print(optimal_text(ds, args.prob))
     return 0
 
 

@@ -15,13 +15,11 @@ from .. import defaults
 from ..errors import InputError
 from .common import (
     data_args,
-    header,
     pooling_args,
     positive_float,
     positive_int,
     print_json,
     probability,
-    reach_lines,
     read_data,
     records,
     sampler_args,
@@ -159,28 +157,23 @@ def cmd_fit(args: argparse.Namespace) -> int:
 def _fit_text(result: Fit, compute: list[float] | None, unique_tokens: float | None) -> str:
     """The summary, and the compute-optimal allocation at ``compute`` as the ``optimal`` command prints it."""
     from ..present.text import format_summary
-    from ..result.intervals import interval_table
+    from .answers import optimal_text
 
     text = format_summary(result)
     if compute:
-        ds = result.optimal(compute, unique_tokens=unique_tokens)
-        reach_lines(ds.attrs)
-        table = wide(interval_table(ds, defaults.DEFAULT_PROB), "compute", defaults.DEFAULT_PROB)
+        table = optimal_text(result.optimal(compute, unique_tokens=unique_tokens), defaults.DEFAULT_PROB)
         text += f"\n\ncompute-optimal allocation ({defaults.DEFAULT_PROB:.0%} intervals):\n{table}"
     return text
 
 
 def _fit_json(result: Fit, compute: list[float] | None, unique_tokens: float | None) -> dict:
     """The fit as ``summary --json`` gives it, with ``optimal --json``'s answer at ``compute``."""
-    from ..result.intervals import interval_table
-    from .answers import parameter_records
+    from .answers import optimal_fields, summary_document
 
-    prob = defaults.DEFAULT_PROB
-    doc = {**header(result), "prob": prob, "parameters": parameter_records(result.summary(prob))}
+    doc = summary_document(result, defaults.DEFAULT_PROB)
     if compute:
         ds = result.optimal(compute, unique_tokens=unique_tokens)
-        doc.update(optimal=records(interval_table(ds, prob)), reach=ds.attrs["reach"],
-                   warnings=[*doc["warnings"], *ds.attrs["warnings"]])
+        doc.update(optimal_fields(ds, defaults.DEFAULT_PROB, doc["warnings"]))
     return doc
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from functools import cache
 from importlib.metadata import PackageNotFoundError, version
 
 
+@cache
 def package_version() -> str:
-    """Installed version of bayes_scaling."""
+    """Installed version of bayes_scaling (read once per process)."""
     try:
         return version("bayes_scaling")
     except PackageNotFoundError:  # running from a source tree

@@ -106,13 +106,20 @@ def check_priors(runs: Runs, spec: ModelSpec, seed: int = 0) -> str | None:
         else:
             noise = rng.standard_normal(mu.shape)
         predicted = mu + sigma * noise
-        tail = (1.0 - REACH_MASS) / 2
-        lower = np.nanquantile(predicted, tail, axis=0)
-        upper = np.nanquantile(predicted, 1.0 - tail, axis=0)
+    tail = (1.0 - REACH_MASS) / 2
     observed = np.log(runs.column("loss"))[keep]
-    outside = ~((observed >= lower) & (observed <= upper))
+    # A run is out of reach when fewer than `tail` of the draws (NaN ignored) lie on one side of its
+    # loss: the central interval's test by counting, without sorting 4,000 draws per run.
+    drawn = (~np.isnan(predicted)).sum(axis=0)
+    below = (predicted < observed).sum(axis=0)
+    above = (predicted > observed).sum(axis=0)
+    outside = (drawn == 0) | (above < tail * drawn) | (below < tail * drawn)
     if outside.mean() <= MAX_OUTSIDE:
         return None
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        lower = np.nanquantile(predicted, tail, axis=0)
+        upper = np.nanquantile(predicted, 1.0 - tail, axis=0)
     text = (f"the priors put the observed losses out of reach: {int(outside.sum())} of {len(keep)} runs checked lie outside "
             f"the central {REACH_MASS:.1%} of the prior predictive (observed loss {np.exp(observed.min()):.4g} to "
             f"{np.exp(observed.max()):.4g}; prior predictive {np.exp(np.nanmin(lower)):.4g} to "

@@ -10,6 +10,7 @@ import json
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -78,9 +79,9 @@ class Fit:
         """Posterior draws, dims ``(chain, draw)``."""
         return self.idata["posterior"].to_dataset()
 
-    @property
+    @cached_property
     def groups(self) -> Groups:
-        """Domain and task labels of the runs and the maps between them."""
+        """Domain and task labels of the runs and the maps between them (made once per fit)."""
         return Groups.from_runs(self.runs)
 
     @property

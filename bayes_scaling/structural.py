@@ -207,14 +207,15 @@ def override(error: StructuralError, value: str | float | None) -> StructuralErr
 def decades_beyond(train: pd.DataFrame, points: pd.DataFrame, inputs: tuple[str, ...], per_task: bool,
                    relative: bool = False) -> np.ndarray:
     """Decades each point lies beyond the training runs: the largest over the law's inputs (and compute,
-    for laws in N and D) of the distance in log10 outside [min, max] of the training values.
+    for laws whose inputs include N and D) of the distance in log10 outside [min, max] of the training
+    values.
 
     ``train`` and ``points`` are tables with those columns (``Runs.table``). With ``per_task`` the range
     is that of the point's own task where ``points`` has a ``task`` column and the task has training
     runs (a learning curve is extrapolated from its own points), else of all training runs. With
     ``relative`` each axis's distance is divided by the span of the range (at least :data:`MIN_SPAN`).
     """
-    axes = list(inputs) + (["compute"] if set(inputs) == {"params", "tokens"} else [])
+    axes = list(inputs) + (["compute"] if {"params", "tokens"} <= set(inputs) else [])
     out = np.zeros(len(points))
     for axis in axes:
         x = np.log10(points[axis].to_numpy(dtype=float))

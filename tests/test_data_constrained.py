@@ -175,3 +175,18 @@ def test_plan_under_a_unique_data_budget(datablations_fit, tmp_path):
 def test_a_unique_budget_plan_needs_a_law_that_reads_it(sim_fit):
     with pytest.raises(bs.QueryError, match="does not read unique tokens"):
         bs.plan(sim_fit, [1e22], unique_tokens=1e10)
+
+
+def test_a_backtest_scores_the_standard_huber_fit_beside_the_law():
+    """The data-constrained law is compared with the tool users have: the Huber fit of Chinchilla's law,
+    which has no term for repeats, and its bootstrap."""
+    require_mirrored("muennighoff2023_datablations")
+    runs = bs.datasets.load("muennighoff2023_datablations")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bs.SamplerWarning)  # 2 x 150 draws: this test reads the rows
+        bt = bs.backtest(runs, "data_constrained", holdout="compute:0.2", baselines=True, draws=150, tune=300,
+                         chains=2, seed=SEED, n_resamples=10)
+    metrics = bt.metrics.set_index("method")
+    assert {"posterior", "huber", "bootstrap"} <= set(metrics.index)
+    assert not bt.notes
+    assert np.isfinite(metrics.loc["huber", "rmsle"]) and metrics.loc["huber", "rmsle"] > 0

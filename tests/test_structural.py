@@ -102,6 +102,16 @@ def test_distance_is_zero_inside_and_decades_outside():
     np.testing.assert_allclose(curve, [np.log10(3), 1.0, 2.0, 0.0])
 
 
+def test_a_law_in_n_d_and_unique_tokens_is_beyond_in_compute_too():
+    """A run inside the range of each input can still lie beyond the data in compute (the top of a
+    compute holdout): the data-constrained law's runs are measured in compute as Chinchilla's are."""
+    train = pd.DataFrame({"params": [1e8, 1e9], "tokens": [1e10, 1e9], "unique_tokens": [1e9, 1e9],
+                          "compute": [6e18, 6e18]})
+    point = pd.DataFrame({"params": [1e9], "tokens": [1e10], "unique_tokens": [1e9], "compute": [6e19]})
+    d = decades_beyond(train, point, ("params", "tokens", "unique_tokens"), per_task=False)
+    np.testing.assert_allclose(d, [1.0])  # N, D and U inside their ranges; compute a decade above
+
+
 def test_growth_draws_are_deterministic_and_centred_on_the_scale():
     a, b = growth_draws(0.02, 0.5, 4000, seed=3), growth_draws(0.02, 0.5, 4000, seed=3)
     assert np.array_equal(a, b) and not np.array_equal(a, growth_draws(0.02, 0.5, 4000, seed=4))

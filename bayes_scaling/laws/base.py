@@ -83,7 +83,8 @@ class Law:
         against the irreducible fraction and the offset along a curved ridge.
     baseline : str, optional
         The point-estimate method a backtest compares the posterior with: ``"huber"`` (L-BFGS on a
-        Huber loss with a bootstrap) or ``"m4"`` (Alabdulmohsin et al.'s estimator per curve).
+        Huber loss of Chinchilla's law, with a bootstrap: the standard tool for runs in N and D) or
+        ``"m4"`` (Alabdulmohsin et al.'s estimator per curve).
     """
 
     name: str

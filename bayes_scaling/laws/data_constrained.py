@@ -77,7 +77,7 @@ DATA_CONSTRAINED = Law(
     priors=PRIORS,
     latex=(r"L = E + \frac{A}{N'^{\alpha}} + \frac{B}{D'^{\beta}},\quad "
            r"D' = U_D + U_D R_D^* \left(1 - e^{-R_D/R_D^*}\right)"),
-    baseline=None,
+    baseline="huber",
     follows={"unique_tokens": "tokens"},
 )
 

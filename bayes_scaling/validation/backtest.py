@@ -247,8 +247,9 @@ def backtest(
     pool, priors
         Overrides of the spec's pooling and priors, as in :func:`bayes_scaling.result.fit`.
     baselines : bool
-        Also score, on the same split: for the Chinchilla law the Huber fit (``"huber"``, point) and its
-        bootstrap (``"bootstrap"``, ``n_resamples`` resamples); for learning-curve laws (one data axis)
+        Also score, on the same split: for the Chinchilla and data-constrained laws the Huber fit of
+        Chinchilla's law (``"huber"``, point; the standard tool, which has no term for repeated data) and
+        its bootstrap (``"bootstrap"``, ``n_resamples`` resamples); for learning-curve laws (one data axis)
         the M4 estimator per curve (``"m4"``, point). One baseline fit per group where the spec varies
         by group. Other laws have no baseline (recorded in ``notes``).
     levels : sequence of float

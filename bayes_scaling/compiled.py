@@ -45,8 +45,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-#: Settings the compiled callbacks depend on (written into the model's key).
-COMPILE_SETTINGS = {"numba__fastmath": False}
+from .inference import COMPILE_FLAGS
+
 #: Version of the stored records' layout.
 RECORD_LAYOUT = 1
 
@@ -186,7 +186,7 @@ def compile_model(model: Any, initial_point_fn: Any) -> Any:
     """
     import pytensor
 
-    with pytensor.config.change_flags(**COMPILE_SETTINGS):
+    with pytensor.config.change_flags(**COMPILE_FLAGS):
         return _compile(model, initial_point_fn)
 
 
@@ -215,7 +215,7 @@ def _record_settings() -> tuple:
     from .version import package_version
 
     templates = hashlib.sha256((LOGP_SRC + EXPAND_SRC).encode()).hexdigest()
-    return (*sorted(COMPILE_SETTINGS.items()), ("templates", templates), ("layout", RECORD_LAYOUT),
+    return (*sorted(COMPILE_FLAGS.items()), ("templates", templates), ("layout", RECORD_LAYOUT),
             ("bayes_scaling", package_version()))
 
 
@@ -378,14 +378,16 @@ def read_record(key: str) -> dict | None:
 
 def write_record(key: str, record: dict) -> None:
     """Store a record atomically; a folder that cannot be written only costs the next process the rewrites."""
-    folder = _store()
+    folder, temp = _store(), None
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile("w", dir=folder, suffix=".tmp", delete=False) as out:
+            temp = Path(out.name)
             json.dump({**record, "layout": RECORD_LAYOUT}, out)
-        os.replace(out.name, folder / f"{key}.json")
+        os.replace(temp, folder / f"{key}.json")
     except OSError:
-        pass
+        if temp is not None:  # no half-written record left beside the others
+            temp.unlink(missing_ok=True)
 
 
 __all__ = ["compile_model", "sample_nutpie"]

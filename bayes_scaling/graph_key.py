@@ -2,8 +2,8 @@
 
 nutpie needs a model's log density, its gradient and the function that expands a point into the
 stored variables. Building them (``nutpie.compile_pymc._make_functions``) rewrites and links the
-graphs, which takes about 2 s of a 3 s fit from a cold shell even when the compiled code itself
-loads from disk. :func:`model_key` names the model's structure so that what that step produces (the
+graphs, which takes about 1 s of a fit from a cold shell even when the compiled code itself loads
+from disk. :func:`model_key` names the model's structure so that what that step produces (the
 sizes, names and shapes nutpie needs, and the keys of the cached callbacks) can be stored once and
 read back by a later process with the same structure (:mod:`bayes_scaling.compiled`).
 

@@ -286,3 +286,27 @@ def test_the_family_effect_shares_an_offset_within_a_model_size(sim_runs):
     offset = np.log(seen["loss_pred"]).std() - np.log(plain.predict(params=[known], tokens=[tokens])["loss_pred"]).std()
     wider = np.log(new["loss_pred"]).std() - np.log(plain.predict(params=[known * 1.37], tokens=[tokens])["loss_pred"]).std()
     assert float(wider) > 0 and float(wider) > float(offset) - 1e-3  # a new size is at least as uncertain
+
+
+def test_within_study_update_of_the_error_scale_follows_its_evidence():
+    """benchmarks/internal_extrapolation.py's update of tau = scale·m: no spread is no update, evidence
+    peaked at m = 1/8 pulls tau there under a wide prior, flat evidence leaves the prior's median, and
+    the draws are the same for the same seed."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("internal_extrapolation",
+                                                  ROOT / "benchmarks" / "internal_extrapolation.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    grid = module.LOG_M
+    peaked = -0.5 * ((grid - np.log(1 / 8)) / 0.1) ** 2
+    assert np.all(module.updated_tau(0.02, 0.0, peaked, 400, SEED) == 0.02)
+    pulled = module.updated_tau(0.02, 2.0, peaked, 400, SEED)
+    assert abs(np.log(np.median(pulled) / (0.02 / 8))) < 0.2
+    flat = module.updated_tau(0.02, 0.5, np.zeros_like(grid), 400, SEED)
+    assert abs(np.log(np.median(flat) / 0.02)) < 0.1 and np.std(np.log(flat)) > 0.4
+    assert np.array_equal(flat, module.updated_tau(0.02, 0.5, np.zeros_like(grid), 400, SEED))

@@ -42,7 +42,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-import calibration_real as cr  # noqa: E402
+import calibration_real as cr
 
 OUT = HERE / "results" / "internal_extrapolation.json"
 LAW_TRUE = "law_true_chinchilla_sim"
@@ -73,7 +73,7 @@ def scores(log_obs, mu, sigma, nu, extra, seed: int) -> dict:
     per = pointwise_scores(log_obs, mu, *convolved(sigma, nu, extra, seed))
     pit = per["pit"].to_numpy()
     cover = [float(np.mean(np.abs(pit - 0.5) <= q / 2)) for q in LEVELS]
-    out = {f"coverage_{int(round(100 * q))}": c for q, c in zip(LEVELS, cover)}
+    out = {f"coverage_{round(100 * q)}": c for q, c in zip(LEVELS, cover)}
     return out | {"coverage_error": float(np.mean(np.abs(np.array(cover) - LEVELS))),
                   "mlpd": float(per["lpd"].mean()), "lpd_sum": float(per["lpd"].sum())}
 

@@ -215,3 +215,18 @@ def test_second_multi_group_fit_from_the_cli(tmp_path, capsys):
     assert {row["group"], row["other"]} == {"cerebras", "pythia"}
     assert 0.05 < row["other_median"] < 1.0 and 0.05 < row["group_median"] < 1.0
     assert row["diff_lower"] < row["diff_median"] < row["diff_upper"] and 0.0 < row["p_greater"] < 1.0
+
+
+def test_every_command_prints_its_help(capsys):
+    """``bayes-scaling <command> --help`` prints the usage and exits 0 for every command (argparse
+    formats help strings with %, so a bare '80% intervals' in one of them is a traceback)."""
+    from bayes_scaling.cli import build_parser
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if a.dest == "command").choices
+    assert {"fit", "summary", "optimal", "predict-final"} <= set(commands)
+    for command in commands:
+        assert main([command, "--help"]) == 0, command
+        out = capsys.readouterr().out
+        assert out.startswith(f"usage: bayes-scaling {command}"), command
+    assert main(["--help"]) == 0

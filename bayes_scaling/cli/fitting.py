@@ -44,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="on Ctrl-C, save the draws taken so far, marked as an interrupted fit (default: save nothing)")
     p.add_argument("--compute", type=positive_float, nargs="+", default=None,
                    help="also print the compute-optimal N*, D*, D*/N*, L* at these budgets in FLOPs (as 'optimal' "
-                        f"does, {defaults.DEFAULT_PROB:.0%} intervals), without a second process")
+                        f"does, {defaults.DEFAULT_PROB:.0%}% intervals), without a second process")
     p.add_argument("--unique-tokens", type=positive_float, default=None,
                    help="with --compute: the unique data available (data-constrained law), as in 'optimal'")
     p.add_argument("--json", action="store_true",

@@ -192,3 +192,17 @@ def test_the_curve_laws_are_their_textbook_formulas_at_any_pivot(name, natural, 
                                                            pivots, xp=pt))
     np.testing.assert_allclose(f(*moved.values()), law.log_loss(moved, {k: v[4] for k, v in inputs.items()}, pivots),
                                rtol=1e-12)
+
+
+def test_a_fit_of_final_losses_of_several_sizes_is_not_a_learning_curve(sim_fit, tmp_path):
+    """A Chinchilla fit of final losses (runs of many sizes, no 'curve' column) has one task, 'all':
+    predict_final refuses it with one line instead of continuing the first size's 'curve'."""
+    from bayes_scaling.errors import QueryError
+
+    with pytest.raises(QueryError, match="model sizes"):
+        sim_fit.predict_final(fraction_seen=0.3)
+    path = sim_fit.save(tmp_path / "final_losses.nc")
+    out = subprocess.run([sys.executable, "-m", "bayes_scaling.cli", "predict-final", str(path), "--fraction-seen", "0.3"],
+                         capture_output=True, text=True, check=False)
+    assert out.returncode == 2 and out.stderr.strip().startswith("error:") and "model sizes" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1

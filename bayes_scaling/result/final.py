@@ -92,6 +92,13 @@ def final_points(fit: Fit, total: Any = None, fraction_seen: Any = None,
     missing = sorted(set(known) - set(fit.groups.tasks))
     if missing:
         raise QueryError(f"the fit has no curve {missing[0]!r}")
+    runs = fit.runs.table[fit.runs.table["task"].isin(known)]
+    if "params" in fit.law.inputs and "params" in runs:
+        sizes = runs.groupby("task")["params"].nunique()
+        if (sizes > 1).any():
+            c = sizes.index[sizes > 1][0]
+            raise QueryError(f"curve {c!r} holds runs of {sizes[c]} model sizes: predict_final continues the learning "
+                             "curve of one run; fit a checkpoint table with a 'curve' column (one run per curve)")
     seen = fit.runs.table.groupby("task")["tokens"].max().reindex(known)
     frac = _per_curve(fraction_seen, known, "fraction_seen")
     bad = frac.dropna()[(frac.dropna() <= 0) | (frac.dropna() >= 1)]

@@ -21,7 +21,7 @@ import xarray as xr
 
 import bayes_scaling as bs
 from bayes_scaling.cli import main
-from bayes_scaling.result.checks import check_priors
+from bayes_scaling.result.checks import check_groups, check_priors
 from bayes_scaling.validation.splits import split_holdout
 
 
@@ -321,3 +321,22 @@ def test_checksums_taken_in_memory_equal_those_of_the_file(tmp_path):
     back = read_tree(path)
     assert json.loads(back.attrs[CHECKSUM_ATTR]) == group_checksums(back) == group_checksums(tree)
     assert not _round_trips(xr.DataTree.from_dict({"g": xr.Dataset({"o": ("x", np.array([None, "m"], dtype=object))})}))
+
+
+def test_runs_of_several_groups_under_one_shared_law_are_named(sim_runs):
+    """Two domains (or tasks) under a spec that shares every parameter get a DataWarning naming them
+    and the way out; a hierarchical spec, a pooling override or one group alone get none."""
+    from bayes_scaling.spec import load_spec
+
+    table = sim_runs.table[["params", "tokens", "loss"]]
+    two = bs.read_runs(pd.concat([table.assign(domain="c4"), table.assign(domain="oscar", loss=table["loss"] * 1.2)]))
+    with pytest.warns(bs.DataWarning, match=r"2 domains \(c4, oscar\).*'chinchilla' fits one law"):
+        check_groups(two, load_spec("chinchilla"))
+    tasks = bs.read_runs(pd.concat([table.assign(task="a"), table.assign(task="b")]))
+    with pytest.warns(bs.DataWarning, match="2 tasks"):
+        check_groups(tasks, load_spec("chinchilla"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert check_groups(two, load_spec("chinchilla_domain")) is None
+        assert check_groups(two, load_spec("chinchilla").overridden(None, "e=domain", None)) is None
+        assert check_groups(sim_runs, load_spec("chinchilla")) is None

@@ -18,7 +18,7 @@ import xarray as xr
 
 from ..data.groups import Groups
 from ..data.runs import Runs
-from ..errors import PriorWarning
+from ..errors import DataWarning, PriorWarning
 from ..inference import Diagnostics, SamplerSettings
 from ..model import log_inputs, model_pivots, run_pivots
 from ..spec import ModelSpec, Prior, base_level, is_positive
@@ -78,6 +78,28 @@ def _parameter_draws(spec: ModelSpec, rng: np.random.Generator, size: int) -> di
             value = value * np.exp(scatter) if is_positive(prior) else value + scatter
         out[name] = value[:, None]
     return out
+
+
+def check_groups(runs: Runs, spec: ModelSpec) -> str | None:
+    """Warn when the runs hold several domains or tasks and the spec fits one law to all of them (every
+    parameter and the noise shared); returns the warning text (or None).
+
+    Runs of two corpora, datasets or ladders under one law are legal, but their differences then
+    read as noise and the law's parameters as a compromise: Muennighoff et al.'s C4 and OSCAR runs
+    under one data-constrained law show a noise sd of 0.10 on log loss; with E by corpus, under 0.005.
+    """
+    if any(level != "shared" for level in (*spec.pooling.values(), spec.noise_pooling)):
+        return None
+    for label in ("domain", "task"):
+        groups = sorted(runs.table[label].astype(str).unique())
+        if len(groups) > 1:
+            shown = ", ".join(groups[:4]) + (", ..." if len(groups) > 4 else "")
+            text = (f"the runs hold {len(groups)} {label}s ({shown}) and spec '{spec.name}' fits one law to all of "
+                    f"them; if they differ (corpora, datasets, ladders), pool parameters by {label} (a hierarchical "
+                    f"spec such as chinchilla_domain, or pool=/--pool) or fit each {label} alone")
+            warnings.warn(text, DataWarning, stacklevel=3)
+            return text
+    return None
 
 
 def check_priors(runs: Runs, spec: ModelSpec, seed: int = 0) -> str | None:

@@ -230,3 +230,14 @@ def test_every_command_prints_its_help(capsys):
         out = capsys.readouterr().out
         assert out.startswith(f"usage: bayes-scaling {command}"), command
     assert main(["--help"]) == 0
+
+
+def test_a_fit_file_given_where_a_table_of_runs_is_read_is_named(sim_fit, tmp_path, capsys):
+    """A saved fit passed to a command that reads a CSV of runs gets one line saying what the file is."""
+    path = sim_fit.save(tmp_path / "fit.nc")
+    for argv in (["isoflop", str(path)], ["backtest", str(path)], ["plot", str(path), "--kind", "pit", "--out",
+                                                                     str(tmp_path / "pit.png")]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error:") and "saved fit (NetCDF)" in err and len(err.splitlines()) == 1, argv
+    assert not (tmp_path / "pit.png").exists()

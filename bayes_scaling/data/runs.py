@@ -212,6 +212,18 @@ def require_groups(runs: Runs, level: str, minimum: int = 2) -> None:
         )
 
 
+def fit_file_hint(path: Path) -> str | None:
+    """What to say of a file that is not CSV because it is a saved fit (NetCDF/HDF5); None otherwise."""
+    try:
+        with open(path, "rb") as handle:
+            magic = handle.read(8)
+    except OSError:
+        return None
+    if magic.startswith((b"\x89HDF", b"CDF")):
+        return "it is a saved fit (NetCDF), not a table of runs"
+    return None
+
+
 def _as_frame(data: object) -> tuple[pd.DataFrame, str]:
     if isinstance(data, pd.DataFrame):  # rows are numbered 0..n-1 in messages, whatever the index
         return data.reset_index(drop=True), "DataFrame"
@@ -226,7 +238,7 @@ def _as_frame(data: object) -> tuple[pd.DataFrame, str]:
             raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise InputError(f"cannot read {path} as CSV: {first}") from None
+            raise InputError(f"cannot read {path} as CSV: {fit_file_hint(path) or first}") from None
         frame.columns = list(header.iloc[0]) if len(header) and header.shape[1] == frame.shape[1] else frame.columns
         return frame, str(path)
     raise InputError(f"runs must be a pandas DataFrame or a CSV path, got {type(data).__name__}")

@@ -43,8 +43,10 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import calibration_real as cr
+from markers import replace_between
 
 OUT = HERE / "results" / "internal_extrapolation.json"
+DOC = HERE.parent / "docs" / "structural.md"
 LAW_TRUE = "law_true_chinchilla_sim"
 INNER = "compute:0.2"
 LEVELS = (0.5, 0.8, 0.9, 0.95)
@@ -157,11 +159,32 @@ def loso(rows: list[dict]) -> dict:
                                          "updated": mean("coverage_error", lambda r: str(chosen[r["study"]]))}}
 
 
+def table_md(record: dict) -> str:
+    """The page's table: each study's inner and external gain, and its scores with and without the update."""
+    chosen = record["summary"]["spread_chosen"]
+    lines = [(f"From `benchmarks/results/internal_extrapolation.json` on {record['machine']['platform']} "
+             f"(Python {record['machine']['python']}; `{record['command']}`; do not edit by hand)."), "",
+             ("| study | inner gain in mlpd from the error | external gain | external mlpd / coverage error, shipped "
+             "| spread chosen | external mlpd / coverage error, updated |"), "| --- | --- | --- | --- | --- | --- |"]
+    for row in record["rows"]:
+        ext, spread = row["external"], str(chosen[row["study"]])
+        gain = "–" if row["law_true"] else f"{ext['0.0']['mlpd'] - ext['none']['mlpd']:+.2f}"
+        name = f"{row['study']} (law true)" if row["law_true"] else row["study"]
+        lines.append(f"| {name} | {row['inner_gain']:+.2f} | {gain} | {ext['0.0']['mlpd']:.3f} / "
+                     f"{ext['0.0']['coverage_error']:.3f} | {spread} | {ext[spread]['mlpd']:.3f} / "
+                     f"{ext[spread]['coverage_error']:.3f} |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--doc-only", action="store_true", help="rewrite the page's table from the record")
     args = parser.parse_args(argv)
+    if args.doc_only:
+        replace_between(DOC, "internal_extrapolation", table_md(json.loads(args.out.read_text())))
+        return 0
     warnings.filterwarnings("ignore")
     law_true_fit(args.seed)
     record = json.loads(cr.OUT.read_text())
@@ -180,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
            "command": "python benchmarks/internal_extrapolation.py", "inner_holdout": INNER,
            "spreads": list(SPREADS), "rows": rows, "summary": summary}
     args.out.write_text(json.dumps(out, indent=1) + "\n")
+    replace_between(DOC, "internal_extrapolation", table_md(out))
     print(json.dumps(summary, indent=1))
     return 0
 

@@ -65,6 +65,22 @@ def test_predict_needs_the_law_inputs(sim_fit):
         sim_fit.predict(params=-1, tokens=1e9)
 
 
+def test_predict_refuses_queries_it_would_answer_wrongly(sim_fit):
+    """Inputs a prediction would silently misread are refused with one QueryError each: compute that
+    is not k·N·D beside N and D (the mean reads N and D, the structural error's distance reads C),
+    unique tokens for a law without them (ignored before), no points, text."""
+    ok = sim_fit.predict(params=1e9, tokens=2e10, compute=6 * 1e9 * 2e10)
+    assert float(ok["compute"][0]) == pytest.approx(1.2e20)
+    with pytest.raises(bs.QueryError, match="give two of them"):
+        sim_fit.predict(params=1e9, tokens=1e10, compute=1e30)
+    with pytest.raises(bs.QueryError, match="does not read unique tokens"):
+        sim_fit.predict(params=1e9, tokens=1e10, unique_tokens=1e3)
+    with pytest.raises(bs.QueryError, match="positive finite"):
+        sim_fit.predict(params=[], tokens=1e10)
+    with pytest.raises(bs.QueryError, match="must be numbers"):
+        sim_fit.predict(params="abc", tokens=1e10)
+
+
 def test_save_load_round_trip(sim_fit, tmp_path):
     path = sim_fit.save(tmp_path / "fit.nc")
     loaded = bs.load_fit(path)

@@ -126,6 +126,46 @@ class Law:
         """Sampled parameters at zero pivots from natural ones (the inverse of :meth:`natural`)."""
         return self.from_natural(xp, natural)
 
+    def points(self, k: float, params: Any = None, tokens: Any = None, compute: Any = None,
+               unique: Any = None) -> dict[str, np.ndarray]:
+        """The inputs at which to evaluate the law, as 1-D arrays of one length: those given, broadcast,
+        with compute = k·params·tokens and the inputs that follow another (:attr:`follows`) filled in.
+
+        Raises
+        ------
+        QueryError
+            Non-numeric, empty, non-positive or non-finite values, lengths that do not broadcast,
+            unique tokens for a law that does not read them, compute that is not k·params·tokens, or
+            an input the law needs and the query lacks.
+        """
+        from ..errors import QueryError
+
+        given = {n: v for n, v in (("params", params), ("tokens", tokens), ("compute", compute), ("unique_tokens", unique))
+                 if v is not None}
+        try:
+            arrays = {n: np.atleast_1d(np.asarray(v, dtype=float)) for n, v in given.items()}
+        except (TypeError, ValueError):
+            raise QueryError(f"params, tokens, compute and unique_tokens must be numbers, got {given}") from None
+        for name, values in arrays.items():
+            if values.ndim != 1 or not values.size or not np.all(np.isfinite(values)) or np.any(values <= 0):
+                raise QueryError(f"{name} must be positive finite numbers, got {np.ravel(values).tolist()}")
+        if "unique_tokens" in arrays and "unique_tokens" not in self.inputs:
+            raise QueryError(f"the '{self.name}' law does not read unique tokens (fit data_constrained for that)")
+        try:
+            arrays = dict(zip(arrays, np.broadcast_arrays(*arrays.values())))
+        except ValueError:
+            raise QueryError("params, tokens and compute must have the same length (or length 1)") from None
+        if "params" in arrays and "tokens" in arrays:
+            implied = k * arrays["params"] * arrays["tokens"]
+            if "compute" in arrays and not np.allclose(arrays["compute"], implied, rtol=1e-3):
+                raise QueryError(f"compute must be {k:g}·params·tokens when all three are given: give two of them")
+            arrays.setdefault("compute", implied)
+        arrays |= {n: arrays[m] for n, m in self.follows.items() if n not in arrays and m in arrays}
+        missing = [n for n in self.inputs if n not in arrays]
+        if missing:
+            raise QueryError(f"the '{self.name}' law needs {' and '.join(self.inputs)} to predict; missing {missing}")
+        return arrays
+
     def log_loss(self, p: Mapping[str, Array], log_inputs: Mapping[str, Array], pivots: Mapping[str, float],
                  xp: ModuleType = np) -> Array:
         """log L at the given log inputs (uncentred), e.g. ``{"params": log N, "tokens": log D}``."""

@@ -329,24 +329,7 @@ class Fit:
         return self.spec.pivot == "task" or self.spec.level() == "task"
 
     def _points(self, params, tokens, compute, unique=None) -> dict[str, np.ndarray]:
-        k = self.runs.compute_factor
-        given = {n: v for n, v in (("params", params), ("tokens", tokens), ("compute", compute), ("unique_tokens", unique))
-                 if v is not None}
-        arrays = {n: np.atleast_1d(np.asarray(v, dtype=float)) for n, v in given.items()}
-        for name, values in arrays.items():
-            if values.ndim != 1 or not np.all(np.isfinite(values)) or np.any(values <= 0):
-                raise QueryError(f"{name} must be positive finite numbers, got {np.ravel(values).tolist()}")
-        try:
-            arrays = dict(zip(arrays, np.broadcast_arrays(*arrays.values())))
-        except ValueError:
-            raise QueryError("params, tokens and compute must have the same length (or length 1)") from None
-        if "params" in arrays and "tokens" in arrays:
-            arrays.setdefault("compute", k * arrays["params"] * arrays["tokens"])
-        arrays |= {n: arrays[m] for n, m in self.law.follows.items() if n not in arrays and m in arrays}
-        missing = [n for n in self.law.inputs if n not in arrays]
-        if missing:
-            raise QueryError(f"the '{self.law.name}' law needs {' and '.join(self.law.inputs)} to predict; missing {missing}")
-        return arrays
+        return self.law.points(self.runs.compute_factor, params, tokens, compute, unique)
 
     def save(self, path: str | Path) -> Path:
         """Write the fit to NetCDF (h5netcdf) with its provenance and a checksum per group; returns the path.

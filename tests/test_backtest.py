@@ -368,3 +368,16 @@ def test_coverage_curve_and_extrapolation_draw(sim_backtest):
     assert "held-out runs" in labels and "posterior (90% interval)" in labels and "huber (point)" in labels
     with pytest.raises(ValueError, match="levels"):
         plots.extrapolation(sim_backtest, prob=0.66)
+
+
+def test_held_out_runs_that_are_also_training_runs_are_named(sim_runs):
+    """A given split whose test runs are also in its training runs warns before they are scored as if
+    held out; a clean split does not."""
+    from bayes_scaling.validation.splits import warn_overlap
+
+    train, test = split_holdout(sim_runs, "compute:0.2")
+    with pytest.warns(bs.DataWarning, match=r"5 of the \d+ held-out runs are also training runs"):
+        assert warn_overlap(bs.Runs(pd.concat([train.table, test.table.iloc[:5]], ignore_index=True)), test) == 5
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert warn_overlap(train, test) == 0

@@ -85,3 +85,17 @@ def test_a_group_with_one_run_is_refused():
     with pytest.raises(bs.InputError, match="'vision' \\(1 run\\)"):
         require_groups(runs, "domain")
     require_groups(runs.__class__(runs.table.iloc[:6]), "domain")  # every group has >= 2 runs: fine
+
+
+def test_compute_far_from_k_n_d_is_named(sim_runs):
+    """A compute column given beside params and tokens that is orders of magnitude off k·N·D (a unit
+    error) warns; one within a factor of two (attention FLOPs, as in the IsoFLOP ladders) does not."""
+    import warnings
+
+    table = sim_runs.table[["params", "tokens", "loss"]]
+    with pytest.warns(bs.DataWarning, match=r"column 'compute' is 1e\+03 times off 6·params·tokens in row 0"):
+        bs.read_runs(table.assign(compute=6 * table["params"] * table["tokens"] / 1e3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        bs.read_runs(table.assign(compute=6 * table["params"] * table["tokens"] * 1.35))
+        bs.read_runs(table)

@@ -37,6 +37,9 @@ DEFAULT_GROUP = "all"
 MAX_LOSS = 30.0
 #: Smallest plausible largest model / token count when counts are given raw.
 MIN_PLAUSIBLE_COUNT = 1_000.0
+#: Decades a given compute may differ from k·params·tokens before it is named (attention and
+#: embedding FLOPs move it by well under a factor of 2; a unit error by orders of magnitude).
+COMPUTE_SLACK = 0.5
 
 
 @dataclass(frozen=True)
@@ -158,6 +161,7 @@ def read_runs(
         if name in frame.columns:
             table[name] = _numeric(frame[name], name)
     _require_columns(table, [str(c) for c in frame.columns])
+    all_three = {"params", "tokens", "compute"} <= set(table.columns)
     if "tokens" not in table:
         table["tokens"] = table["compute"] / (compute_factor * table["params"])
     if "compute" not in table:
@@ -169,6 +173,8 @@ def read_runs(
     _check_unique(table)
     if check_units:
         _check_units(table)
+    if all_three:
+        _check_compute(table, compute_factor)
     for label in LABELS:
         table[label] = _labels(frame, label)
     if "task" not in frame.columns:
@@ -347,6 +353,16 @@ def _check_units(table: pd.DataFrame) -> None:
             f"column 'loss' reaches {largest:g}: that looks like a percentage or a scaled loss; "
             "give loss in nats (cross-entropy) or error as a fraction in (0, 1]"
         )
+
+
+def _check_compute(table: pd.DataFrame, k: float) -> None:
+    """Warn where a given compute is more than :data:`COMPUTE_SLACK` decades from k·params·tokens."""
+    off = np.abs(np.log10(table["compute"] / (k * table["params"] * table["tokens"])))
+    if off.max() > COMPUTE_SLACK:
+        row = int(off.idxmax())
+        warnings.warn(f"column 'compute' is {10 ** off[row]:.3g} times off {k:g}·params·tokens in row {row}: check its "
+                      "units (FLOPs) or compute_factor (laws in N and D read params and tokens, the compute law "
+                      "reads compute)", DataWarning, stacklevel=3)
 
 
 def _labels(frame: pd.DataFrame, label: str) -> pd.Series:

@@ -49,7 +49,7 @@ from .scoring import (
     summarise,
     tabulate,
 )
-from .splits import DEFAULT_HOLDOUT, check_split, split_holdout, take
+from .splits import DEFAULT_HOLDOUT, check_split, split_holdout, take, warn_overlap
 
 #: Upper bound on draws x runs evaluated at once when predicting (bounds memory on large test sets).
 CHUNK_ELEMENTS = 4_000_000
@@ -330,6 +330,7 @@ def _split(runs: Runs | pd.DataFrame | str | Path | tuple[Runs, Runs], holdout: 
             raise InputError(f"a given split is a (train, test) pair of runs, got {len(runs)} items")
         train, test = (_as_runs(r) for r in runs)
         check_split(train, test, spec, "the given split")
+        warn_overlap(train, test)
         return train, test, "given split"
     holdout = holdout or DEFAULT_HOLDOUT
     return (*split_holdout(_as_runs(runs), holdout, spec), holdout)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 
 import numpy as np
 import pandas as pd
 
 from ..data.runs import Runs
-from ..errors import InputError, QueryError
+from ..errors import DataWarning, InputError, QueryError
 from ..spec import LEVEL_RANK, ModelSpec, load_spec
 
 #: Default holdout: the top 20% of runs by compute (Hoffmann / Epoch-style extrapolation).
@@ -86,6 +87,17 @@ def split_holdout(runs: Runs, holdout: str, spec: ModelSpec | str | None = None)
     train, test = take(runs, ~held, "train"), take(runs, held, "test")
     check_split(train, test, spec, f"holdout '{holdout}'", runs.column(column).max(), column)
     return train, test
+
+
+def warn_overlap(train: Runs, test: Runs, what: str = "the given split") -> int:
+    """Warn (DataWarning) when held-out runs are also training runs (same inputs, loss and groups):
+    they would be scored as if held out. Returns how many are."""
+    columns = [c for c in ("params", "tokens", "compute", "loss", "domain", "task") if c in test.table and c in train.table]
+    shared = test.table[columns].merge(train.table[columns].drop_duplicates(), on=columns, how="inner")
+    if len(shared):
+        warnings.warn(f"{what}: {len(shared)} of the {len(test)} held-out runs are also training runs; they are "
+                      "scored as if held out, which flatters the scores", DataWarning, stacklevel=3)
+    return len(shared)
 
 
 def check_split(train: Runs, test: Runs, spec: ModelSpec | str | None = None, what: str = "the split",

@@ -68,6 +68,14 @@ def test_compare_refuses_what_it_cannot_answer(hier_fit, sim_fit):
         compare(hier_fit, "gamma")
     with pytest.raises(bs.QueryError, match="unknown domain"):
         compare(hier_fit, "alpha", pairs=[("vision", "audio")])
+    # E is pooled by domain: tasks of one domain share its draws, so comparing them is no comparison
+    with pytest.raises(bs.QueryError, match="one quantity for tasks 'v1' and 'v2'"):
+        compare(hier_fit, "E", by="task", pairs=[("v1", "v2")])
+    assert compare(hier_fit, "E", by="task", pairs=[("v1", "l1")]).iloc[0]["p_greater"] < 0.01  # 0.4 against 1.7
+    with pytest.raises(bs.QueryError, match="one quantity"):
+        compare(hier_fit, "alpha", pairs=[("vision", "vision")])
+    with pytest.raises(bs.QueryError, match="pairs must be"):
+        compare(hier_fit, "alpha", pairs=("vision", "language"))
 
 
 def test_predict_per_group(hier_fit):

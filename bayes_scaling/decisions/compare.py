@@ -87,9 +87,15 @@ def compare(fit: Fit, param: str, by: str = "domain", prob: float = DEFAULT_PROB
     labels = [str(v) for v in draws[by].values]
     if pairs is None:
         pairs = list(itertools.combinations(labels, 2))
+    if any(isinstance(pair, str) or len(pair) != 2 for pair in pairs):
+        raise QueryError(f"pairs must be (group, other) pairs, e.g. [('{labels[0]}', '{labels[-1]}')], got {pairs!r}")
     unknown = sorted({g for pair in pairs for g in pair} - set(labels))
     if unknown:
         raise QueryError(f"unknown {by}(s) {unknown}; the fit has {labels}")
+    for group, other in pairs:
+        if group == other or np.array_equal(draws.sel({by: group}).values, draws.sel({by: other}).values):
+            raise QueryError(f"'{param}' is one quantity for {by}s {group!r} and {other!r} (the same {by}, or "
+                             f"{by}s that spec '{fit.spec.name}' does not separate): compare by a level it varies at")
     lo, hi = (1.0 - prob) / 2.0, 1.0 - (1.0 - prob) / 2.0
     rows = []
     for group, other in pairs:

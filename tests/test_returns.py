@@ -50,6 +50,18 @@ def test_a_threshold_beyond_the_search_is_nan_and_counted(sim_fit):
     assert not_reached == 1.0 and np.isnan(at.values).all()
 
 
+def test_a_threshold_met_where_the_search_starts_is_named(sim_fit):
+    """A gain already below the threshold a decade below the smallest run in every draw is refused (the
+    search's first budget is no answer); in some draws it is kept as an upper bound, with a warning."""
+    with pytest.raises(bs.QueryError, match="already at"):
+        compute_below(sim_fit, 1.0)
+    start = 10 ** (np.log10(sim_fit.runs.column("compute").min()) - 1.0)
+    gains = returns(sim_fit, [start])["gain"].values.ravel()
+    with pytest.warns(bs.ExtrapolationWarning, match=r"in (4|5|6)\d% of draws .* upper bound"):
+        at, _ = compute_below(sim_fit, float(np.median(gains)))
+    assert float(at.min()) == pytest.approx(start)
+
+
 def test_compute_law_and_groups(hier_fit):
     ds = returns(hier_fit, [1e22, 1e24], threshold=1e-3, level="task")
     assert set(ds["gain"].dims) == {"chain", "draw", "compute", "task"}

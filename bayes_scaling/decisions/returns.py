@@ -10,13 +10,14 @@ so both come with intervals.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
 import xarray as xr
 
 from ..data.reach import reach, reach_warnings
-from ..errors import QueryError
+from ..errors import ExtrapolationWarning, QueryError
 from ..laws.allocation import compute_grid
 from ..result.fit import Fit
 
@@ -107,6 +108,14 @@ def compute_below(fit: Fit, threshold: float, level: str | None = None) -> tuple
     g1, g0 = np.take_along_axis(log_g, j[..., None], -1)[..., 0], np.take_along_axis(log_g, j[..., None] - 1, -1)[..., 0]
     t = np.where(g0 != g1, (np.log(threshold) - g0) / np.where(g0 != g1, g1 - g0, 1.0), 1.0)
     log_at = log_c[j - 1] + np.clip(t, 0.0, 1.0) * (log_c[j] - log_c[j - 1])
+    from_start = found & (first == 0)
+    if from_start.all():
+        raise QueryError(f"the gain per doubling is below {threshold:g} in every draw already at {grid[0]:.3g} FLOPs, a "
+                         "decade below the smallest fitted run: the search starts there; give a smaller threshold")
+    if from_start.any():
+        warnings.warn(f"in {from_start.mean():.0%} of draws the gain per doubling is below {threshold:g} already at "
+                      f"{grid[0]:.3g} FLOPs, where the search starts: their compute_below is that budget, an upper "
+                      "bound", ExtrapolationWarning, stacklevel=3)
     at = np.where(found, np.where(first == 0, grid[0], np.exp(log_at)), np.nan)
     dims = [d for d in loss.dims if d != "compute"]
     out = xr.DataArray(at, dims=dims, coords={d: loss.coords[d] for d in dims if d in loss.coords})

@@ -79,6 +79,8 @@ def test_predict_refuses_queries_it_would_answer_wrongly(sim_fit):
         sim_fit.predict(params=[], tokens=1e10)
     with pytest.raises(bs.QueryError, match="must be numbers"):
         sim_fit.predict(params="abc", tokens=1e10)
+    with pytest.raises(bs.QueryError, match="too small"):  # N* = 0.06 parameters before, as plan refuses
+        sim_fit.optimal(6.0)
 
 
 def test_save_load_round_trip(sim_fit, tmp_path):

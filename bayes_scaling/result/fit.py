@@ -18,7 +18,7 @@ import pandas as pd
 import xarray as xr
 
 from ..data.groups import Groups, expand
-from ..data.reach import reach, reach_warnings
+from ..data.reach import check_budget, reach, reach_warnings
 from ..data.runs import Runs
 from ..errors import QueryError
 from ..inference import Diagnostics, SamplerSettings
@@ -235,9 +235,12 @@ class Fit:
             Dims ``(chain, draw, compute[, domain | task])``; summarise with
             :func:`bayes_scaling.interval_table`. ``attrs["reach"]`` holds the decades of compute, N*
             and D* (medians) beyond the fitted runs, ``attrs["warnings"]`` says where they extrapolate.
+            A budget more than a decade below every fitted run is refused (``QueryError``), as ``plan``
+            refuses it.
         """
         ds = optimal_allocation(self.law, self.sampled(level), self.pivots_at(level), compute,
                                 self.runs.compute_factor, method, unique_tokens=unique_tokens)
+        check_budget(self.runs, ds["compute"].values)
         distances = reach(self.runs, compute=ds["compute"].values, params=ds["params"].median(("chain", "draw")).values.ravel(),
                           tokens=ds["tokens"].median(("chain", "draw")).values.ravel())
         ds.attrs.update(reach=distances, warnings=reach_warnings(distances, "the optimum"))

@@ -81,6 +81,10 @@ class SamplerSettings:
     def check(self) -> None:
         """Refuse an unknown backend (or its missing packages), draws, tune or chains below 1, a negative seed."""
         check_backend(self.backend)
+        for name in ("draws", "tune", "chains", "seed"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer, float)) or float(value) != int(value):
+                raise BackendError(f"{name} must be a whole number, got {value!r}")
         for name in ("draws", "tune", "chains"):
             if int(getattr(self, name)) < 1:
                 raise BackendError(f"{name} must be at least 1, got {getattr(self, name)}")

@@ -30,6 +30,9 @@ def test_missing_packages_are_named(backend, how, monkeypatch):
 def test_bad_sampler_settings(sim_runs):
     with pytest.raises(bs.BackendError, match="draws must be at least 1"):
         bs.fit(sim_runs, draws=0)
+    for bad in ({"draws": 1.5}, {"seed": "1"}, {"chains": True}):  # 1.5 draws sampled 1 per chain before
+        with pytest.raises(bs.BackendError, match="must be a whole number"):
+            bs.fit(sim_runs, **bad)
 
 
 # -- every backend samples the same posterior --------------------------------------------------------

@@ -99,3 +99,15 @@ def test_compute_far_from_k_n_d_is_named(sim_runs):
         warnings.simplefilter("error")
         bs.read_runs(table.assign(compute=6 * table["params"] * table["tokens"] * 1.35))
         bs.read_runs(table)
+
+
+def test_a_column_mapping_that_makes_two_columns_of_one_name_is_refused(sim_runs):
+    """Mapping a column onto a name the table already has (or two columns onto one name) is one
+    InputError, not pandas' TypeError from the duplicated column."""
+    table = sim_runs.table[["params", "tokens", "loss"]]
+    with pytest.raises(bs.InputError, match=r"two columns named \['params'\]"):
+        bs.read_runs(table.assign(N=table["params"]), columns={"N": "params"})
+    with pytest.raises(bs.InputError, match="two columns named"):
+        bs.read_runs(table.rename(columns={"params": "N"}).assign(M=table["params"]), columns={"N": "params", "M": "params"})
+    swapped = bs.read_runs(table, columns={"params": "tokens", "tokens": "params"})
+    assert swapped.table["params"].equals(table["tokens"])

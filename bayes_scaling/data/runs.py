@@ -280,6 +280,10 @@ def _rename(frame: pd.DataFrame, columns: Mapping[str, str]) -> pd.DataFrame:
     unknown = sorted(set(columns.values()) - set(NUMERIC + OPTIONAL + LABELS))
     if unknown:
         raise InputError(f"column mapping targets {unknown}; targets must be among {list(NUMERIC + OPTIONAL + LABELS)}")
+    targets = list(columns.values())
+    clash = sorted({t for t in targets if targets.count(t) > 1 or (t in frame.columns and t not in columns)})
+    if clash:
+        raise InputError(f"column mapping would give two columns named {clash}: map one column to each name")
     frame = frame.rename(columns=dict(columns))
     aliases = {a: c for a, c in ALIASES.items() if a in frame.columns and c not in frame.columns}
     return frame.rename(columns=aliases)

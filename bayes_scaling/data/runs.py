@@ -37,8 +37,7 @@ DEFAULT_GROUP = "all"
 MAX_LOSS = 30.0
 #: Smallest plausible largest model / token count when counts are given raw.
 MIN_PLAUSIBLE_COUNT = 1_000.0
-#: Decades a given compute may differ from k·params·tokens before it is named (attention and
-#: embedding FLOPs move it by well under a factor of 2; a unit error by orders of magnitude).
+#: Decades a given compute may differ from k·params·tokens unnamed (attention FLOPs: under 2x).
 COMPUTE_SLACK = 0.5
 
 

@@ -81,6 +81,12 @@ def test_predict_refuses_queries_it_would_answer_wrongly(sim_fit):
         sim_fit.predict(params="abc", tokens=1e10)
     with pytest.raises(bs.QueryError, match="too small"):  # N* = 0.06 parameters before, as plan refuses
         sim_fit.optimal(6.0)
+    with pytest.raises(bs.QueryError, match="must differ"):  # a duplicated coordinate before
+        sim_fit.optimal([1e21, 1e21])
+    with pytest.raises(bs.QueryError, match="must be numbers"):
+        sim_fit.optimal("abc")
+    with pytest.raises(bs.QueryError, match="one number or a list"):  # numpy's "truth value" ValueError before
+        bs.plan(sim_fit, [[1e21, 1e22]])
 
 
 def test_save_load_round_trip(sim_fit, tmp_path):

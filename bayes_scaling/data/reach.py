@@ -65,10 +65,17 @@ def check_budget(runs: Runs, budget: float | Sequence[float] | np.ndarray) -> No
     Raises
     ------
     QueryError
-        Naming the budget and the smallest run's compute.
+        Naming the budget and the smallest run's compute; budgets that are not numbers, or not one
+        number or a list of them.
     """
+    try:
+        values = np.atleast_1d(np.asarray(budget, dtype=float))
+    except (TypeError, ValueError):
+        raise QueryError(f"budgets must be numbers (FLOPs), got {budget!r}") from None
+    if values.ndim != 1:
+        raise QueryError(f"budgets must be one number or a list of numbers, got an array of shape {values.shape}")
     smallest = float(runs.column("compute").min())
-    for value in np.atleast_1d(np.asarray(budget, dtype=float)):
+    for value in values:
         if np.isfinite(value) and value > 0 and np.log10(smallest / value) > MAX_DECADES_BELOW:
             raise QueryError(
                 f"budget {value:.4g} FLOPs is too small: {np.log10(smallest / value):.1f} decades below the smallest "

@@ -23,7 +23,10 @@ METHODS = ("auto", "closed", "numeric")
 
 def compute_grid(compute: float | Sequence[float] | np.ndarray) -> xr.DataArray:
     """Validate budgets and return them as a DataArray with dim ``compute``."""
-    values = np.atleast_1d(np.asarray(compute, dtype=float))
+    try:
+        values = np.atleast_1d(np.asarray(compute, dtype=float))
+    except (TypeError, ValueError):
+        raise QueryError(f"compute budgets must be numbers (FLOPs), got {compute!r}") from None
     if values.ndim != 1 or values.size == 0:
         raise QueryError("give one or more compute budgets (FLOPs)")
     if not np.all(np.isfinite(values)) or np.any(values <= 0):

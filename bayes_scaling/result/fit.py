@@ -241,6 +241,8 @@ class Fit:
         ds = optimal_allocation(self.law, self.sampled(level), self.pivots_at(level), compute,
                                 self.runs.compute_factor, method, unique_tokens=unique_tokens)
         check_budget(self.runs, ds["compute"].values)
+        if np.unique(ds["compute"].values).size != ds.sizes["compute"]:
+            raise QueryError(f"compute budgets must differ from each other, got {ds['compute'].values.tolist()}")
         distances = reach(self.runs, compute=ds["compute"].values, params=ds["params"].median(("chain", "draw")).values.ravel(),
                           tokens=ds["tokens"].median(("chain", "draw")).values.ravel())
         ds.attrs.update(reach=distances, warnings=reach_warnings(distances, "the optimum"))

@@ -376,6 +376,8 @@ def load_spec(spec: str | Path | ModelSpec) -> ModelSpec:
     """
     if isinstance(spec, ModelSpec):
         return spec
+    if not isinstance(spec, (str, Path)):
+        raise SpecError(f"a spec is a shipped name, a .toml path or a ModelSpec, got {type(spec).__name__}")
     path = Path(spec)
     if path.suffix != ".toml":
         shipped = resource_dir("models") / f"{spec}.toml"

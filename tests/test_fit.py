@@ -87,6 +87,17 @@ def test_predict_refuses_queries_it_would_answer_wrongly(sim_fit):
         sim_fit.optimal("abc")
     with pytest.raises(bs.QueryError, match="one number or a list"):  # numpy's "truth value" ValueError before
         bs.plan(sim_fit, [[1e21, 1e22]])
+    for seed in (-1, 1.5):  # numpy's ValueError / TypeError before
+        with pytest.raises(bs.QueryError, match="seed must be"):
+            sim_fit.predict(params=1e9, tokens=1e10, seed=seed)
+    with pytest.raises(bs.QueryError, match="same length"):  # numpy's broadcast ValueError before
+        bs.planning.prob_below(sim_fit, 2.0, [1e9, 2e9], [1e10, 2e10, 3e10], predictive=True)
+    with pytest.raises(bs.QueryError, match="compares fits"):
+        bs.compare_models([sim_fit, "fit.nc"])
+    with pytest.raises(bs.SpecError, match="a spec is"):
+        bs.fit(sim_fit.runs, None)
+    with pytest.raises(bs.FitFileError, match="a fit file is a path"):
+        bs.load_fit(None)
 
 
 def test_save_load_round_trip(sim_fit, tmp_path):

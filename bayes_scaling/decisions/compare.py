@@ -153,7 +153,11 @@ def compare_models(fits: Mapping[str, Fit] | Sequence[Fit]) -> pd.DataFrame:
     QueryError
         Fewer than two fits, or fits of different data.
     """
-    named = dict(fits) if isinstance(fits, Mapping) else _auto_names(list(fits))
+    items = list(fits.values()) if isinstance(fits, Mapping) else list(fits)
+    bad = [type(f).__name__ for f in items if not isinstance(f, Fit)]
+    if bad:
+        raise QueryError(f"compare_models compares fits (bs.fit or bs.load_fit), got {bad[0]}")
+    named = dict(fits) if isinstance(fits, Mapping) else _auto_names(items)
     if len(named) < 2:
         raise QueryError("compare_models needs at least two fits")
     digests = {name: f.runs.digest for name, f in named.items()}

@@ -261,7 +261,8 @@ def prob_below(fit: Fit, loss: float | Sequence[float], params: float | Sequence
     if predictive and not draws.noise:
         raise QueryError("this fit has no noise parameters: predictive probabilities are unavailable")
     if predictive:
-        n, d = np.broadcast_arrays(np.atleast_1d(np.asarray(params, float)), np.atleast_1d(np.asarray(tokens, float)))
+        points = fit.law.points(fit.runs.compute_factor, params, tokens)  # validated and broadcast
+        n, d = points["params"], points["tokens"]
         points = pd.DataFrame({"params": n, "tokens": d, "compute": fit.runs.compute_factor * n * d})
         draws = replace(draws, noise=convolved_noise(fit, draws.noise, points))
     return prob_below_from_draws(draws, loss, params, tokens, predictive)

@@ -163,9 +163,9 @@ def predict_final(fit: Fit, total: Any = None, fraction_seen: Any = None, curves
     mu = fit.law.log_loss(sampled, logs, pivots).transpose("chain", "draw", "task")
     sigma = expand(fit.posterior["sigma"], fit.spec.noise_pooling, "task", fit.groups)
     sigma = ((sigma.sel(task=names) if "task" in sigma.dims else sigma) + 0.0 * mu).transpose("chain", "draw", "task")
-    from .fit import predictive_noise
+    from .fit import predictive_noise, query_seed
 
-    rng = np.random.default_rng(fit.settings.seed if seed is None else seed)
+    rng = np.random.default_rng(fit.settings.seed if seed is None else query_seed(seed))
     nu = fit.posterior["nu"].values if fit.spec.likelihood == "student_t" else None
     if nu is not None and "task" in fit.posterior["nu"].dims:
         raise QueryError("predict_final needs one Student-t nu for all curves")

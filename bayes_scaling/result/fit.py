@@ -303,7 +303,7 @@ class Fit:
             mu, sigma = mu + family[0], np.sqrt(sigma**2 + family[1])
         beyond = decades_beyond(self.runs.table, table, self.law.distance_inputs, per_task=False)
         error = self.spec.discrepancy if structural else StructuralError()
-        rng = np.random.default_rng(self.settings.seed if seed is None else seed)
+        rng = np.random.default_rng(self.settings.seed if seed is None else query_seed(seed))
         nu = post["nu"].values if self.spec.likelihood == "student_t" else None
         pred = mu + sigma * xr.DataArray(predictive_noise(rng, mu.shape, nu), dims=mu.dims)
         extra = structural_extra(self, table, "point") if structural else None
@@ -362,6 +362,13 @@ class Fit:
             "data_source": self.runs.source,
             "pivots": json.dumps(pivots_to_json(self.pivots)),
         }
+
+
+def query_seed(seed: object) -> int:
+    """A seed given to an answer: a non-negative whole number, or a QueryError."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or int(seed) < 0:
+        raise QueryError(f"seed must be a non-negative whole number, got {seed!r}")
+    return int(seed)
 
 
 def predictive_noise(rng: np.random.Generator, shape: tuple[int, ...], nu: np.ndarray | None) -> np.ndarray:

@@ -27,6 +27,8 @@ def load_fit(path: str | Path) -> Fit:
         If the file is missing, corrupt, truncated, not a bayes_scaling fit, or its data does not
         match the recorded hash.
     """
+    if not isinstance(path, (str, Path)):
+        raise FitFileError(f"a fit file is a path, got {type(path).__name__}")
     path = Path(path)
     tree = read_tree(path)
     attrs = tree.attrs

@@ -112,6 +112,11 @@ def test_held_out_task_without_training_runs_is_refused():
     with pytest.raises(bs.QueryError, match="held-out task.*'b'.*no training runs"):
         split_holdout(runs, "tokens:>5e8", spec)
     split_holdout(runs, "tokens:>5e8", "saturating")  # a shared spec can predict task b
+    one_x = bs.read_runs(pd.concat([runs.table[runs.table["task"] == "a"],
+                                    runs.table[runs.table["task"] == "b"].head(1)], ignore_index=True))
+    with pytest.raises(bs.QueryError, match=r"lie in the held-out part") as refused:  # not: "use 'tokens:half'"
+        split_holdout(one_x, "tokens:half", spec)
+    assert "e.g. 'tokens:half'" not in str(refused.value)
 
 
 # ----------------------------------------------------------------------------------------- scoring

@@ -134,10 +134,12 @@ def check_split(train: Runs, test: Runs, spec: ModelSpec | str | None = None, wh
         missing = sorted(set(test.table[level]) - set(train.table[level]))
         if missing:
             shown = ", ".join(f"'{m}'" for m in missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+            within = ":half" in what or ":tail" in what
+            advice = (f"their runs all lie in the held-out part (runs of one {level} at one x?)" if within else
+                      f"hold out runs within each {level} (e.g. 'tokens:half')")
             raise QueryError(
                 f"held-out {level}(s) {shown} have no training runs, but spec '{spec.name}' fits each {level} "
-                f"its own values: hold out runs within each {level} (e.g. 'tokens:half') or use a spec "
-                "shared across them"
+                f"its own values: {advice}, or use a spec shared across them"
             )
 
 

@@ -241,3 +241,32 @@ def test_a_fit_file_given_where_a_table_of_runs_is_read_is_named(sim_fit, tmp_pa
         err = capsys.readouterr().err.strip()
         assert err.startswith("error:") and "saved fit (NetCDF)" in err and len(err.splitlines()) == 1, argv
     assert not (tmp_path / "pit.png").exists()
+
+
+@pytest.mark.filterwarnings("ignore::bayes_scaling.errors.SamplerWarning")  # 2 short chains: E and C0 trade off
+def test_runs_given_by_compute_alone_fit_the_compute_law(tmp_path, capsys):
+    """A CSV of (compute, loss) pairs, e.g. read off a paper's compute-optimal frontier, fits L(C) and
+    answers from the command line; a law in N and D on it is one line naming the missing column."""
+    rng = np.random.default_rng(3)
+    compute = np.geomspace(1e17, 1e23, 12)
+    loss = (1.7 + (1e18 / compute) ** 0.25) * np.exp(rng.normal(0, 0.005, compute.size))
+    csv = tmp_path / "frontier.csv"
+    pd.DataFrame({"compute": compute, "loss": loss}).to_csv(csv, index=False)
+    runs = bs.read_runs(csv)
+    assert "params" not in runs.table and "tokens" not in runs.table and len(runs) == 12
+    out = tmp_path / "c.nc"
+    assert main(["fit", str(csv), "--spec", "compute", "--draws", "300", "--tune", "500", "--chains", "2",
+                 "--out", str(out)]) == 0
+    capsys.readouterr()
+    fit = bs.load_fit(out)
+    assert "params" not in fit.runs.table and fit.runs.digest == runs.digest
+    pred = fit.predict(compute=1e23)
+    assert float(pred["loss_mean"].median()) == pytest.approx(1.7 + (1e18 / 1e23) ** 0.25, rel=0.05)
+    assert main(["report", str(out), "--out", str(tmp_path / "r.md")]) == 0
+    assert "compute C (FLOPs)" in (tmp_path / "r.md").read_text()
+    capsys.readouterr()
+    for argv in (["fit", str(csv), "--out", str(tmp_path / "n.nc")], ["isoflop", str(csv)]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error:") and "'params'" in err and len(err.splitlines()) == 1, argv
+    assert not (tmp_path / "n.nc").exists()

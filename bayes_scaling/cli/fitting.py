@@ -114,6 +114,11 @@ def fit_from(args: argparse.Namespace, runs: Runs, spec: ModelSpec) -> Fit:
     from ..result.estimator import fit
 
     stop_if_interrupted("sampling")
+    from ..data.runs import require_runs
+
+    for name in spec.law_obj.inputs:  # refusals are the one line of an error, before any progress line
+        runs.column(name)
+    require_runs(runs, spec.law_obj.n_parameters, spec.law_obj.name)
     progress = sys.stderr.isatty()
     print(f"fitting '{spec.name}' to {len(runs)} runs from {runs.source} "
           f"({args.chains} chains x {args.draws} draws, backend {args.backend})...", file=sys.stderr)

@@ -70,7 +70,7 @@ def _plot_pit(args: argparse.Namespace) -> int:
     try:
         table = pd.read_csv(path)
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
-        from ..data.runs import fit_file_hint
+        from ..data.tables import fit_file_hint
 
         reason = fit_file_hint(path) or str(exc).splitlines()[0]
         raise InputError(f"{path} is not the per-run CSV table that 'backtest --save' writes: {reason}") from None

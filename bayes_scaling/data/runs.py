@@ -19,6 +19,7 @@ import pandas as pd
 import xarray as xr
 
 from ..errors import DataWarning, InputError
+from .tables import as_frame, clean_columns, rename_columns
 
 #: Default FLOPs per parameter per token: C = 6 N D (Kaplan et al. 2020; Hoffmann et al. 2022).
 DEFAULT_COMPUTE_FACTOR = 6.0
@@ -49,7 +50,8 @@ class Runs:
     ----------
     table : pandas.DataFrame
         Columns ``params``, ``tokens``, ``compute``, ``loss`` (float, finite, > 0) and ``domain``,
-        ``task`` (str), one row per run, index ``0..n-1``.
+        ``task`` (str), one row per run, index ``0..n-1``. Runs given by compute alone (laws in C)
+        have no ``params`` or ``tokens``.
     compute_factor : float
         FLOPs per parameter per token used where compute or tokens had to be derived (C = k N D).
     source : str
@@ -79,7 +81,7 @@ class Runs:
     @property
     def numeric(self) -> list[str]:
         """The numeric columns these runs have: :data:`NUMERIC` and any of :data:`OPTIONAL` given."""
-        return [*NUMERIC, *(c for c in OPTIONAL if c in self.table)]
+        return [*(c for c in NUMERIC if c in self.table), *(c for c in OPTIONAL if c in self.table)]
 
     @property
     def domains(self) -> list[str]:
@@ -151,8 +153,9 @@ def read_runs(
         like billions, loss that looks like a percentage, duplicate rows, missing labels, or a task
         label used in two domains.
     """
-    frame, default_source = _as_frame(data)
-    frame = _rename(_clean_columns(frame), columns or {})
+    frame, default_source = as_frame(data)
+    frame = rename_columns(clean_columns(frame), columns or {}, (*NUMERIC, *OPTIONAL, *LABELS))
+    frame = frame.rename(columns={a: c for a, c in ALIASES.items() if a in frame.columns and c not in frame.columns})
     if not np.isfinite(compute_factor) or compute_factor <= 0:
         raise InputError(f"compute_factor must be a positive number, got {compute_factor!r}")
     table = pd.DataFrame(index=pd.RangeIndex(len(frame)))
@@ -161,13 +164,13 @@ def read_runs(
             table[name] = _numeric(frame[name], name)
     _require_columns(table, [str(c) for c in frame.columns])
     all_three = {"params", "tokens", "compute"} <= set(table.columns)
-    if "tokens" not in table:
+    if "tokens" not in table and "params" in table:
         table["tokens"] = table["compute"] / (compute_factor * table["params"])
     if "compute" not in table:
         table["compute"] = compute_factor * table["params"] * table["tokens"]
     if len(table) == 0:
         raise InputError("the table has no rows")
-    for name in [*NUMERIC, *(c for c in OPTIONAL if c in table)]:
+    for name in [*(c for c in NUMERIC if c in table), *(c for c in OPTIONAL if c in table)]:
         _check_values(table[name], name)
     _check_unique(table)
     if check_units:
@@ -180,7 +183,7 @@ def read_runs(
         table["task"] = table["domain"]
     _check_duplicates(table)
     _check_nesting(table)
-    table = table[[*NUMERIC, *LABELS, *(c for c in OPTIONAL if c in table)]]
+    table = table[[*(c for c in NUMERIC if c in table), *LABELS, *(c for c in OPTIONAL if c in table)]]
     return Runs(table, float(compute_factor), source or default_source)
 
 
@@ -217,79 +220,10 @@ def require_groups(runs: Runs, level: str, minimum: int = 2) -> None:
         )
 
 
-def fit_file_hint(path: Path) -> str | None:
-    """What to say of a file that is not CSV because it is a saved fit (NetCDF/HDF5); None otherwise."""
-    try:
-        with open(path, "rb") as handle:
-            magic = handle.read(8)
-    except OSError:
-        return None
-    if magic.startswith((b"\x89HDF", b"CDF")):
-        return "it is a saved fit (NetCDF), not a table of runs"
-    return None
-
-
-def _as_frame(data: object) -> tuple[pd.DataFrame, str]:
-    if isinstance(data, pd.DataFrame):  # rows are numbered 0..n-1 in messages, whatever the index
-        return data.reset_index(drop=True), "DataFrame"
-    if isinstance(data, (str, Path)):
-        path = Path(data)
-        if not path.is_file():
-            raise InputError(f"no such file: {path}")
-        try:
-            header = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False)
-            frame = pd.read_csv(path)
-        except OSError as exc:
-            raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise InputError(f"cannot read {path} as CSV: {fit_file_hint(path) or first}") from None
-        frame.columns = list(header.iloc[0]) if len(header) and header.shape[1] == frame.shape[1] else frame.columns
-        return frame, str(path)
-    raise InputError(f"runs must be a pandas DataFrame or a CSV path, got {type(data).__name__}")
-
-
-def _clean_columns(frame: pd.DataFrame) -> pd.DataFrame:
-    """Strip spaces around column names (with a :class:`DataWarning`) and refuse duplicate names."""
-    names = [str(c) for c in frame.columns]
-    stripped = [n.strip() for n in names]
-    changed = [n for n, m in zip(names, stripped, strict=True) if n != m]
-    if changed:
-        warnings.warn(f"column name(s) {changed} have spaces around them; read as "
-                      f"{[n.strip() for n in changed]}", DataWarning, stacklevel=4)
-    seen: dict[str, int] = {}
-    for n in stripped:
-        seen[n] = seen.get(n, 0) + 1
-    dupes = [n for n, count in seen.items() if count > 1]
-    if dupes:
-        raise InputError(f"the table has more than one column named {dupes} (as spelled: "
-                         f"{[n for n in names if n.strip() in dupes]}); keep one of each")
-    frame = frame.copy()
-    frame.columns = stripped
-    return frame
-
-
-def _rename(frame: pd.DataFrame, columns: Mapping[str, str]) -> pd.DataFrame:
-    missing = [src for src in columns if src not in frame.columns]
-    if missing:
-        raise InputError(
-            f"column mapping names column(s) {missing} that the table does not have; "
-            f"it has {list(frame.columns)}"
-        )
-    unknown = sorted(set(columns.values()) - set(NUMERIC + OPTIONAL + LABELS))
-    if unknown:
-        raise InputError(f"column mapping targets {unknown}; targets must be among {list(NUMERIC + OPTIONAL + LABELS)}")
-    targets = list(columns.values())
-    clash = sorted({t for t in targets if targets.count(t) > 1 or (t in frame.columns and t not in columns)})
-    if clash:
-        raise InputError(f"column mapping would give two columns named {clash}: map one column to each name")
-    frame = frame.rename(columns=dict(columns))
-    aliases = {a: c for a, c in ALIASES.items() if a in frame.columns and c not in frame.columns}
-    return frame.rename(columns=aliases)
-
-
 def _require_columns(table: pd.DataFrame, columns: list[str]) -> None:
-    missing = [c for c in ("params", "loss") if c not in table]
+    """params with tokens or compute, or compute alone (laws in C), and loss."""
+    compute_only = "compute" in table and "params" not in table and "tokens" not in table
+    missing = [c for c in ("params", "loss") if c not in table and not (c == "params" and compute_only)]
     if "tokens" not in table and "compute" not in table:
         missing.append("tokens (or compute)")
     if missing:
@@ -344,6 +278,8 @@ def _check_unique(table: pd.DataFrame) -> None:
 
 def _check_units(table: pd.DataFrame) -> None:
     for name, hint in (("params", "7e10, not 70"), ("tokens", "1.4e12, not 1400")):
+        if name not in table:
+            continue
         largest = table[name].max()
         if largest < MIN_PLAUSIBLE_COUNT:
             raise InputError(

@@ -68,6 +68,8 @@ def isoflop_table(runs: Runs | pd.DataFrame, tolerance: float = TOLERANCE) -> pd
     if len(tasks) > 1:
         raise InputError(f"isoflop fits one family of IsoFLOP runs; these runs have {len(tasks)} tasks "
                          f"({', '.join(map(str, tasks[:4]))}{', ...' if len(tasks) > 4 else ''}): pick one (--split)")
+    if "params" not in table:
+        raise InputError("isoflop fits a parabola in log N at each budget: the runs need a 'params' column")
     table["budget"] = budgets_of(table, tolerance)
     sizes = table.groupby("budget")["params"].nunique()
     thin = sizes[sizes < MIN_SIZES]

@@ -180,10 +180,9 @@ def _data_lines(fit: Fit) -> list[str]:
         ["runs", str(len(runs))],
         ["domains", _labels(runs.domains)],
         ["tasks", _labels(runs.tasks)],
-        ["parameters N", f"{_num(table['params'].min())} – {_num(table['params'].max())}"],
-        ["tokens D", f"{_num(table['tokens'].min())} – {_num(table['tokens'].max())}"],
-        ["compute C (FLOPs)", f"{_num(table['compute'].min())} – {_num(table['compute'].max())}"],
-        ["loss", f"{_num(table['loss'].min())} – {_num(table['loss'].max())}"],
+        *([label, f"{_num(table[name].min())} – {_num(table[name].max())}"]
+          for name, label in (("params", "parameters N"), ("tokens", "tokens D"), ("compute", "compute C (FLOPs)"),
+                              ("loss", "loss")) if name in table),
         ["compute factor k (C = k·N·D)", f"{runs.compute_factor:g}"],
     ])
     return out

@@ -193,7 +193,7 @@ def calibrate(
     if not levels or any(not 0 < p < 1 for p in levels):
         raise InputError(f"levels must lie strictly between 0 and 1, got {list(levels)}")
     design_runs = _design(isoflop_design() if design is None else design)
-    frame = design_runs.table[["params", "tokens", "compute"]]
+    frame = design_runs.table[[c for c in ("params", "tokens", "compute") if c in design_runs.table]]
     rng = np.random.default_rng(seed)
     truths, label = _truth_source(spec, design_runs, truth, rng)
     quantities = list(law.natural_names) + (["ratio"] if law.has_allocation else [])
@@ -246,7 +246,7 @@ def _refit_dataset(sim: pd.DataFrame, values: Mapping[str, float], i: int, spec:
                    quantities: Sequence[str], compute: float, levels: Sequence[float], rank_draws: int,
                    sampler: SamplerSettings) -> tuple[Fit, list[dict]]:
     """Refit the ``i``-th simulated data set and score each quantity's truth against its posterior."""
-    runs = read_runs(sim[["params", "tokens", "compute", "loss"]], compute_factor=factor)
+    runs = read_runs(sim[[c for c in ("params", "tokens", "compute", "loss") if c in sim]], compute_factor=factor)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SamplerWarning)
         result = fit_runs(runs, spec, sampler=sampler)

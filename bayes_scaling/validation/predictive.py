@@ -119,7 +119,7 @@ def _group_index(fit: Fit, runs: Runs, level: str) -> xr.DataArray:
 
 def _run_coords(runs: Runs) -> dict[str, tuple[str, np.ndarray]]:
     t = runs.table
-    return {**{c: ("run", t[c].to_numpy(dtype=float)) for c in COLUMNS},
+    return {**{c: ("run", t[c].to_numpy(dtype=float)) for c in COLUMNS if c in t},
             "domain": ("run", t["domain"].to_numpy(dtype=str)), "task": ("run", t["task"].to_numpy(dtype=str))}
 
 

@@ -149,6 +149,36 @@ def test_datablations_fit_gives_decay_constants_and_epochs(datablations_fit, tmp
     assert rows["epochs"]["median"] == pytest.approx(float(tight["epochs"].median()), rel=1e-9)
 
 
+@pytest.mark.slow
+def test_the_colpret_datablations_runs_converge_with_a_level_per_corpus(tmp_path):
+    """Muennighoff et al.'s 48 C4 and OSCAR runs, fitted as docs/laws.md says (E by corpus, long draws),
+    pass every sampler check, put the corpora's E about 0.5 nats apart and answer the epochs question;
+    the same runs under one shared E warn that they hold two domains."""
+    require_mirrored("muennighoff2023_datablations")
+    out = tmp_path / "db.nc"
+    done = subprocess.run([sys.executable, "-m", "bayes_scaling.cli", "fit", "muennighoff2023_datablations",
+                           "--spec", "data_constrained", "--pool", "E=domain_separate", "--draws", "12000",
+                           "--tune", "3000", "--seed", "1", "--out", str(out), "--json"],
+                          check=False, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    d = doc["diagnostics"]
+    assert doc["warnings"] == [] and d["divergences"] == 0 and d["max_rhat"] <= 1.01 and d["min_ess_bulk"] >= 400, d
+    fit = bs.load_fit(out)
+    e = fit.parameters()["E"].median(("chain", "draw"))
+    assert 0.3 < float(e.sel(domain="oscar") - e.sel(domain="c4")) < 0.7
+    for name in ("R_D", "R_N"):
+        lo, hi = (float(v) for v in fit.parameters()[name].quantile([0.05, 0.95]))
+        assert 0.05 < lo < hi < 100, (name, lo, hi)
+    epochs = fit.optimal(1e22, unique_tokens=1e10)["epochs"]
+    assert float(epochs.min()) >= 1.0 and 1.0 < float(epochs.median()) < 100
+    from bayes_scaling.result.checks import check_groups
+    from bayes_scaling.spec import load_spec
+
+    with pytest.warns(bs.DataWarning, match=r"2 domains \(c4, oscar\).*E=domain_separate"):
+        check_groups(bs.datasets.load("muennighoff2023_datablations"), load_spec("data_constrained"))
+
+
 def test_a_unique_budget_needs_a_law_that_reads_it(sim_fit):
     with pytest.raises(bs.QueryError, match="does not read unique tokens"):
         sim_fit.optimal(1e22, unique_tokens=1e10)

@@ -330,11 +330,14 @@ def test_runs_of_several_groups_under_one_shared_law_are_named(sim_runs):
 
     table = sim_runs.table[["params", "tokens", "loss"]]
     two = bs.read_runs(pd.concat([table.assign(domain="c4"), table.assign(domain="oscar", loss=table["loss"] * 1.2)]))
-    with pytest.warns(bs.DataWarning, match=r"2 domains \(c4, oscar\).*'chinchilla' fits one law"):
+    with pytest.warns(bs.DataWarning, match=r"2 domains \(c4, oscar\).*'chinchilla' fits one law.*E=domain_separate"):
         check_groups(two, load_spec("chinchilla"))
     tasks = bs.read_runs(pd.concat([table.assign(task="a"), table.assign(task="b")]))
-    with pytest.warns(bs.DataWarning, match="2 tasks"):
+    with pytest.warns(bs.DataWarning, match="2 tasks.*E=task_separate"):
         check_groups(tasks, load_spec("chinchilla"))
+    many = bs.read_runs(pd.concat([table.assign(domain=f"d{i}", loss=table["loss"] * (1 + i / 10)) for i in range(4)]))
+    with pytest.warns(bs.DataWarning, match="4 domains.*hierarchical spec such as chinchilla_domain"):
+        check_groups(many, load_spec("chinchilla"))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert check_groups(two, load_spec("chinchilla_domain")) is None

@@ -80,6 +80,10 @@ def _parameter_draws(spec: ModelSpec, rng: np.random.Generator, size: int) -> di
     return out
 
 
+FEW_GROUPS = 3
+"""Up to this many groups the warning of :func:`check_groups` suggests a separate level per group."""
+
+
 def check_groups(runs: Runs, spec: ModelSpec) -> str | None:
     """Warn when the runs hold several domains or tasks and the spec fits one law to all of them (every
     parameter and the noise shared); returns the warning text (or None).
@@ -87,6 +91,9 @@ def check_groups(runs: Runs, spec: ModelSpec) -> str | None:
     Runs of two corpora, datasets or ladders under one law are legal, but their differences then
     read as noise and the law's parameters as a compromise: Muennighoff et al.'s C4 and OSCAR runs
     under one data-constrained law show a noise sd of 0.10 on log loss; with E by corpus, under 0.005.
+    With two or three groups, partial pooling has a between-group scale the runs cannot inform (the
+    datablations fit with E pooled by corpus stopped at R-hat 1.38), so the suggestion is a separate
+    level per group (``domain_separate``); with more, a hierarchical spec.
     """
     if any(level != "shared" for level in (*spec.pooling.values(), spec.noise_pooling)):
         return None
@@ -94,9 +101,12 @@ def check_groups(runs: Runs, spec: ModelSpec) -> str | None:
         groups = sorted(runs.table[label].astype(str).unique())
         if len(groups) > 1:
             shown = ", ".join(groups[:4]) + (", ..." if len(groups) > 4 else "")
+            way = (f"E={label}_separate (a level per {label}; with so few {label}s a between-{label} scale is "
+                   "not learnable)" if len(groups) <= FEW_GROUPS else
+                   f"{label} (a hierarchical spec such as chinchilla_domain)")
             text = (f"the runs hold {len(groups)} {label}s ({shown}) and spec '{spec.name}' fits one law to all of "
-                    f"them; if they differ (corpora, datasets, ladders), pool parameters by {label} (a hierarchical "
-                    f"spec such as chinchilla_domain, or pool=/--pool) or fit each {label} alone")
+                    f"them; if they differ (corpora, datasets, ladders), pool parameters by {label} with "
+                    f"pool=/--pool, e.g. {way}, or fit each {label} alone")
             warnings.warn(text, DataWarning, stacklevel=3)
             return text
     return None

@@ -343,3 +343,27 @@ def test_runs_of_several_groups_under_one_shared_law_are_named(sim_runs):
         assert check_groups(two, load_spec("chinchilla_domain")) is None
         assert check_groups(two, load_spec("chinchilla").overridden(None, "e=domain", None)) is None
         assert check_groups(sim_runs, load_spec("chinchilla")) is None
+
+
+def test_a_probability_or_span_given_as_text_is_read_or_refused_in_one_line(sim_fit):
+    """Numeric text reads as its number (as budgets do); other text is one QueryError, not Python's
+    TypeError from arithmetic on a string."""
+    assert sim_fit.summary(prob="0.8").equals(sim_fit.summary(prob=0.8))
+    ratio = sim_fit.optimal(1e22).ratio
+    assert bs.interval_table(ratio, prob="0.8").equals(bs.interval_table(ratio, prob=0.8))
+    for bad in ("wide", None, [0.9]):
+        with pytest.raises(bs.QueryError, match="prob must be a number strictly between 0 and 1"):
+            sim_fit.summary(prob=bad)
+    np.testing.assert_array_equal(bs.plan(sim_fit, [1e22], span="2")["params"].values,
+                                  bs.plan(sim_fit, [1e22], span=2.0)["params"].values)
+    with pytest.raises(bs.QueryError, match="span must be a number >= 1, got 'wide'"):
+        bs.plan(sim_fit, [1e22], span="wide")
+
+
+def test_a_true_false_column_is_refused_not_read_as_ones(sim_runs):
+    """A loss column of booleans (a comparison saved by mistake) read as 1.0 in every row before."""
+    table = sim_runs.table[["params", "tokens", "loss"]]
+    with pytest.raises(bs.InputError, match="column 'loss' holds True/False, not numbers"):
+        bs.read_runs(table.assign(loss=table["loss"] > 2))
+    with pytest.raises(bs.InputError, match="column 'params' holds True/False"):
+        bs.read_runs(table.assign(params=[True] + list(table["params"].iloc[1:])))

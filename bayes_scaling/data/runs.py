@@ -234,6 +234,9 @@ def _require_columns(table: pd.DataFrame, columns: list[str]) -> None:
 
 
 def _numeric(column: pd.Series, name: str) -> pd.Series:
+    flags = column.map(lambda v: isinstance(v, bool | np.bool_)) if column.dtype == object else None
+    if pd.api.types.is_bool_dtype(column) or (flags is not None and flags.any()):
+        raise InputError(f"column '{name}' holds True/False, not numbers")
     values = pd.to_numeric(column, errors="coerce")
     bad = column.notna() & values.isna()
     if bad.any():

@@ -113,6 +113,10 @@ def plan_from_draws(
     q = check_objective(objective, q)
     if int(n_grid) < 3:
         raise QueryError(f"n_grid must be at least 3, got {n_grid}")
+    try:
+        span = float(span)
+    except (TypeError, ValueError):
+        raise QueryError(f"span must be a number >= 1, got {span!r}") from None
     if not np.isfinite(span) or span < 1:
         raise QueryError(f"span must be a number >= 1, got {span}")
     k = draws.compute_factor

@@ -18,7 +18,7 @@ from ..decisions.frontier import (
 from ..defaults import FIGURE_KINDS
 from ..errors import InputError, QueryError
 from ..result.fit import Fit
-from ..result.intervals import DEFAULT_PROB
+from ..result.intervals import DEFAULT_PROB, check_prob
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -103,8 +103,7 @@ def figure(
 
     if kind not in FIGURE_KINDS:
         raise QueryError(f"unknown figure kind '{kind}'; choose one of {', '.join(FIGURE_KINDS)}")
-    if not 0 < prob < 1:
-        raise QueryError(f"prob must lie strictly between 0 and 1, got {prob}")
+    prob = check_prob(prob)
     if kind in ("isoflop", "frontier") and not fit.law.has_allocation:
         raise QueryError(f"a{'n' if kind == 'isoflop' else ''} {kind} figure needs a law with an N/D split; the "
                          f"'{fit.law.name}' law ({fit.law.formula}) has none: try --kind curve")

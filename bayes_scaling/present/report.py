@@ -26,7 +26,7 @@ from ..decisions.frontier import (
 from ..defaults import REPORT_COMPUTE
 from ..errors import InputError, QueryError
 from ..result.fit import Fit, package_version
-from ..result.intervals import DEFAULT_PROB
+from ..result.intervals import DEFAULT_PROB, check_prob
 from .figures import figure, report_figures, save_figure
 
 #: Budgets (FLOPs) the report gives the allocation at when none are asked for.
@@ -274,8 +274,7 @@ def report_markdown(
         Sections: warning (when the sampler did not converge), Data, Model, Sampler, Diagnostics,
         Parameters, Compute-optimal allocation, LaTeX table, Figures.
     """
-    if not 0 < prob < 1:
-        raise QueryError(f"prob must lie strictly between 0 and 1, got {prob}")
+    prob = check_prob(prob)
     out = [*_header_lines(fit, prob, fit_path), *_data_lines(fit), *_model_lines(fit), *_sampler_lines(fit),
            *_parameter_lines(fit, prob)]
     optimal = _optimal(fit, compute, prob)

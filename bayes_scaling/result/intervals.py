@@ -18,6 +18,17 @@ from ..errors import QueryError
 SAMPLE_DIMS = ("chain", "draw")
 
 
+def check_prob(prob: object, name: str = "prob") -> float:
+    """``prob`` as a float strictly between 0 and 1 (numbers and numeric text), else a :class:`QueryError`."""
+    try:
+        value = float(prob)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise QueryError(f"{name} must be a number strictly between 0 and 1, got {prob!r}") from None
+    if not 0.0 < value < 1.0:
+        raise QueryError(f"{name} must lie strictly between 0 and 1, got {prob}")
+    return value
+
+
 def interval_table(draws: xr.Dataset | xr.DataArray, prob: float = DEFAULT_PROB) -> pd.DataFrame:
     """Median, mean, sd and the central ``prob`` interval of every variable, one row per element.
 
@@ -36,8 +47,7 @@ def interval_table(draws: xr.Dataset | xr.DataArray, prob: float = DEFAULT_PROB)
     """
     if isinstance(draws, xr.DataArray):
         draws = draws.to_dataset(name=draws.name or "value")
-    if not 0.0 < float(prob) < 1.0:
-        raise QueryError(f"prob must lie strictly between 0 and 1, got {prob}")
+    prob = check_prob(prob)
     tails = [(1.0 - prob) / 2.0, (1.0 + prob) / 2.0]
     frames = []
     for name, da in draws.data_vars.items():

@@ -10,6 +10,9 @@ import xarray as xr
 
 from ...errors import QueryError
 from ...result.intervals import SAMPLE_DIMS
+from ...result.intervals import (
+    check_prob as check_prob,  # re-exported for the plot modules
+)
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -25,13 +28,6 @@ def pyplot() -> Any:
     except ImportError as err:
         raise ImportError("plots need matplotlib: pip install 'bayes_scaling[plot]'") from err
     return plt
-
-
-def check_prob(prob: float) -> float:
-    prob = float(prob)
-    if not 0.0 < prob < 1.0:
-        raise QueryError(f"prob must lie strictly between 0 and 1, got {prob}")
-    return prob
 
 
 def check_sample_dims(da: xr.DataArray, what: str) -> None:

@@ -82,6 +82,17 @@ def test_fit_refuses_an_optimum_the_law_cannot_give_before_sampling(tmp_path, ca
     assert len(err.strip().splitlines()) == 1 and not out_file.exists() and "fitting" not in err and out == ""
 
 
+@pytest.mark.parametrize("pool, message", [
+    ("E=domain_separate", "spec 'chinchilla' lets parameter(s) ['log_e'] vary by domain, but the runs have one domain"),
+    ("alpha=task", "spec 'chinchilla' lets parameter(s) ['alpha'] vary by task, but the runs have one task"),
+])
+def test_fit_refuses_pooling_the_runs_cannot_support_before_its_progress_line(pool, message, tmp_path, capsys):
+    out_file = tmp_path / "out.nc"
+    code, out, err = run(capsys, "fit", "chinchilla_sim", "--pool", pool, "--out", str(out_file))
+    assert code == 2 and err.strip().startswith(f"error: {message}")
+    assert len(err.strip().splitlines()) == 1 and "fitting" not in err and not out_file.exists() and out == ""
+
+
 def test_summary_json(fit_file, capsys):
     code, out, _ = run(capsys, "summary", fit_file, "--json", "--prob", "0.8")
     doc = json.loads(out)

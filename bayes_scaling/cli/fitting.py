@@ -116,9 +116,13 @@ def fit_from(args: argparse.Namespace, runs: Runs, spec: ModelSpec) -> Fit:
     stop_if_interrupted("sampling")
     from ..data.runs import require_runs
 
+    from ..data.groups import Groups
+    from ..model import check_groups
+
     for name in spec.law_obj.inputs:  # refusals are the one line of an error, before any progress line
         runs.column(name)
     require_runs(runs, spec.law_obj.n_parameters, spec.law_obj.name)
+    check_groups(runs, spec, Groups.from_runs(runs))
     progress = sys.stderr.isatty()
     print(f"fitting '{spec.name}' to {len(runs)} runs from {runs.source} "
           f"({args.chains} chains x {args.draws} draws, backend {args.backend})...", file=sys.stderr)

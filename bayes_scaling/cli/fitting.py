@@ -114,9 +114,8 @@ def fit_from(args: argparse.Namespace, runs: Runs, spec: ModelSpec) -> Fit:
     from ..result.estimator import fit
 
     stop_if_interrupted("sampling")
-    from ..data.runs import require_runs
-
     from ..data.groups import Groups
+    from ..data.runs import require_runs
     from ..model import check_groups
 
     for name in spec.law_obj.inputs:  # refusals are the one line of an error, before any progress line

@@ -91,6 +91,9 @@ def test_fit_refuses_pooling_the_runs_cannot_support_before_its_progress_line(po
     code, out, err = run(capsys, "fit", "chinchilla_sim", "--pool", pool, "--out", str(out_file))
     assert code == 2 and err.strip().startswith(f"error: {message}")
     assert len(err.strip().splitlines()) == 1 and "fitting" not in err and not out_file.exists() and out == ""
+    code, out, err = run(capsys, "backtest", "chinchilla_sim", "--pool", pool, "--save", str(out_file))
+    assert code == 2 and err.strip().startswith(f"error: {message}")
+    assert len(err.strip().splitlines()) == 1 and "backtest of" not in err and not out_file.exists() and out == ""
 
 
 def test_summary_json(fit_file, capsys):

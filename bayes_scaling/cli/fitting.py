@@ -234,6 +234,8 @@ def _backtest_data(args: argparse.Namespace) -> Runs | tuple[Runs, Runs]:
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:
+    from ..data.groups import Groups
+    from ..model import check_groups
     from ..result.storage import atomic_path, check_writable
     from ..validation.backtest import backtest
     from ..validation.splits import DEFAULT_HOLDOUT, check_split, split_holdout
@@ -244,8 +246,10 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         check_writable(args.save)
     if isinstance(data, tuple):  # refuse a bad split before the status line and the sampler
         check_split(*data, spec, "the given split")
+        train = data[0]
     else:
-        split_holdout(data, args.holdout or DEFAULT_HOLDOUT, spec)
+        train = split_holdout(data, args.holdout or DEFAULT_HOLDOUT, spec)[0]
+    check_groups(train, spec, Groups.from_runs(train))
     print(f"backtest of '{spec.name}' on {args.data} ({args.chains} chains x {args.draws} draws"
           f"{', with baselines' if args.baselines else ''})...", file=sys.stderr)
     result = backtest(data, spec, holdout=args.holdout, baselines=args.baselines, levels=args.levels,

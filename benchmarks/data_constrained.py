@@ -85,14 +85,18 @@ def main() -> None:
     runs = bs.read_runs(table[table["tokens"] / table["unique_tokens"] <= args.max_epochs], source="muennighoff2023_parametric")
     start = time.perf_counter()
     fit = bs.fit(runs, "data_constrained", draws=args.draws, seed=args.seed, target_accept=0.95)
-    seconds = time.perf_counter() - start
+    extra = {"max_epochs": args.max_epochs, "fit_seconds": time.perf_counter() - start}
+    _write(fit, len(runs), extra, Path(args.out or HERE / "results" / "data_constrained.json"),
+           "data_constrained", doc_table)
+
+
+def _write(fit: bs.Fit, n_runs: int, extra: dict, out: Path, marker: str, table) -> None:
+    """The JSON record of one fit (its diagnostics, parameters and answers) and its table in docs/laws.md."""
     record = {"when": time.strftime("%Y-%m-%d %H:%M:%S"), "package_version": bs.package_version(),
-              "machine": _machine(), "runs": len(runs), "max_epochs": args.max_epochs, "fit_seconds": seconds,
-              "diagnostics": fit.diagnostics.to_dict(), "parameters": _parameters(fit),
-              "published": PUBLISHED, "optimal": _answers(fit)}
-    out = Path(args.out or HERE / "results" / "data_constrained.json")
+              "machine": _machine(), "runs": n_runs, **extra, "diagnostics": fit.diagnostics.to_dict(),
+              "parameters": _parameters(fit), "published": PUBLISHED, "optimal": _answers(fit)}
     out.write_text(json.dumps(record, indent=2, default=float))
-    replace_between(DOC, "data_constrained", doc_table(record))
+    replace_between(DOC, marker, table(record))
     print(json.dumps(record, indent=1, default=float))
 
 
@@ -106,15 +110,9 @@ def colpret(args: argparse.Namespace) -> None:
         seeds.append({"seed": seed, "fit_seconds": time.perf_counter() - start, **fit.diagnostics.to_dict()})
         fits.setdefault("first", fit)
         print(seeds[-1])
-    fit = fits["first"]
-    record = {"when": time.strftime("%Y-%m-%d %H:%M:%S"), "package_version": bs.package_version(),
-              "machine": _machine(), "runs": len(runs), "settings": COLPRET, "seeds": seeds,
-              "diagnostics": fit.diagnostics.to_dict(), "parameters": _parameters(fit),
-              "published": PUBLISHED, "optimal": _answers(fit)}
-    out = Path(args.out or HERE / "results" / "data_constrained_colpret.json")
-    out.write_text(json.dumps(record, indent=2, default=float))
-    replace_between(DOC, "data_constrained_colpret", colpret_table(record))
-    print(json.dumps(record, indent=1, default=float))
+    _write(fits["first"], len(runs), {"settings": COLPRET, "seeds": seeds},
+           Path(args.out or HERE / "results" / "data_constrained_colpret.json"), "data_constrained_colpret",
+           colpret_table)
 
 
 def doc_table(record: dict) -> str:

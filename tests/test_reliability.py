@@ -367,3 +367,15 @@ def test_a_true_false_column_is_refused_not_read_as_ones(sim_runs):
         bs.read_runs(table.assign(loss=table["loss"] > 2))
     with pytest.raises(bs.InputError, match="column 'params' holds True/False"):
         bs.read_runs(table.assign(params=[True] + list(table["params"].iloc[1:])))
+
+
+def test_a_label_given_as_a_number_and_as_text_is_named(sim_runs):
+    """1 and "1" in one task column (two tables concatenated) read as one group: legal, but named."""
+    table = sim_runs.table[["params", "tokens", "loss"]]
+    mixed = pd.concat([table.head(20).assign(task=1), table.tail(20).assign(task="1")], ignore_index=True)
+    with pytest.warns(bs.DataWarning, match="column 'task' holds label '1' both as a number and as text"):
+        runs = bs.read_runs(mixed)
+    assert list(runs.table["task"].unique()) == ["1"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        bs.read_runs(table.assign(task=[1, 2] * (len(table) // 2)))

@@ -314,7 +314,12 @@ def _labels(frame: pd.DataFrame, label: str) -> pd.Series:
     missing = column.isna() | (column.astype(str).str.strip() == "")
     if missing.any():
         raise InputError(f"column '{label}' has empty labels in {_rows(missing)}")
-    return column.astype(str).str.strip()
+    text = column.astype(str).str.strip()
+    kinds = pd.Series([type(v).__name__ for v in column], index=column.index).groupby(text).nunique()
+    if kinds.max() > 1:  # 1 and "1" in one column (tables concatenated) would fit as one group
+        warnings.warn(f"column '{label}' holds label '{kinds.idxmax()}' both as a number and as text; they are read "
+                      "as one group", DataWarning, stacklevel=3)
+    return text
 
 
 def _check_duplicates(table: pd.DataFrame) -> None:

@@ -214,3 +214,32 @@ def test_unwritable_output_is_refused_before_sampling(tmp_path, where):
     assert code == 2, err
     assert_one_error(err, "error: cannot write")
     assert "fitting" not in err and out_text == ""  # refused before the sampler started
+
+
+def test_a_ctrl_c_in_a_finaliser_is_not_printed_as_an_ignored_traceback(capsys):
+    """A SIGINT that lands in a weakref callback during start-up was printed by Python as 'Exception
+    ignored ... Traceback' above the one error line; the command's hook keeps it quiet and passes any
+    other exception on."""
+    import weakref
+
+    from bayes_scaling.cli import _quiet_interrupts
+
+    class Thing:
+        pass
+
+    def interrupted(ref):
+        raise KeyboardInterrupt
+
+    previous, sys.unraisablehook = sys.unraisablehook, _quiet_interrupts
+    try:
+        thing = Thing()
+        ref = weakref.ref(thing, interrupted)
+        del thing
+        other = Thing()
+        ref2 = weakref.ref(other, lambda _: 1 / 0)
+        del other
+    finally:
+        sys.unraisablehook = previous
+    err = capsys.readouterr().err
+    assert "KeyboardInterrupt" not in err and "ZeroDivisionError" in err
+    assert ref() is None and ref2() is None

@@ -15,6 +15,7 @@ import sys
 import threading
 import warnings
 from collections.abc import Sequence
+from typing import Any
 
 from ..errors import BayesScalingError, SamplerWarning
 from ..version import package_version
@@ -52,6 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     reset_interrupt()
     watch = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGINT, on_interrupt) if watch else None
+    hook, sys.unraisablehook = sys.unraisablehook, _quiet_interrupts
     try:
         return _run(argv)
     except KeyboardInterrupt as exc:
@@ -63,8 +65,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_FAILURE
     finally:
+        sys.unraisablehook = hook
         if watch:
             signal.signal(signal.SIGINT, previous)
+
+
+def _quiet_interrupts(unraisable: Any) -> None:
+    """Python's hook for exceptions it cannot raise, silent for a Ctrl-C that landed in a finaliser
+    or weakref callback: :func:`on_interrupt` has recorded it and the command stops at its next step
+    with one line, so the ignored traceback would be a second, misleading report."""
+    if isinstance(unraisable.exc_value, KeyboardInterrupt):
+        return
+    sys.__unraisablehook__(unraisable)
 
 
 def _run(argv: Sequence[str] | None) -> int:

@@ -306,3 +306,17 @@ def test_figure_kinds_a_fit_can_draw(chin_fit: bs.Fit, grouped_fit: bs.Fit) -> N
     with pytest.raises(bs.QueryError):
         figures.figure(grouped_fit, "violin")
     assert dataclasses.is_dataclass(frontier.PUBLISHED_FITS["epoch"])
+
+
+def test_the_model_section_names_no_hierarchy_where_nothing_is_partially_pooled() -> None:
+    """A spec whose only grouping is a level fitted per group (E=domain_separate) has no hierarchy; one
+    that pools partially names its parameterisation."""
+    from types import SimpleNamespace
+
+    from bayes_scaling.spec import load_spec
+
+    separate = load_spec("data_constrained").overridden(None, "E=domain_separate", None)
+    for spec, expected in ((separate, "Hierarchy: none (parameters shared or fitted per group)"),
+                           (load_spec("chinchilla_domain"), "Hierarchy: non-centred")):
+        text = "\n".join(report._model_lines(SimpleNamespace(spec=spec, law=spec.law_obj)))
+        assert expected in text, text[:300]

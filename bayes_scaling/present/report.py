@@ -191,11 +191,13 @@ def _data_lines(fit: Fit) -> list[str]:
 def _model_lines(fit: Fit) -> list[str]:
     """The Model section: law, likelihood, hierarchy and the priors table."""
     spec = fit.spec
+    partial = any(level in ("domain", "task") for level in spec.pooling.values())  # else shared or separate
+    hierarchy = spec.hierarchy.replace("_", "-") if partial else "none (parameters shared or fitted per group)"
     out = ["", "## Model", ""]
     out.append(f"Law `{spec.law}`: `{fit.law.formula}`. Likelihood: "
                + ("Student-t" if spec.likelihood == "student_t" else "normal") + " noise on log loss"
                + (f", one noise scale per {spec.noise_pooling}" if spec.noise_pooling != "shared" else "")
-               + f". Hierarchy: {spec.hierarchy.replace('_', '-')}; inputs centred "
+               + f". Hierarchy: {hierarchy}; inputs centred "
                + ("at the global pivot" if spec.pivot == "global" else f"per {spec.pivot}") + ".")
     out.append("")
     rows = []

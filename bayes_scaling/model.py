@@ -231,8 +231,8 @@ def _natural_deterministics(law: Law, spec: ModelSpec, p: dict, pivots: Mapping,
             pm.Deterministic(name, value, dims=dims)
 
 
-def check_groups(runs: Runs, spec: ModelSpec, groups: Groups) -> None:
-    """Refuse data that cannot support the spec's pooling.
+def check_groups(runs: Runs, spec: ModelSpec, groups: Groups | None = None) -> None:
+    """Refuse data that cannot support the spec's pooling (``groups`` built from the runs where not given).
 
     Every group a parameter varies over needs at least two runs; a level with one group cannot
     be pooled (there is nothing to pool across); a group fitted separately needs more runs than the
@@ -242,6 +242,7 @@ def check_groups(runs: Runs, spec: ModelSpec, groups: Groups) -> None:
     ------
     InputError
     """
+    groups = Groups.from_runs(runs) if groups is None else groups
     for level in GROUP_LEVELS:
         params = [p for p, v in spec.pooling.items() if base_level(v) == level]
         needs_level = params or spec.noise_pooling == level or spec.pivot == level

@@ -103,14 +103,13 @@ def _write(fit: bs.Fit, n_runs: int, extra: dict, out: Path, marker: str, table)
 def colpret(args: argparse.Namespace) -> None:
     """The 48 ColPret runs with E by corpus, once per seed: convergence per seed, answers of the first."""
     runs = bs.datasets.load("muennighoff2023_datablations")
-    seeds, fits = [], {}
+    seeds, fits = [], []
     for seed in args.seeds:
         start = time.perf_counter()
-        fit = bs.fit(runs, "data_constrained", seed=seed, **COLPRET)
-        seeds.append({"seed": seed, "fit_seconds": time.perf_counter() - start, **fit.diagnostics.to_dict()})
-        fits.setdefault("first", fit)
+        fits.append(bs.fit(runs, "data_constrained", seed=seed, **COLPRET))
+        seeds.append({"seed": seed, "fit_seconds": time.perf_counter() - start, **fits[-1].diagnostics.to_dict()})
         print(seeds[-1])
-    _write(fits["first"], len(runs), {"settings": COLPRET, "seeds": seeds},
+    _write(fits[0], len(runs), {"settings": COLPRET, "seeds": seeds},
            Path(args.out or HERE / "results" / "data_constrained_colpret.json"), "data_constrained_colpret",
            colpret_table)
 

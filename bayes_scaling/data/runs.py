@@ -315,8 +315,9 @@ def _labels(frame: pd.DataFrame, label: str) -> pd.Series:
     if missing.any():
         raise InputError(f"column '{label}' has empty labels in {_rows(missing)}")
     text = column.astype(str).str.strip()
-    kinds = pd.Series([type(v).__name__ for v in column], index=column.index).groupby(text).nunique()
-    if kinds.max() > 1:  # 1 and "1" in one column (tables concatenated) would fit as one group
+    kinds = (pd.Series([type(v).__name__ for v in column], index=column.index).groupby(text).nunique()
+             if column.dtype == object else None)  # only an object column can mix numbers and text
+    if kinds is not None and kinds.max() > 1:  # 1 and "1" (tables concatenated) would fit as one group
         warnings.warn(f"column '{label}' holds label '{kinds.idxmax()}' both as a number and as text; they are read "
                       "as one group", DataWarning, stacklevel=3)
     return text

@@ -172,11 +172,11 @@ def test_the_colpret_datablations_runs_converge_with_a_level_per_corpus(tmp_path
         assert 0.05 < lo < hi < 100, (name, lo, hi)
     epochs = fit.optimal(1e22, unique_tokens=1e10)["epochs"]
     assert float(epochs.min()) >= 1.0 and 1.0 < float(epochs.median()) < 100
-    from bayes_scaling.result.checks import check_groups
+    from bayes_scaling.result.checks import warn_several_groups
     from bayes_scaling.spec import load_spec
 
     with pytest.warns(bs.DataWarning, match=r"2 domains \(c4, oscar\).*E=domain_separate"):
-        check_groups(bs.datasets.load("muennighoff2023_datablations"), load_spec("data_constrained"))
+        warn_several_groups(bs.datasets.load("muennighoff2023_datablations"), load_spec("data_constrained"))
 
 
 def test_a_unique_budget_needs_a_law_that_reads_it(sim_fit):

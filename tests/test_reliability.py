@@ -21,7 +21,7 @@ import xarray as xr
 
 import bayes_scaling as bs
 from bayes_scaling.cli import main
-from bayes_scaling.result.checks import check_groups, check_priors
+from bayes_scaling.result.checks import check_priors, warn_several_groups
 from bayes_scaling.validation.splits import split_holdout
 
 
@@ -331,18 +331,18 @@ def test_runs_of_several_groups_under_one_shared_law_are_named(sim_runs):
     table = sim_runs.table[["params", "tokens", "loss"]]
     two = bs.read_runs(pd.concat([table.assign(domain="c4"), table.assign(domain="oscar", loss=table["loss"] * 1.2)]))
     with pytest.warns(bs.DataWarning, match=r"2 domains \(c4, oscar\).*'chinchilla' fits one law.*E=domain_separate"):
-        check_groups(two, load_spec("chinchilla"))
+        warn_several_groups(two, load_spec("chinchilla"))
     tasks = bs.read_runs(pd.concat([table.assign(task="a"), table.assign(task="b")]))
     with pytest.warns(bs.DataWarning, match="2 tasks.*E=task_separate"):
-        check_groups(tasks, load_spec("chinchilla"))
+        warn_several_groups(tasks, load_spec("chinchilla"))
     many = bs.read_runs(pd.concat([table.assign(domain=f"d{i}", loss=table["loss"] * (1 + i / 10)) for i in range(4)]))
     with pytest.warns(bs.DataWarning, match="4 domains.*hierarchical spec such as chinchilla_domain"):
-        check_groups(many, load_spec("chinchilla"))
+        warn_several_groups(many, load_spec("chinchilla"))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert check_groups(two, load_spec("chinchilla_domain")) is None
-        assert check_groups(two, load_spec("chinchilla").overridden(None, "e=domain", None)) is None
-        assert check_groups(sim_runs, load_spec("chinchilla")) is None
+        assert warn_several_groups(two, load_spec("chinchilla_domain")) is None
+        assert warn_several_groups(two, load_spec("chinchilla").overridden(None, "e=domain", None)) is None
+        assert warn_several_groups(sim_runs, load_spec("chinchilla")) is None
 
 
 def test_a_probability_or_span_given_as_text_is_read_or_refused_in_one_line(sim_fit):

@@ -81,10 +81,10 @@ def _parameter_draws(spec: ModelSpec, rng: np.random.Generator, size: int) -> di
 
 
 FEW_GROUPS = 3
-"""Up to this many groups the warning of :func:`check_groups` suggests a separate level per group."""
+"""Up to this many groups the warning of :func:`warn_several_groups` suggests a separate level per group."""
 
 
-def check_groups(runs: Runs, spec: ModelSpec) -> str | None:
+def warn_several_groups(runs: Runs, spec: ModelSpec) -> str | None:
     """Warn when the runs hold several domains or tasks and the spec fits one law to all of them (every
     parameter and the noise shared); returns the warning text (or None).
 

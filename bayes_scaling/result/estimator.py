@@ -17,7 +17,7 @@ from ..data.runs import Runs, read_runs
 from ..inference import SamplerSettings, diagnose, sample, warn_if_unconverged
 from ..model import build_model, model_pivots
 from ..spec import ModelSpec, Prior, load_spec
-from .checks import check_groups, check_priors, explain
+from .checks import check_priors, explain, warn_several_groups
 from .fit import Fit
 from .intervals import convergence_stats
 
@@ -79,7 +79,7 @@ def fit(
         runs = read_runs(runs)
     spec = load_spec(spec).overridden(priors, pool, structural)
     model = build_model(runs, spec)
-    check_groups(runs, spec)
+    warn_several_groups(runs, spec)
     check_priors(runs, spec)
     settings = (sampler or SamplerSettings()).with_options(backend=backend, draws=draws, tune=tune, chains=chains,
                                                           seed=seed, target_accept=target_accept)

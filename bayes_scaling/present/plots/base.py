@@ -10,9 +10,6 @@ import xarray as xr
 
 from ...errors import QueryError
 from ...result.intervals import SAMPLE_DIMS
-from ...result.intervals import (
-    check_prob as check_prob,  # re-exported for the plot modules
-)
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

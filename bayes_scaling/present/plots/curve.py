@@ -7,11 +7,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ...result.intervals import DEFAULT_PROB
+from ...result.intervals import DEFAULT_PROB, check_prob
 from .base import (
     AXIS_LABELS,
     band_handles,
-    check_prob,
     draw_bands,
     extra_dim,
     loss_ticks,

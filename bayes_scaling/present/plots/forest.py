@@ -10,10 +10,9 @@ import pandas as pd
 import xarray as xr
 
 from ...errors import QueryError
-from ...result.intervals import DEFAULT_PROB
+from ...result.intervals import DEFAULT_PROB, check_prob
 from .base import (
     MAX_LABELLED_ROWS,
-    check_prob,
     group_dim,
     palette,
     pyplot,

@@ -7,11 +7,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ...errors import QueryError
-from ...result.intervals import DEFAULT_PROB
+from ...result.intervals import DEFAULT_PROB, check_prob
 from .base import (
     AXIS_LABELS,
     band,
-    check_prob,
     extra_dim,
     log_tick_labels,
     palette,

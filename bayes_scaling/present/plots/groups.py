@@ -9,10 +9,9 @@ import pandas as pd
 import xarray as xr
 
 from ...errors import QueryError
-from ...result.intervals import DEFAULT_PROB, SAMPLE_DIMS
+from ...result.intervals import DEFAULT_PROB, SAMPLE_DIMS, check_prob
 from .base import (
     band,
-    check_prob,
     check_sample_dims,
     new_axes,
     palette,

@@ -7,12 +7,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ...result.intervals import DEFAULT_PROB, SAMPLE_DIMS
+from ...result.intervals import DEFAULT_PROB, SAMPLE_DIMS, check_prob
 from .base import (
     AXIS_LABELS,
     band,
     band_handles,
-    check_prob,
     draw_bands,
     extra_dim,
     loss_ticks,

@@ -9,10 +9,9 @@ import numpy as np
 import xarray as xr
 
 from ...errors import QueryError
-from ...result.intervals import DEFAULT_PROB, SAMPLE_DIMS
+from ...result.intervals import DEFAULT_PROB, SAMPLE_DIMS, check_prob
 from .base import (
     band,
-    check_prob,
     check_sample_dims,
     new_axes,
     shade_fitted,

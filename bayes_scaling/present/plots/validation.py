@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 
 from ...errors import QueryError
+from ...result.intervals import check_prob
 from .base import (
-    check_prob,
     new_axes,
     palette,
     plain_log_labels,

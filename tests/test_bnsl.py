@@ -126,3 +126,19 @@ def test_loo_prefers_a_break_where_the_curve_bends(addition, protocol):
     table = bs.compare_models(fits)
     assert table.index[0] == "bnsl", table
     assert abs(table.loc["saturating", "elpd_diff"]) > 2 * table.loc["saturating", "dse"], table
+
+
+def test_two_breaks_on_fourteen_points_are_named_as_chains_apart(addition):
+    """With 14 points the second break is not identified: chains settle in different modes (a minor bend
+    before the sharp break, or after it), and the fit says so instead of only reporting R-hat."""
+    train, _ = addition
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bs.SamplerWarning)
+        fit = bs.fit(train, "bnsl2", draws=500, tune=500, chains=4, seed=1, target_accept=0.95)
+    apart = [p for p in fit.diagnostics.problems if p.startswith("the chains settled apart")]
+    assert fit.diagnostics.max_rhat > 1.1 and len(apart) == 1, fit.diagnostics.problems
+    assert apart[0].count("|") >= 1 and "several modes" in apart[0]
+
+
+def test_a_mixing_fit_names_no_modes(protocol):
+    assert not [p for p in protocol.fit.diagnostics.problems if "settled apart" in p]

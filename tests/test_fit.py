@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+import xarray as xr
 from conftest import SEED
 
 import bayes_scaling as bs
@@ -150,3 +151,30 @@ def test_one_chain_is_flagged_and_written_as_strict_json(sim_runs, tmp_path):
     with pytest.warns(bs.SamplerWarning, match="one chain only"):
         back = bs.load_fit(tmp_path / "one.nc")
     assert np.isnan(back.diagnostics.max_rhat) and back.diagnostics.problems == one.diagnostics.problems
+
+
+def _draws(centres: list[float], seed: int = 0) -> xr.Dataset:
+    rng = np.random.default_rng(seed)
+    x = np.stack([c + rng.standard_normal(400) for c in centres])
+    return xr.Dataset({"x": (("chain", "draw"), x), "y": (("chain", "draw"), rng.standard_normal(x.shape))})
+
+
+def test_chains_in_different_modes_are_grouped_and_named():
+    from bayes_scaling.result.checks import chains_apart
+
+    text = chains_apart(_draws([0.0, 8.0, 0.2, 8.1]), ["x", "y"])
+    assert text.startswith("the chains settled apart (chains 0, 2 | chains 1, 3) in x:"), text
+    assert "chain 3)" in chains_apart(_draws([0.0, 0.1, -0.1, 6.0]), ["x"])
+    assert chains_apart(_draws([0.0, 0.5, -0.5, 0.3]), ["x", "y"]) == ""  # slow mixing, one mode
+    assert chains_apart(_draws([0.0]), ["x"]) == ""
+
+
+def test_modes_are_read_only_after_a_full_warm_up():
+    from bayes_scaling.result.checks import explain
+
+    tree = xr.DataTree.from_dict({"posterior": _draws([0.0, 8.0, 0.0, 8.0])})
+    d = bs.Diagnostics(0, 1600, 2.0, 10.0, 10.0, 3.0, ("R-hat up to 2.000 (> 1.01)",))
+    settled = explain(d, tree, bs.SamplerSettings(tune=1000))
+    assert any("settled apart" in p for p in settled.problems)
+    short = explain(d, tree, bs.SamplerSettings(tune=100))  # a chain may still be on its way
+    assert short.problems == d.problems

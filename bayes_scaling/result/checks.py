@@ -5,7 +5,8 @@ parameters and the noise from the spec's priors (numpy, no model compiled) and w
 :class:`PriorWarning` when the observed losses lie out of the prior predictive's reach, where the
 posterior would be pinned to the edge of the prior and read as an answer. :func:`explain` adds to a
 fit's diagnostics the problems that have a known cause: an interrupted (partial) sample, and a noise
-scale that collapsed because the runs follow the law exactly.
+scale that collapsed because the runs follow the law exactly, and chains that settled in different
+modes.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import xarray as xr
 from ..data.groups import Groups
 from ..data.runs import Runs
 from ..errors import DataWarning, PriorWarning
-from ..inference import Diagnostics, SamplerSettings
+from ..inference import RHAT_MAX, Diagnostics, SamplerSettings
 from ..model import log_inputs, model_pivots, run_pivots
 from ..spec import ModelSpec, Prior, base_level, is_positive
 
@@ -36,6 +37,12 @@ MAX_OUTSIDE = 0.05
 #: most precise real curves seen (NMT log-perplexity) have sd 3e-4; below 5e-5 the runs follow the
 #: law to rounding error and the posterior of sigma is a funnel no step size crosses.
 SIGMA_COLLAPSED = 5e-5
+#: Two chains disagree when each one's median lies outside the other's central interval of this mass.
+APART_MASS = 0.9
+#: Parameters named at most in the message about chains that disagree.
+APART_NAMED = 4
+#: Warm-up iterations below which chains far apart may still be on their way, so modes are not read.
+APART_MIN_TUNE = 500
 
 
 def draw_prior(prior: Prior, rng: np.random.Generator, size: int) -> np.ndarray:
@@ -174,8 +181,10 @@ def _culprit(spec: ModelSpec, p: dict[str, np.ndarray], pivots: dict, observed: 
     return ""
 
 
-def explain(diagnostics: Diagnostics, idata: xr.DataTree, settings: SamplerSettings) -> Diagnostics:
-    """Add the problems with a known cause to ``diagnostics``: an interrupted sample, collapsed noise."""
+def explain(diagnostics: Diagnostics, idata: xr.DataTree, settings: SamplerSettings,
+            names: list[str] | None = None) -> Diagnostics:
+    """Add the problems with a known cause to ``diagnostics``: an interrupted sample, collapsed noise, and
+    chains that settled in different modes (checked over ``names``, default every posterior variable)."""
     problems = list(diagnostics.problems)
     if settings.interrupted:
         problems.insert(0, f"interrupted: a partial posterior of {settings.draws_done} of {settings.draws} "
@@ -187,4 +196,52 @@ def explain(diagnostics: Diagnostics, idata: xr.DataTree, settings: SamplerSetti
             problems.append(f"the noise scale collapsed to {sigma:.2g} (sd of log loss): the runs follow the law "
                             "almost exactly (noise-free or simulated data?), which NUTS cannot sample; add the "
                             "measurement noise back or fit real runs")
+    if diagnostics.max_rhat > RHAT_MAX and settings.tune >= APART_MIN_TUNE:
+        apart = chains_apart(post.to_dataset(), names or list(post.data_vars))
+        if apart:
+            problems.append(apart)
     return replace(diagnostics, problems=tuple(problems))
+
+
+def chains_apart(post: xr.Dataset, names: list[str]) -> str:
+    """Say which chains settled apart, and in which parameters ("" when the chains agree).
+
+    Two chains are apart in a parameter when each one's median lies outside the other's central
+    :data:`APART_MASS` interval; chains that are not apart are grouped together. Several groups mean
+    a posterior with several modes (parameters the runs do not identify, such as a second break,
+    or two terms that can swap) or a chain stuck in a corner, which more draws seldom mend; a
+    high R-hat with one group is slow mixing, which they do.
+    """
+    n = int(post.sizes["chain"])
+    if n < 2:
+        return ""
+    tail = (1 - APART_MASS) / 2
+    apart = np.zeros((n, n), dtype=bool)
+    named: list[str] = []
+    for name in names:
+        da = post[name]
+        values = da.transpose("chain", "draw", ...).values.reshape(n, da.sizes["draw"], -1)
+        lo, med, hi = np.nanquantile(values, [tail, 0.5, 1 - tail], axis=1)  # (chain, element) each
+        outside = (med[None, :, :] < lo[:, None, :]) | (med[None, :, :] > hi[:, None, :])  # [i, j]: j's median
+        pair = (outside & outside.transpose(1, 0, 2)).any(axis=2)                          # outside i's interval
+        if pair.any():
+            named.append(name)
+            apart |= pair
+    groups = _groups(apart)
+    if len(groups) < 2:
+        return ""
+    shown = ", ".join(named[:APART_NAMED]) + (", ..." if len(named) > APART_NAMED else "")
+    split = " | ".join("chain" + ("s " if len(g) > 1 else " ") + ", ".join(map(str, g)) for g in groups)
+    return (f"the chains settled apart ({split}) in {shown}: the posterior has several modes, or a chain is stuck; "
+            "more draws seldom mend this. Check that the runs identify every parameter (compare-models against "
+            "a simpler law), or narrow the priors")
+
+
+def _groups(apart: np.ndarray) -> list[list[int]]:
+    """Chains joined where they are not apart (connected components), in order of their first chain."""
+    groups: list[list[int]] = []
+    for chain in range(apart.shape[0]):
+        joined = [g for g in groups if any(not apart[chain, other] for other in g)]
+        merged = sorted({chain, *(c for g in joined for c in g)})
+        groups = [g for g in groups if g not in joined] + [merged]
+    return sorted(groups)

@@ -84,9 +84,9 @@ def fit(
     settings = (sampler or SamplerSettings()).with_options(backend=backend, draws=draws, tune=tune, chains=chains,
                                                           seed=seed, target_accept=target_accept)
     idata, settings = sample(model, settings, progressbar=progressbar, keep_partial=keep_partial)
-    diagnostics = diagnose(idata, [n for n in idata["posterior"].data_vars if n not in spec.law_obj.natural_names
-                                   or n in spec.law_obj.sampled])
-    diagnostics = explain(diagnostics, idata, settings)
+    checked = [n for n in idata["posterior"].data_vars if n not in spec.law_obj.natural_names
+               or n in spec.law_obj.sampled]
+    diagnostics = explain(diagnose(idata, checked), idata, settings, checked)
     warn_if_unconverged(diagnostics)
     result = Fit(idata, runs, spec, settings, diagnostics, model_pivots(runs, spec))
     idata["convergence"] = xr.DataTree(convergence_stats(result.summary_draws()))  # read commands need no arviz_stats

@@ -169,6 +169,17 @@ def test_chains_in_different_modes_are_grouped_and_named():
     assert chains_apart(_draws([0.0]), ["x"]) == ""
 
 
+def test_a_chain_far_below_in_log_density_is_a_local_mode():
+    from bayes_scaling.result.checks import chains_apart
+
+    post = _draws([0.0, 8.0, 0.2, 8.1])
+    lp = xr.DataArray(np.array([80.0, 41.0, 79.0, 60.0])[:, None] + np.zeros((4, 400)), dims=("chain", "draw"))
+    local = chains_apart(post, ["x"], lp)
+    assert "mean log density 79.5 | 50.5" in local and "chains 1, 3 sat in a local mode" in local, local
+    similar = chains_apart(post, ["x"], lp.where(lp > 70, 75.0))
+    assert "modes of similar density" in similar and "local mode" not in similar, similar
+
+
 def test_modes_are_read_only_after_a_full_warm_up():
     from bayes_scaling.result.checks import explain
 

@@ -43,6 +43,9 @@ APART_MASS = 0.9
 APART_NAMED = 4
 #: Warm-up iterations below which chains far apart may still be on their way, so modes are not read.
 APART_MIN_TUNE = 500
+#: A group of chains whose mean log density is this far below the best group's sits in a local mode
+#: that holds a negligible share of the posterior (e^-10 for modes of equal width).
+LOCAL_MODE_GAP = 10.0
 
 
 def draw_prior(prior: Prior, rng: np.random.Generator, size: int) -> np.ndarray:
@@ -197,20 +200,24 @@ def explain(diagnostics: Diagnostics, idata: xr.DataTree, settings: SamplerSetti
                             "almost exactly (noise-free or simulated data?), which NUTS cannot sample; add the "
                             "measurement noise back or fit real runs")
     if diagnostics.max_rhat > RHAT_MAX and settings.tune >= APART_MIN_TUNE:
-        apart = chains_apart(post.to_dataset(), names or list(post.data_vars))
+        stats = idata["sample_stats"].to_dataset() if "sample_stats" in idata.children else xr.Dataset()
+        logp = next((stats[n] for n in ("logp", "lp") if n in stats), None)  # nutpie; PyMC and JAX
+        apart = chains_apart(post.to_dataset(), names or list(post.data_vars), logp)
         if apart:
             problems.append(apart)
     return replace(diagnostics, problems=tuple(problems))
 
 
-def chains_apart(post: xr.Dataset, names: list[str]) -> str:
-    """Say which chains settled apart, and in which parameters ("" when the chains agree).
+def chains_apart(post: xr.Dataset, names: list[str], logp: xr.DataArray | None = None) -> str:
+    """Say which chains settled apart, in which parameters, and at what log density ("" when they agree).
 
     Two chains are apart in a parameter when each one's median lies outside the other's central
-    :data:`APART_MASS` interval; chains that are not apart are grouped together. Several groups mean
-    a posterior with several modes (parameters the runs do not identify, such as a second break,
-    or two terms that can swap) or a chain stuck in a corner, which more draws seldom mend; a
-    high R-hat with one group is slow mixing, which they do.
+    :data:`APART_MASS` interval; chains that are not apart are grouped together. Several groups are
+    either a chain stuck in a local mode, whose log density (``logp``, the sampler's log posterior
+    density per draw) lies :data:`LOCAL_MODE_GAP` or more below the best group's and which holds
+    next to no posterior mass, or modes of similar density: a posterior with several modes, from
+    parameters the runs do not identify (a second break, two terms that can swap). More draws seldom
+    mend either; a high R-hat with one group is slow mixing, which they do.
     """
     n = int(post.sizes["chain"])
     if n < 2:
@@ -231,10 +238,21 @@ def chains_apart(post: xr.Dataset, names: list[str]) -> str:
     if len(groups) < 2:
         return ""
     shown = ", ".join(named[:APART_NAMED]) + (", ..." if len(named) > APART_NAMED else "")
-    split = " | ".join("chain" + ("s " if len(g) > 1 else " ") + ", ".join(map(str, g)) for g in groups)
-    return (f"the chains settled apart ({split}) in {shown}: the posterior has several modes, or a chain is stuck; "
-            "more draws seldom mend this. Check that the runs identify every parameter (compare-models against "
-            "a simpler law), or narrow the priors")
+    label = ["chain" + ("s " if len(g) > 1 else " ") + ", ".join(map(str, g)) for g in groups]
+    text = f"the chains settled apart ({' | '.join(label)}) in {shown}"
+    if logp is None:
+        return text + (": a posterior with several modes, or a chain stuck in a local one; more draws seldom "
+                       "mend this. Rerun with another seed, and check that the runs identify every parameter")
+    chain_lp = logp.mean([d for d in logp.dims if d != "chain"]).values
+    level = np.array([float(np.mean(chain_lp[g])) for g in groups])
+    text += "; mean log density " + " | ".join(f"{v:.1f}" for v in level)
+    low = [lab for lab, v in zip(label, level, strict=True) if v <= level.max() - LOCAL_MODE_GAP]
+    if low:
+        return text + (f": {' and '.join(low)} sat in a local mode with next to no posterior mass (log density "
+                       f"{LOCAL_MODE_GAP:.0f} or more below the best); rerun with another seed")
+    return text + (": modes of similar density, a posterior with several modes that more draws seldom mend; "
+                   "check that the runs identify every parameter (compare-models against a simpler law), or "
+                   "narrow the priors")
 
 
 def _groups(apart: np.ndarray) -> list[list[int]]:

@@ -70,6 +70,8 @@ class SamplerSettings:
     seconds: float = float("nan")
     #: Draws per chain actually kept: fewer than ``draws`` only for an interrupted fit kept partial.
     draws_done: int | None = None
+    #: Chains removed after sampling by :func:`bayes_scaling.result.chains.drop_chains` (by their label).
+    dropped_chains: tuple[int, ...] = ()
 
     def with_options(self, **options: Any) -> SamplerSettings:
         """A copy with the options that are not None replaced (a caller's single keywords)."""
@@ -112,6 +114,8 @@ class Diagnostics:
     min_ess_tail: float
     mean_tree_depth: float
     problems: tuple[str, ...] = field(default=())
+    #: What was done to the draws after sampling, such as chains dropped (not problems; always shown).
+    notes: tuple[str, ...] = field(default=())
 
     @property
     def ok(self) -> bool:
@@ -119,16 +123,18 @@ class Diagnostics:
         return not self.problems
 
     def __str__(self) -> str:
-        """One line: the numbers, then the problems (or "converged")."""
+        """One line: the numbers, then the problems (or "converged"), then any notes."""
         verdict = "PROBLEMS: " + "; ".join(self.problems) if self.problems else "converged"
+        notes = "".join(f" (note: {n})" for n in self.notes)
         return (f"{self.divergences} divergences in {self.draws} draws, max R-hat {self.max_rhat:.3f}, "
                 f"min bulk ESS {self.min_ess_bulk:.0f}, min tail ESS {self.min_ess_tail:.0f}, "
-                f"mean tree depth {self.mean_tree_depth:.1f}: {verdict}")
+                f"mean tree depth {self.mean_tree_depth:.1f}: {verdict}{notes}")
 
     def to_dict(self) -> dict:
         """JSON-able form (strict JSON: a number that is not finite, e.g. R-hat of one chain, is None)."""
         d = {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in asdict(self).items()}
         d["problems"] = list(self.problems)
+        d["notes"] = list(self.notes)
         d["ok"] = self.ok
         return d
 
@@ -136,7 +142,7 @@ class Diagnostics:
     def from_dict(cls, d: dict) -> Diagnostics:
         """Inverse of :meth:`to_dict` (null back to NaN; ``ok`` is derived, not read)."""
         values = {k: (float("nan") if v is None else v) for k, v in d.items() if k != "ok"}
-        return cls(**{**values, "problems": tuple(d["problems"])})
+        return cls(**{**values, "problems": tuple(d["problems"]), "notes": tuple(d.get("notes", ()))})
 
 
 def check_backend(backend: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import warnings
 
 import numpy as np
@@ -11,6 +12,7 @@ import pytest
 from conftest import SEED, require_mirrored
 
 import bayes_scaling as bs
+from bayes_scaling.cli import main
 from bayes_scaling.laws import get_law
 
 NATURAL = {
@@ -142,3 +144,43 @@ def test_two_breaks_on_fourteen_points_are_named_as_chains_apart(addition):
 
 def test_a_mixing_fit_names_no_modes(protocol):
     assert not [p for p in protocol.fit.diagnostics.problems if "settled apart" in p]
+
+
+@pytest.fixture(scope="module")
+def two_breaks(tmp_path_factory):
+    """30 points of a curve with breaks at 600 and 5000 (E small enough for the second to show), 1% noise."""
+    import pandas as pd
+
+    n = {**NATURAL["bnsl2"], "E": 0.01, "f2": 0.2}
+    x = np.geomspace(100, 1e5, 30)
+    noise = np.exp(0.01 * np.random.default_rng(1).standard_normal(x.size))
+    runs = pd.DataFrame({"params": 1e8, "tokens": x, "loss": direct(n, x) * noise})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bs.SamplerWarning)
+        fit = bs.fit(runs, "bnsl2", target_accept=0.95, seed=1)
+    return n, fit, fit.save(tmp_path_factory.mktemp("bnsl2") / "two.nc")
+
+
+def test_a_chain_stuck_in_a_local_mode_is_named_and_can_be_dropped(two_breaks, capsys):
+    """One chain of four settles where the slope changes swap signs (c1 < 0 < c2), 38 nats below the others,
+    which find both breaks; the fit names it, and without it the posterior converges on the truth."""
+    n, fit, path = two_breaks
+    logp = fit.idata["sample_stats"]["logp"].mean("draw")
+    stuck = int(logp["chain"][int(np.argmin(logp.values))])
+    assert not fit.diagnostics.ok
+    [local] = [p for p in fit.diagnostics.problems if "sat in a local mode" in p]
+    assert f"fit.drop_chains([{stuck}])" in local, local
+    kept = fit.drop_chains(stuck)
+    assert kept.diagnostics.ok, kept.diagnostics.problems
+    assert kept.settings.dropped_chains == (stuck,) and f"chain {stuck} dropped after sampling" in kept.diagnostics.notes[0]
+    table = kept.summary(prob=0.9)
+    for name in ("d1", "d2", "c1", "c2"):
+        assert table.loc[name, "lower"] < n[name] < table.loc[name, "upper"], (name, table.loc[name].to_dict())
+    assert fit.diagnostics.notes == () and not fit.settings.dropped_chains  # the original is unchanged
+    out = path.with_name("kept.nc")
+    assert main(["drop-chains", str(path), "--chains", str(stuck), "--out", str(out), "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["diagnostics"]["ok"] and document["diagnostics"]["notes"] == list(kept.diagnostics.notes)
+    loaded = bs.load_fit(out)
+    assert loaded.settings.dropped_chains == (stuck,) and loaded.diagnostics.notes == kept.diagnostics.notes
+    np.testing.assert_array_equal(loaded.posterior["d2"].values, kept.posterior["d2"].values)

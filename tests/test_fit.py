@@ -160,7 +160,7 @@ def _draws(centres: list[float], seed: int = 0) -> xr.Dataset:
 
 
 def test_chains_in_different_modes_are_grouped_and_named():
-    from bayes_scaling.result.checks import chains_apart
+    from bayes_scaling.result.diagnosis import chains_apart
 
     text = chains_apart(_draws([0.0, 8.0, 0.2, 8.1]), ["x", "y"])
     assert text.startswith("the chains settled apart (chains 0, 2 | chains 1, 3) in x:"), text
@@ -170,7 +170,7 @@ def test_chains_in_different_modes_are_grouped_and_named():
 
 
 def test_a_chain_far_below_in_log_density_is_a_local_mode():
-    from bayes_scaling.result.checks import chains_apart
+    from bayes_scaling.result.diagnosis import chains_apart
 
     post = _draws([0.0, 8.0, 0.2, 8.1])
     lp = xr.DataArray(np.array([80.0, 41.0, 79.0, 60.0])[:, None] + np.zeros((4, 400)), dims=("chain", "draw"))
@@ -181,7 +181,7 @@ def test_a_chain_far_below_in_log_density_is_a_local_mode():
 
 
 def test_modes_are_read_only_after_a_full_warm_up():
-    from bayes_scaling.result.checks import explain
+    from bayes_scaling.result.diagnosis import explain
 
     tree = xr.DataTree.from_dict({"posterior": _draws([0.0, 8.0, 0.0, 8.0])})
     d = bs.Diagnostics(0, 1600, 2.0, 10.0, 10.0, 3.0, ("R-hat up to 2.000 (> 1.01)",))

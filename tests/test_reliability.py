@@ -379,3 +379,23 @@ def test_a_label_given_as_a_number_and_as_text_is_named(sim_runs):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         bs.read_runs(table.assign(task=[1, 2] * (len(table) // 2)))
+
+
+@pytest.mark.parametrize(("chains", "words"), [
+    (["7"], "chain 7 is not in this fit; its chains are 0, 1"),
+    (["0"], "would leave 1 of 2; at least two must stay"),
+])
+def test_dropping_chains_that_are_not_there_or_all_but_one_is_one_line(tmp_path, capsys, fit_file, chains, words):
+    out = tmp_path / "kept.nc"
+    assert main(["drop-chains", str(fit_file), "--chains", *chains, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: {err[0][7:]}"] and words in err[0] and not out.exists()
+
+
+@pytest.mark.parametrize(("chains", "words"), [
+    ("1", "chains are whole numbers"), ([], "no chain given"), (True, "a chain label or a list of them"),
+    ([1.5], "chains are whole numbers"), (None, "a chain label or a list of them"),
+])
+def test_drop_chains_refuses_what_is_not_a_chain_label(sim_fit, chains, words):
+    with pytest.raises(bs.QueryError, match=words):
+        sim_fit.drop_chains(chains)

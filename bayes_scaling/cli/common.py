@@ -209,7 +209,8 @@ def load(args: argparse.Namespace) -> Fit:
 
     result = load_fit(args.fit)
     if not args.json:
-        args.after = [*getattr(args, "after", []), *(f"WARNING: {p}" for p in result.diagnostics.problems)]
+        args.after = [*getattr(args, "after", []), *(f"WARNING: {p}" for p in result.diagnostics.problems),
+                      *(f"note: {n}" for n in result.diagnostics.notes)]
     return result
 
 

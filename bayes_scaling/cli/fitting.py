@@ -1,4 +1,5 @@
-"""Commands that sample: ``fit``, ``demo``, ``backtest``, ``calibrate`` and ``sweep``.
+"""Commands that sample: ``fit``, ``demo``, ``backtest``, ``calibrate`` and ``sweep``; and ``drop-chains``,
+which writes a fit again without chains stuck in a local mode.
 
 A command that saves checks its output path before it samples, and saves atomically, so a failed,
 killed or interrupted fit leaves any previous file as it was.
@@ -52,6 +53,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     pooling_args(p)
     sampler_args(p, target_accept=True)
     p.set_defaults(func=cmd_fit)
+
+    p = sub.add_parser("drop-chains", help="write a fit again without some chains (one stuck in a local mode), "
+                                           "its diagnostics computed from the rest and the drop on record")
+    p.add_argument("fit", help="a fit file written by 'bayes-scaling fit'")
+    p.add_argument("--chains", type=int, nargs="+", required=True, help="labels of the chains to drop (e.g. 1)")
+    p.add_argument("--out", required=True, help="where to write the fit without them (NetCDF; may be the same file)")
+    p.add_argument("--json", action="store_true", help="print one JSON document (diagnostics, the saved path)")
+    p.set_defaults(func=cmd_drop_chains)
 
     p = sub.add_parser("demo", help="fit the Chinchilla law to the bundled default data and show the answers")
     p.add_argument("--out", default="bayes_scaling_demo.nc", help="where to save the demo fit")
@@ -182,6 +191,23 @@ def _fit_json(result: Fit, compute: list[float] | None, unique_tokens: float | N
         ds = result.optimal(compute, unique_tokens=unique_tokens)
         doc.update(optimal_fields(ds, defaults.DEFAULT_PROB, doc["warnings"]))
     return doc
+
+
+def cmd_drop_chains(args: argparse.Namespace) -> int:
+    from ..result.fitfile import load_fit
+    from ..result.storage import check_writable
+    from .common import header
+
+    check_writable(args.out)
+    kept = load_fit(args.fit).drop_chains(args.chains)
+    path = kept.save(args.out)
+    if args.json:
+        print_json({**header(kept), "saved": str(path)})
+        return 0
+    print(str(kept.diagnostics))
+    print(f"saved {path}")
+    args.after = [f"WARNING: {p}" for p in kept.diagnostics.problems]
+    return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -218,7 +218,7 @@ def _sampler_lines(fit: Fit) -> list[str]:
     out.append(f"NUTS, backend `{s.backend}`: {s.chains} chains × {s.draws} draws after {s.tune} warm-up "
                f"iterations, seed {s.seed}, target accept {s.target_accept:g}, "
                f"{'dense' if s.dense_mass else 'diagonal'} mass matrix"
-               + (f", {s.seconds:.1f} s." if np.isfinite(s.seconds) else "."))
+               + (f", {s.seconds:.1f} s." if np.isfinite(s.seconds) else ".") + "".join(f" Note: {n}." for n in d.notes))
     out += ["", "## Diagnostics", ""]
     verdict = ("**converged**: no divergences, R-hat ≤ 1.01 and bulk/tail ESS ≥ 100 per chain for every parameter"
                if d.ok else "**NOT CONVERGED**: " + "; ".join(d.problems))

@@ -20,6 +20,7 @@ def format_summary(fit: Fit, prob: float = DEFAULT_PROB) -> str:
     if fit.diagnostics.problems:
         lines += ["WARNING: " + problem for problem in fit.diagnostics.problems]
         lines.append("WARNING: do not trust these numbers until the sampler converges (more tune/draws, another seed)")
+    lines += ["NOTE: " + note for note in fit.diagnostics.notes]
     d = fit.diagnostics
     lines.append(f"law: {fit.law.formula}   spec: {fit.spec.name}   runs: {len(fit.runs)}   "
                  f"sampler: {fit.settings.backend}, {fit.settings.chains}x{fit.settings.draws} draws")

@@ -17,7 +17,8 @@ from ..data.runs import Runs, read_runs
 from ..inference import SamplerSettings, diagnose, sample, warn_if_unconverged
 from ..model import build_model, model_pivots
 from ..spec import ModelSpec, Prior, load_spec
-from .checks import check_priors, explain, warn_several_groups
+from .checks import check_priors, warn_several_groups
+from .diagnosis import checked_names, explain
 from .fit import Fit
 from .intervals import convergence_stats
 
@@ -84,8 +85,7 @@ def fit(
     settings = (sampler or SamplerSettings()).with_options(backend=backend, draws=draws, tune=tune, chains=chains,
                                                           seed=seed, target_accept=target_accept)
     idata, settings = sample(model, settings, progressbar=progressbar, keep_partial=keep_partial)
-    checked = [n for n in idata["posterior"].data_vars if n not in spec.law_obj.natural_names
-               or n in spec.law_obj.sampled]
+    checked = checked_names(idata, spec.law_obj)
     diagnostics = explain(diagnose(idata, checked), idata, settings, checked)
     warn_if_unconverged(diagnostics)
     result = Fit(idata, runs, spec, settings, diagnostics, model_pivots(runs, spec))

@@ -336,6 +336,13 @@ class Fit:
     def _points(self, params, tokens, compute, unique=None) -> dict[str, np.ndarray]:
         return self.law.points(self.runs.compute_factor, params, tokens, compute, unique)
 
+    def drop_chains(self, chains: int | Sequence[int]) -> Fit:
+        """This fit without ``chains`` (one stuck in a local mode, say), diagnosed again and on the record
+        (:func:`bayes_scaling.result.chains.drop_chains`)."""
+        from .chains import drop_chains
+
+        return drop_chains(self, chains)
+
     def save(self, path: str | Path) -> Path:
         """Write the fit to NetCDF (h5netcdf) with its provenance and a checksum per group; returns the path.
 

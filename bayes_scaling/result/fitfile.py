@@ -48,7 +48,8 @@ def load_fit(path: str | Path) -> Fit:
     try:
         runs = Runs.from_dataset(tree["runs"].to_dataset())
         spec = ModelSpec.from_dict(json.loads(attrs["spec"]))
-        settings = SamplerSettings(**json.loads(attrs["sampler"]))
+        stored = json.loads(attrs["sampler"])
+        settings = SamplerSettings(**{**stored, "dropped_chains": tuple(stored.get("dropped_chains", ()))})
         diagnostics = Diagnostics.from_dict(json.loads(attrs["diagnostics"]))
         pivots = pivots_from_json(json.loads(attrs["pivots"]), Groups.from_runs(runs))
     except (KeyError, TypeError, ValueError) as exc:

@@ -70,10 +70,31 @@ def test_compute_law_and_groups(hier_fit):
     assert ds.attrs["warnings"], "budgets beyond the runs say so"
 
 
-@pytest.mark.parametrize("bad", [0.0, -1.0, float("nan")])
+@pytest.mark.parametrize("bad", [0.0, -1.0, float("nan"), "ten", [0.01, 0.02], True])
 def test_bad_threshold(sim_fit, bad):
     with pytest.raises(bs.QueryError, match="threshold"):
         returns(sim_fit, BUDGETS, threshold=bad)
+
+
+def test_a_search_that_starts_one_decade_below_the_runs_is_not_refused_by_rounding():
+    """The search starts a decade below the smallest run; 10**(log10(c) - 1) is a hair below c/10 for some c
+    (Epoch's smallest run, 1.397e18 FLOPs), which the budget check read as too far below the runs."""
+    import pandas as pd
+
+    from bayes_scaling.data.reach import check_budget
+
+    runs = bs.read_runs(pd.DataFrame({"compute": [1.397e18, 1e19, 1e20], "loss": [3.0, 2.8, 2.6]}))
+    start = float(np.logspace(np.log10(1.397e18) - 1.0, 20.0, 5)[0])
+    assert np.log10(1.397e18 / start) > 1.0  # the rounding this guards against
+    check_budget(runs, start)
+    with pytest.raises(bs.QueryError, match="too small"):
+        check_budget(runs, start / 1.01)
+
+
+@pytest.mark.parametrize("fit", ["fit.nc", None])
+def test_returns_refuses_what_is_not_a_fit(fit):
+    with pytest.raises(bs.QueryError, match="returns answers from a fit"):
+        returns(fit, BUDGETS)
 
 
 def test_curve_laws_have_no_frontier():

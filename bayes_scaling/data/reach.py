@@ -76,7 +76,7 @@ def check_budget(runs: Runs, budget: float | Sequence[float] | np.ndarray) -> No
         raise QueryError(f"budgets must be one number or a list of numbers, got an array of shape {values.shape}")
     smallest = float(runs.column("compute").min())
     for value in values:
-        if np.isfinite(value) and value > 0 and np.log10(smallest / value) > MAX_DECADES_BELOW:
+        if np.isfinite(value) and value > 0 and np.log10(smallest / value) > MAX_DECADES_BELOW + 1e-9:  # rounding
             raise QueryError(
                 f"budget {value:.4g} FLOPs is too small: {np.log10(smallest / value):.1f} decades below the smallest "
                 f"fitted run ({smallest:.4g} FLOPs), where the law was never observed; fit runs at that scale"

@@ -70,6 +70,8 @@ def returns(fit: Fit, compute: float | Sequence[float], threshold: float | None 
         :meth:`Fit.optimal` does, and ``not_reached`` (the share of draws whose threshold compute
         lies beyond the search).
     """
+    if not isinstance(fit, Fit):
+        raise QueryError(f"returns answers from a fit (bs.fit or bs.load_fit), got {type(fit).__name__}")
     c = compute_grid(compute).values
     if fit.law.has_allocation:  # the optimum at C carries its reach; only 2C is evaluated again
         optimum = fit.optimal(c, level=level)
@@ -91,6 +93,7 @@ def compute_below(fit: Fit, threshold: float, level: str | None = None) -> tuple
     Returns the draws (NaN where the gain stays above the threshold over the whole search) and the
     share of such draws.
     """
+    threshold = _number(threshold)
     if not np.isfinite(threshold) or threshold <= 0:
         raise QueryError(f"the threshold is a gain in loss per doubling and must be positive, got {threshold}")
     runs_c = fit.runs.column("compute")
@@ -121,6 +124,16 @@ def compute_below(fit: Fit, threshold: float, level: str | None = None) -> tuple
     out = xr.DataArray(at, dims=dims, coords={d: loss.coords[d] for d in dims if d in loss.coords})
     out.attrs["threshold"] = float(threshold)
     return out, float(1.0 - found.mean())
+
+
+def _number(value: object) -> float:
+    """A threshold as a float: a number or numeric text, else a QueryError."""
+    if isinstance(value, bool):
+        raise QueryError(f"the threshold is one number (a gain in loss per doubling), got {value!r}")
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise QueryError(f"the threshold is one number (a gain in loss per doubling), got {value!r}") from None
 
 
 __all__ = ["compute_below", "frontier_loss", "returns"]

@@ -201,3 +201,23 @@ def test_loo_prefers_two_breaks_where_the_curve_has_two(two_breaks):
     table = bs.compare_models({"one": one, "two": kept})
     assert table.index[0] == "two", table
     assert abs(table.loc["one", "elpd_diff"]) > 4 * table.loc["one", "dse"], table
+
+
+def test_a_curve_of_tokens_and_loss_is_read_as_it_is_for_a_curve_law(tmp_path, addition, capsys):
+    """The documented `fit runs.csv --spec bnsl`: a CSV of (tokens, loss), x a count of examples in the
+    hundreds, needs no params column and is not taken for counts in billions; a law in N and D still
+    asks for params."""
+    train, _ = addition
+    path = tmp_path / "curve.csv"
+    train.table[["tokens", "loss"]].to_csv(path, index=False)
+    assert main(["fit", str(path), "--spec", "bnsl", "--draws", "100", "--tune", "100", "--chains", "2",
+                 "--out", str(tmp_path / "bnsl.nc")]) == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bs.SamplerWarning)  # 2 x 100 draws: the reading is what is tested
+        saved = bs.load_fit(tmp_path / "bnsl.nc")
+    assert saved.runs.table["tokens"].tolist() == train.table["tokens"].tolist()
+    capsys.readouterr()
+    assert main(["fit", str(path), "--spec", "chinchilla", "--out", str(tmp_path / "c.nc")]) == 2
+    assert "missing column(s): params" in capsys.readouterr().err
+    with pytest.raises(bs.InputError, match="missing column"):
+        bs.fit(train.table[["tokens", "loss"]], "chinchilla", draws=10, tune=10, chains=1)

@@ -9,7 +9,7 @@ import argparse
 import json
 import math
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -157,8 +157,9 @@ def prob_arg(p: argparse.ArgumentParser) -> None:
 
 # ------------------------------------------------------------------------------ data, spec, fit
 
-def read_data(source: str, columns: str, drop_outliers: bool, split: str | None = None) -> Runs:
-    """Runs from a CSV path or a registered dataset."""
+def read_data(source: str, columns: str, drop_outliers: bool, split: str | None = None,
+              inputs: Sequence[str] | None = None) -> Runs:
+    """Runs from a CSV path or a registered dataset (``inputs``: the law's, as :func:`read_runs` takes them)."""
     from ..data import datasets
     from ..data.runs import read_runs
 
@@ -167,7 +168,7 @@ def read_data(source: str, columns: str, drop_outliers: bool, split: str | None 
     if Path(source).exists():
         if split:
             raise InputError("--split applies to registered datasets, not to CSV files")
-        return read_runs(source, columns=mapping(columns))
+        return read_runs(source, columns=mapping(columns), inputs=inputs)
     if source in datasets.registry():
         if columns.strip():
             raise InputError(f"--columns renames the columns of a CSV file; the registered dataset '{source}' "

@@ -151,7 +151,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     if args.unique_tokens is not None and "unique_tokens" not in spec.law_obj.inputs:
         raise InputError(f"--unique-tokens: the '{spec.law_obj.name}' law has no unique-data input; "
                          "use --spec data_constrained")
-    runs = read_data(args.data, args.columns, args.drop_outliers, args.split)
+    runs = read_data(args.data, args.columns, args.drop_outliers, args.split, spec.law_obj.inputs)
     result = fit_from(args, runs, spec)
     if not args.keep_partial:  # a kept partial fit is saved, marked as interrupted
         stop_if_interrupted("saving")
@@ -239,16 +239,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _backtest_data(args: argparse.Namespace) -> Runs | tuple[Runs, Runs]:
+def _backtest_data(args: argparse.Namespace, inputs: tuple[str, ...]) -> Runs | tuple[Runs, Runs]:
     from ..validation.splits import take
 
     if args.split_test:
         if args.holdout:
             raise InputError("--holdout and --split-test are alternatives: give one")
-        data: Runs | tuple[Runs, Runs] = tuple(read_data(args.data, args.columns, args.drop_outliers, s)
+        data: Runs | tuple[Runs, Runs] = tuple(read_data(args.data, args.columns, args.drop_outliers, s, inputs)
                                                for s in (args.split, args.split_test))
     else:
-        data = read_data(args.data, args.columns, args.drop_outliers, args.split)
+        data = read_data(args.data, args.columns, args.drop_outliers, args.split, inputs)
     if args.domain:
         parts = data if isinstance(data, tuple) else (data,)
         parts = tuple(take(r, r.table["domain"].isin(args.domain)) for r in parts)
@@ -265,7 +265,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     from ..validation.splits import DEFAULT_HOLDOUT, check_split, split_holdout
 
     spec = spec_from(args)
-    data = _backtest_data(args)
+    data = _backtest_data(args, spec.law_obj.inputs)
     if args.save:
         check_writable(args.save)
     if isinstance(data, tuple):  # refuse a bad split before the status line and the sampler

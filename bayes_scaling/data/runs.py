@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -125,6 +125,7 @@ def read_runs(
     compute_factor: float = DEFAULT_COMPUTE_FACTOR,
     check_units: bool = True,
     source: str | None = None,
+    inputs: Sequence[str] | None = None,
 ) -> Runs:
     """Validate a table of training runs.
 
@@ -141,6 +142,11 @@ def read_runs(
         Refuse tables whose counts look like billions (largest ``params`` or ``tokens`` below 1,000).
     source : str, optional
         A name recorded with the runs; defaults to the path or ``"DataFrame"``.
+    inputs : sequence of str, optional
+        The inputs of the law the runs are for, where it is known. For a law of one curve in
+        ``tokens`` (tokens, examples or steps seen), which reads no ``params``, a table of
+        ``tokens`` and ``loss`` is complete (``params`` is recorded as 1) and ``tokens`` is not held
+        to the unit check: 736 examples are a count, not thousands.
 
     Returns
     -------
@@ -162,6 +168,9 @@ def read_runs(
     for name in NUMERIC + OPTIONAL:
         if name in frame.columns:
             table[name] = _numeric(frame[name], name)
+    curve = inputs is not None and "tokens" in inputs and not {"params", "compute"} & set(inputs)
+    if curve and "params" not in table and "tokens" in table:
+        table["params"] = 1.0
     _require_columns(table, [str(c) for c in frame.columns])
     all_three = {"params", "tokens", "compute"} <= set(table.columns)
     if "tokens" not in table and "params" in table:
@@ -174,7 +183,7 @@ def read_runs(
         _check_values(table[name], name)
     _check_unique(table)
     if check_units:
-        _check_units(table)
+        _check_units(table.drop(columns=["params", "tokens"]) if curve else table)
     if all_three:
         _check_compute(table, compute_factor)
     for label in LABELS:

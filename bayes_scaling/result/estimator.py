@@ -76,9 +76,9 @@ def fit(
     SamplingInterrupted
         Ctrl-C during sampling (a :class:`KeyboardInterrupt`), unless ``keep_partial``.
     """
-    if not isinstance(runs, Runs):
-        runs = read_runs(runs)
     spec = load_spec(spec).overridden(priors, pool, structural)
+    if not isinstance(runs, Runs):
+        runs = read_runs(runs, inputs=spec.law_obj.inputs)
     model = build_model(runs, spec)
     warn_several_groups(runs, spec)
     check_priors(runs, spec)

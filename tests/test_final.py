@@ -81,10 +81,52 @@ def test_fraction_seen_gives_the_total_and_must_lie_in_0_1(early_fit):
     (lambda t: t.assign(total_tokens=1e9), "below its last checkpoint"),
     (lambda t: t.drop(columns="curve"), "needs columns"),
     (lambda t: t.drop(columns="tokens"), "'tokens' or 'step'"),
+    (lambda t: t.assign(total_tokens=t["total_tokens"].astype(object).where(t.index > 0, "ten billion")),
+     "'total_tokens' must be a positive finite number; it has 'ten billion' in row 0"),
+    (lambda t: t.assign(total_tokens=np.where(t.index == 0, 3e11, TOTAL)), "one value per curve"),
+    (lambda t: t.assign(curve=t["curve"].where(t.index > 3, None)), "column 'curve' is empty in row 0"),
+    (lambda t: t.assign(schedule="linear", lr_decay_start=t["tokens"].astype(object).where(t.index > 0, "soon")),
+     "'lr_decay_start' must be a finite number; it has 'soon'"),
 ])
 def test_bad_checkpoint_tables_get_one_clear_error(edit, message):
     with pytest.raises(bs.InputError, match=message):
         read_checkpoints(edit(_checkpoints(0.3)))
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    ({"fraction_seen": "abc"}, "one number for every curve or a mapping"),
+    ({"fraction_seen": [0.3, 0.3]}, "one number for every curve or a mapping"),
+    ({"total": {"a": "x"}}, "must map each curve to a number"),
+    ({"fraction_seen": 0.3, "curves": 5}, "a curve name or a list of them"),
+    ({"fraction_seen": 0.3, "curves": []}, "curves is empty"),
+    ({"total": TOTAL, "fraction_seen": 0.5}, "disagree; give one of them"),
+    ({"total": float("inf")}, "not a finite number"),
+    ({"fraction_seen": 1e-300}, "not a finite number"),
+])
+def test_predict_final_refuses_what_it_cannot_read_in_one_query_error(early_fit, call, message):
+    fit, _ = early_fit
+    with pytest.raises(bs.QueryError, match=message):
+        fit.predict_final(**call)
+
+
+def test_one_curve_by_name_is_one_curve(early_fit):
+    fit, _ = early_fit
+    name = str(fit.groups.tasks[0])
+    assert fit.predict_final(fraction_seen=0.3, curves=name)["curve"].values.tolist() == [name]
+
+
+def test_predict_final_refuses_before_it_samples(tmp_path):
+    """Questions the table cannot answer end in one line before the sampler runs (no progress line)."""
+    table = tmp_path / "ck.csv"
+    _checkpoints(0.3).to_csv(table, index=False)
+    run = [sys.executable, "-m", "bayes_scaling.cli", "predict-final", str(table)]
+    for extra, words in ((["--fraction-seen", "0.5"], "says 0.3 of it is seen, --fraction-seen says 0.5"),
+                         (["--spec", "curve_kaplan"], "give the checkpoint table a params column"),
+                         (["--out", str(tmp_path / "none" / "x.nc")], "no such directory"),
+                         (["--warmup", "0.1", "--warmup-tokens", "1e9"], "alternatives")):
+        out = subprocess.run([*run, *extra], capture_output=True, text=True, check=False)
+        assert out.returncode == 2 and out.stderr.strip().splitlines() == [out.stderr.strip()], out.stderr
+        assert out.stderr.startswith("error:") and words in out.stderr, out.stderr
 
 
 def test_warm_up_checkpoints_are_dropped():

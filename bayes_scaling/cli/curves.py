@@ -44,14 +44,49 @@ def _fit(args: argparse.Namespace):
         if args.warmup is not None or args.warmup_tokens is not None:
             raise InputError("--warmup applies to a checkpoint table, not to a saved fit")
         return load_fit(path), None
+    if args.out:
+        from ..result.storage import check_writable
+
+        check_writable(args.out)
+    if args.warmup is not None and args.warmup_tokens is not None:
+        raise InputError("--warmup and --warmup-tokens are alternatives: give one")
     ck = read_checkpoints(path, args.warmup if args.warmup is not None else WARMUP, args.warmup_tokens)
     if args.spec is None:
         args.spec = SCHEDULE_SPEC if ck.schedule is not None else DEFAULT_SPEC
+    _check_lengths(ck, args.fraction_seen)
+    from ..result.final import check_checkpoints
+    from ..spec import load_spec
+
+    check_checkpoints(ck, load_spec(args.spec))  # refusals are the one line of an error, before the progress line
     print(f"fitting '{args.spec}' to {len(ck.runs)} checkpoints of {len(ck.seen)} runs "
           f"({ck.dropped} warm-up checkpoints dropped)...", file=sys.stderr)
     result = fit_checkpoints(ck, args.spec, backend=args.backend, draws=args.draws, tune=args.tune, chains=args.chains,
                              seed=args.seed, target_accept=args.target_accept)
     return result, ck
+
+
+def _check_lengths(ck, fraction: float | None) -> None:
+    """Refuse, before sampling, a fraction of training outside (0, 1), one that disagrees with a curve's
+    total_tokens, or a curve with neither."""
+    import numpy as np
+
+    from ..errors import InputError
+
+    if fraction is not None and not 0 < fraction < 1:
+        raise InputError(f"--fraction-seen must lie strictly between 0 and 1, got {fraction:g}")
+    if fraction is not None and not np.isfinite(ck.seen / fraction).all():
+        raise InputError(f"--fraction-seen {fraction:g} puts the end of the runs beyond any finite length")
+    total, column = ck.total.reindex(ck.seen.index), f"total_{'tokens' if ck.x_name == 'tokens' else 'steps'}"
+    if fraction is None:
+        if total.isna().any():
+            raise InputError(f"curve {total.index[total.isna()][0]!r}: give its planned length (a {column} column) "
+                             "or --fraction-seen")
+        return
+    off = total.notna() & ~np.isclose(ck.seen / total, fraction, rtol=1e-6)
+    if off.any():
+        c = off.index[off][0]
+        raise InputError(f"curve {c!r}: its {column} {total[c]:.4g} says {ck.seen[c] / total[c]:.3g} of it is seen, "
+                         f"--fraction-seen says {fraction:g}; give one of them")
 
 
 def cmd_predict_final(args: argparse.Namespace) -> int:

@@ -50,6 +50,7 @@ class Checkpoints:
     x_name: str  # "tokens" or "step"
     dropped: int  # warm-up checkpoints dropped
     schedule: pd.DataFrame | None = None  # by curve: kind, warmup, final, start, end (None: not given)
+    params_given: bool = True  # False: the table has no params column (the runs carry params = 1)
 
 
 def _table(source: pd.DataFrame | str | Path) -> pd.DataFrame:
@@ -77,6 +78,21 @@ def _check_order(table: pd.DataFrame, x: str) -> None:
                              f"({part[x].iloc[i]:.4g} is followed by {part[x].iloc[i + 1]:.4g})")
 
 
+def _totals(table: pd.DataFrame, column: str) -> pd.Series:
+    """Each curve's planned length from ``column``: one positive finite number per curve (or none given)."""
+    values = pd.to_numeric(table[column], errors="coerce")
+    bad = table[column].notna() & (values.isna() | ~np.isfinite(values.fillna(1.0)) | (values.fillna(1.0) <= 0))
+    if bad.any():
+        i = int(np.argmax(bad.to_numpy()))
+        raise InputError(f"column '{column}' must be a positive finite number; it has {table[column].iloc[i]!r} in "
+                         f"row {i}")
+    varying = values.groupby(table["curve"], sort=False).nunique() > 1
+    if varying.any():
+        raise InputError(f"curve {varying.index[varying][0]!r}: {column} must be one value per curve (the run's planned "
+                         "length)")
+    return values.groupby(table["curve"], sort=False).first().astype(float)
+
+
 def read_checkpoints(source: pd.DataFrame | str | Path, warmup: float = WARMUP,
                      warmup_tokens: float | None = None) -> Checkpoints:
     """Checkpoints from a DataFrame or CSV (module docstring), warm-up dropped.
@@ -96,12 +112,16 @@ def read_checkpoints(source: pd.DataFrame | str | Path, warmup: float = WARMUP,
         raise InputError(f"warmup must be a fraction in [0, 1), got {warmup}")
     x, total_col = _x_column(table)
     table[x] = pd.to_numeric(table[x], errors="coerce")
-    if table[x].isna().any() or (table[x] <= 0).any():
-        raise InputError(f"{x} must be positive numbers in every row")
+    if table[x].isna().any() or (table[x] <= 0).any() or np.isinf(table[x]).any():
+        raise InputError(f"{x} must be positive finite numbers in every row")
+    empty = table["curve"].isna() | (table["curve"].astype(str).str.strip() == "")
+    if empty.any():
+        raise InputError(f"column 'curve' is empty in row {int(np.argmax(empty.to_numpy()))}: every checkpoint "
+                         "names its run")
     table["curve"] = table["curve"].astype(str)
     _check_order(table, x)
     seen = table.groupby("curve", sort=False)[x].max()
-    total = table.groupby("curve", sort=False)[total_col].first().astype(float) if total_col else seen * np.nan
+    total = _totals(table, total_col) if total_col else seen * np.nan
     short = total[total < seen * (1 - 1e-12)]
     if len(short):
         raise InputError(f"curve {short.index[0]!r}: {total_col} {short.iloc[0]:.4g} is below its last checkpoint "
@@ -125,7 +145,7 @@ def read_checkpoints(source: pd.DataFrame | str | Path, warmup: float = WARMUP,
     if schedule is not None:
         frame = frame.assign(**columns_at(schedule, frame["task"], frame["tokens"].to_numpy()))
     runs = read_runs(frame.reset_index(drop=True), check_units=False, source="checkpoints")
-    return Checkpoints(runs, seen, total, x, dropped, schedule)
+    return Checkpoints(runs, seen, total, x, dropped, schedule, "params" in table)
 
 
 def checkpoints_from_runs(runs: Runs, fraction: float, warmup: float = WARMUP) -> tuple[Checkpoints, pd.Series]:

@@ -95,6 +95,13 @@ def read_schedules(table: pd.DataFrame, total: pd.Series, x: str) -> pd.DataFram
                 raise InputError(f"column '{name}' describes a learning-rate schedule; give the 'schedule' column too "
                                  f"({', '.join(KINDS)})")
         return None
+    for name in COLUMNS[1:]:
+        if name in table:
+            values = pd.to_numeric(table[name], errors="coerce")
+            bad = table[name].notna() & (values.isna() | np.isinf(values.fillna(0.0)))
+            if bad.any():
+                i = int(np.argmax(bad.to_numpy()))
+                raise InputError(f"column '{name}' must be a finite number; it has {table[name].iloc[i]!r} in row {i}")
     frame = pd.DataFrame({"kind": table["schedule"].astype(str).str.strip().str.lower(), "curve": table["curve"],
                           "warmup": pd.to_numeric(table.get("lr_warmup", 0.0), errors="coerce"),
                           "final": pd.to_numeric(table.get("lr_final", 0.0), errors="coerce"),

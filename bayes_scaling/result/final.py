@@ -40,12 +40,21 @@ def _per_curve(value: Any, curves: Sequence[str], name: str) -> pd.Series:
     if hasattr(value, "total"):  # Checkpoints
         value = value.total
     if isinstance(value, Mapping | pd.Series):
-        series = pd.Series(dict(value) if isinstance(value, Mapping) else value, dtype=float)
+        try:
+            series = pd.Series(dict(value) if isinstance(value, Mapping) else value, dtype=float)
+        except (TypeError, ValueError):
+            raise QueryError(f"{name} by curve must map each curve to a number") from None
         unknown = sorted(set(series.index) - set(curves))
         if unknown:
             raise QueryError(f"{name} names curves the fit does not have: {unknown[:3]}")
         return series.reindex(list(curves))
-    return pd.Series(float(value), index=list(curves))
+    try:
+        number = float(value) if not isinstance(value, bool) and np.ndim(value) == 0 else None
+    except (TypeError, ValueError):
+        number = None
+    if number is None:
+        raise QueryError(f"{name} is one number for every curve or a mapping from curve to number, got {value!r}")
+    return pd.Series(number, index=list(curves))
 
 
 def _reads_schedule(law: Any) -> bool:
@@ -68,6 +77,9 @@ def _schedule(fit: Fit, total: Any, schedule: Any, stored: pd.DataFrame | None,
     else the Checkpoints given as ``total``, else those the fit was made with (``stored``)."""
     if not _reads_schedule(fit.law):
         return None
+    if schedule is not None and not (hasattr(schedule, "runs") or isinstance(schedule, pd.DataFrame)):
+        raise QueryError("schedule is the checkpoints (read_checkpoints) or their schedule table, got "
+                         f"{type(schedule).__name__}")
     if schedule is None or hasattr(schedule, "runs"):  # a Checkpoints, or none given
         schedule = getattr(schedule if schedule is not None else total, "schedule", None)
     if schedule is None:
@@ -88,7 +100,7 @@ def final_points(fit: Fit, total: Any = None, fraction_seen: Any = None,
     if "tokens" not in fit.law.inputs or any(k != "params" for k in other):
         raise QueryError(f"predict_final extrapolates learning curves in tokens seen (and the run's model size); the "
                          f"'{fit.law.name}' law reads {' and '.join(fit.law.inputs)}")
-    known = list(fit.groups.tasks) if curves is None else [str(c) for c in curves]
+    known = list(fit.groups.tasks) if curves is None else _curve_names(curves)
     missing = sorted(set(known) - set(fit.groups.tasks))
     if missing:
         raise QueryError(f"the fit has no curve {missing[0]!r}")
@@ -104,13 +116,47 @@ def final_points(fit: Fit, total: Any = None, fraction_seen: Any = None,
     bad = frac.dropna()[(frac.dropna() <= 0) | (frac.dropna() >= 1)]
     if len(bad):
         raise QueryError(f"fraction_seen must lie strictly between 0 and 1, got {bad.iloc[0]:g} for curve {bad.index[0]!r}")
-    final = _per_curve(total, known, "total").fillna(seen / frac)
+    given = _per_curve(total, known, "total")
+    both = given.notna() & frac.notna() & ~np.isclose(seen / given, frac, rtol=1e-6)
+    if both.any():
+        c = both.index[both][0]
+        raise QueryError(f"curve {c!r}: its planned length {given[c]:.4g} (so {seen[c] / given[c]:.3g} of it seen) and "
+                         f"fraction_seen {frac[c]:.3g} disagree; give one of them")
+    final = given.fillna(seen / frac)
+    if (final.notna() & ~np.isfinite(final)).any():
+        c = final.index[final.notna() & ~np.isfinite(final)][0]
+        raise QueryError(f"curve {c!r}: its planned length is not a finite number")
     if final.isna().any():
         raise QueryError(f"curve {final.index[final.isna()][0]!r}: give its total length or the fraction of training seen")
     if (final < seen * (1 - 1e-12)).any():
         c = final.index[final < seen * (1 - 1e-12)][0]
         raise QueryError(f"curve {c!r}: the total length {final[c]:.4g} is below its last checkpoint {seen[c]:.4g}")
     return pd.DataFrame({"seen": seen, "final": final, "fraction_seen": seen / final})
+
+
+def _curve_names(curves: Any) -> list[str]:
+    """Curves asked for: one name or a list of names, none empty."""
+    if isinstance(curves, str):
+        return [curves]
+    try:
+        names = [str(c) for c in curves]
+    except TypeError:
+        raise QueryError(f"curves is a curve name or a list of them, got {curves!r}") from None
+    if not names:
+        raise QueryError("curves is empty: name at least one curve (or leave it out for all)")
+    return names
+
+
+def check_checkpoints(checkpoints: Checkpoints, spec: Any) -> None:
+    """Refuse a spec that reads what the checkpoint table does not give: the learning-rate schedule, or each
+    run's model size."""
+    law = spec.law_obj
+    if _reads_schedule(law) and checkpoints.schedule is None:
+        raise InputError(f"spec '{spec.name}' reads each run's learning-rate schedule: give the checkpoint table the "
+                         "columns schedule (constant, cosine or linear) and total_tokens, and optionally lr_warmup, "
+                         "lr_final, lr_decay_start and lr_decay_end")
+    if "params" in law.inputs and not checkpoints.params_given:
+        raise InputError(f"spec '{spec.name}' reads each run's model size: give the checkpoint table a params column")
 
 
 def fit_checkpoints(checkpoints: Checkpoints, spec: str = "curve_power", **options: Any) -> Fit:
@@ -125,10 +171,7 @@ def fit_checkpoints(checkpoints: Checkpoints, spec: str = "curve_power", **optio
     from .estimator import fit
 
     model = load_spec(spec) if isinstance(spec, str) else spec
-    if _reads_schedule(model.law_obj) and checkpoints.schedule is None:
-        raise InputError(f"spec '{model.name}' reads each run's learning-rate schedule: give the checkpoint table the "
-                         "columns schedule (constant, cosine or linear) and total_tokens, and optionally lr_warmup, "
-                         "lr_final, lr_decay_start and lr_decay_end")
+    check_checkpoints(checkpoints, model)
     if len(checkpoints.seen) == 1:
         model = replace(model, pooling={k: "shared" for k in model.pooling}, noise_pooling="shared", pivot="global")
     result = fit(checkpoints.runs, model, **options)
@@ -145,8 +188,15 @@ def predict_final(fit: Fit, total: Any = None, fraction_seen: Any = None, curves
     See :meth:`bayes_scaling.Fit.predict_final`.
     """
     stored = _stored(fit)
-    if total is None and fraction_seen is None and stored is not None:  # the planned lengths it was made with
+    if stored is not None and total is None:  # the planned lengths it was made with
         total = stored["total"]
+    elif stored is not None and _reads_schedule(fit.law):
+        given = _per_curve(total, list(stored.index), "total")
+        off = given.notna() & stored["total"].notna() & ~np.isclose(given, stored["total"], rtol=1e-6)
+        if off.any():
+            c = off.index[off][0]
+            raise QueryError(f"curve {c!r} ends where its learning-rate schedule does ({stored['total'][c]:.4g}), not at "
+                             f"{given[c]:.4g}; a run of another length would have another schedule")
     points = final_points(fit, total, fraction_seen, curves)
     names = list(points.index)
     sampled = {k: (v.sel(task=names) if "task" in v.dims else v) for k, v in fit.sampled("task").items()}

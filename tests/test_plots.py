@@ -252,3 +252,20 @@ def test_figures_shade_the_range_of_the_fitted_runs(sim_fit, kind, column):
     spans = [(e.x0, e.x1) for e in spans]
     assert any(np.isclose(lo, values.min(), rtol=1e-9) and np.isclose(hi, values.max(), rtol=1e-9) for lo, hi in spans), spans
     plt.close(fig)
+
+
+@pytest.mark.parametrize("bad", ["abc", 1.5, -0.1])
+def test_a_pit_table_holds_probabilities(bad):
+    table = pd.DataFrame({"method": ["posterior"] * 3, "pit": [0.2, 0.5, 0.7]}).astype({"pit": object})
+    table.loc[1, "pit"] = bad
+    with pytest.raises(bayes_scaling.QueryError, match="column 'pit' holds probabilities in \\[0, 1\\]; row 1"):
+        plots.pit_histogram(table)
+
+
+def test_a_figure_is_written_where_it_says(tmp_path):
+    from bayes_scaling.present.figures import save_figure
+
+    with pytest.raises(bayes_scaling.InputError, match="it is a directory"):
+        save_figure(plt.figure(), tmp_path)
+    written = save_figure(plt.figure(), tmp_path / "curve")
+    assert written == tmp_path / "curve.png" and written.is_file()

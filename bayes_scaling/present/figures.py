@@ -176,6 +176,10 @@ def save_figure(fig: Figure, path: str | Path, dpi: int = 150) -> Path:
     import matplotlib.pyplot as plt
 
     path = Path(path)
+    if path.is_dir():
+        raise InputError(f"cannot write {path}: it is a directory; give a file name such as {path / 'figure.png'}")
+    if not path.suffix:
+        path = path.with_suffix(".png")  # what matplotlib writes for a name without a suffix, said as written
     if not path.parent.is_dir():
         raise InputError(f"cannot write {path}: no directory {path.parent}")
     try:

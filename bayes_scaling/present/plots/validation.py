@@ -141,6 +141,12 @@ def pit_histogram(per_run: pd.DataFrame, ax: Axes | None = None, bins: int = 10)
         raise QueryError("a PIT histogram needs a backtest's per-run table with columns 'method' and 'pit'")
     if int(bins) < 2:
         raise QueryError(f"bins must be at least 2, got {bins}")
+    pit = pd.to_numeric(per_run["pit"], errors="coerce")
+    bad = (per_run["pit"].notna() & pit.isna()) | (pit < 0) | (pit > 1)
+    if bad.any():
+        i = int(np.argmax(bad.to_numpy()))
+        raise QueryError(f"column 'pit' holds probabilities in [0, 1]; row {i} has {per_run['pit'].iloc[i]!r}")
+    per_run = per_run.assign(pit=pit)
     groups = [(m, f["pit"].to_numpy(dtype=float)) for m, f in per_run.groupby("method", sort=False)]
     groups = [(m, p[np.isfinite(p)]) for m, p in groups if np.isfinite(p).any()]
     if not groups:

@@ -92,6 +92,9 @@ class SamplerSettings:
                 raise BackendError(f"{name} must be at least 1, got {getattr(self, name)}")
         if int(self.seed) < 0:
             raise BackendError(f"seed must be a non-negative integer, got {self.seed}")
+        accept = self.target_accept
+        if isinstance(accept, bool) or not isinstance(accept, (int, float, np.number)) or not 0 < float(accept) < 1:
+            raise BackendError(f"target_accept must be a number strictly between 0 and 1, got {accept!r}")
 
     @property
     def interrupted(self) -> bool:

@@ -263,6 +263,14 @@ class ModelSpec:
         """A copy with the user's priors, pooling levels (``{"alpha": "domain"}`` or ``"alpha=domain"``)
         and structural error (``"none"``, ``"learned"`` or a scale) applied, in the order every entry
         point uses: priors, pooling, structural error."""
+        if priors is not None and not isinstance(priors, Mapping):
+            raise SpecError(f"priors are a mapping from parameter to Prior, got {type(priors).__name__}")
+        bad = [k for k, v in (priors or {}).items() if not isinstance(v, Prior)]
+        if bad:
+            raise SpecError(f"the prior of '{bad[0]}' must be a Prior (e.g. bs.Prior('Normal', mu=0.3, sigma=0.1)), "
+                            f"got {priors[bad[0]]!r}")  # type: ignore[index]
+        if pool is not None and not isinstance(pool, str | Mapping):
+            raise SpecError(f"pool is a mapping such as {{'alpha': 'domain'}} or text such as 'alpha=domain', got {pool!r}")
         spec = self.with_priors(**priors) if priors else self
         if pool:
             spec = spec.with_pooling(**(parse_pooling(pool) if isinstance(pool, str) else dict(pool)))

@@ -193,6 +193,8 @@ def override(error: StructuralError, value: str | float | None) -> StructuralErr
     if value == "none":
         return StructuralError(family=error.family, family_scale=error.family_scale, prior=error.prior)
     learned = {"kind": "extrapolation", "prior": error.prior}
+    if isinstance(value, bool):
+        raise SpecError(f"the structural error is 'none', 'learned' or a positive scale, got {value!r}")
     if value == LEARNED:
         return parse(learned, "override")
     try:

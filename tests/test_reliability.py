@@ -399,3 +399,33 @@ def test_dropping_chains_that_are_not_there_or_all_but_one_is_one_line(tmp_path,
 def test_drop_chains_refuses_what_is_not_a_chain_label(sim_fit, chains, words):
     with pytest.raises(bs.QueryError, match=words):
         sim_fit.drop_chains(chains)
+
+
+@pytest.mark.parametrize(("options", "error", "words"), [
+    ({"pool": ["alpha"]}, bs.SpecError, "pool is a mapping"),
+    ({"priors": {"alpha": 3}}, bs.SpecError, "must be a Prior"),
+    ({"priors": "alpha"}, bs.SpecError, "priors are a mapping"),
+    ({"sampler": "fast"}, bs.BackendError, "sampler is a bs.SamplerSettings"),
+    ({"target_accept": "high"}, bs.BackendError, "strictly between 0 and 1"),
+    ({"target_accept": 1.0}, bs.BackendError, "strictly between 0 and 1"),
+    ({"structural": True}, bs.SpecError, "'none', 'learned' or a positive scale"),
+    ({"keep_partial": "yes"}, bs.BackendError, "keep_partial is True or False"),
+])
+def test_fit_options_of_the_wrong_kind_are_one_error_before_sampling(sim_runs, options, error, words):
+    with pytest.raises(error, match=words):
+        bs.fit(sim_runs.table, "chinchilla", draws=10, tune=10, chains=1, **options)
+
+
+@pytest.mark.parametrize(("column", "words"), [
+    (lambda t: pd.to_datetime(t["loss"]), "holds dates"), (lambda t: t["loss"].astype(complex), "holds complex numbers"),
+])
+def test_a_loss_column_of_dates_or_complex_numbers_is_refused(sim_runs, column, words):
+    with pytest.raises(bs.InputError, match=words):
+        bs.read_runs(sim_runs.table.assign(loss=column(sim_runs.table)))
+
+
+def test_true_false_or_an_overflowing_product_is_no_point_to_predict(sim_fit):
+    with pytest.raises(bs.QueryError, match="params must be numbers, got True/False"):
+        sim_fit.predict(params=True, tokens=1e10)
+    with pytest.raises(bs.QueryError, match="overflows"):
+        sim_fit.predict(params=1e200, tokens=1e200)

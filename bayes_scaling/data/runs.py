@@ -246,6 +246,11 @@ def _numeric(column: pd.Series, name: str) -> pd.Series:
     flags = column.map(lambda v: isinstance(v, bool | np.bool_)) if column.dtype == object else None
     if pd.api.types.is_bool_dtype(column) or (flags is not None and flags.any()):
         raise InputError(f"column '{name}' holds True/False, not numbers")
+    kind = ("dates" if pd.api.types.is_datetime64_any_dtype(column) else "durations"
+            if pd.api.types.is_timedelta64_dtype(column) else "complex numbers"
+            if pd.api.types.is_complex_dtype(column) else None)
+    if kind:
+        raise InputError(f"column '{name}' holds {kind}, not real numbers")
     values = pd.to_numeric(column, errors="coerce")
     bad = column.notna() & values.isna()
     if bad.any():

@@ -110,9 +110,13 @@ def unique_input(law: Law, unique_tokens: float | None) -> dict[str, float]:
     if "unique_tokens" not in law.inputs:
         raise QueryError(f"the '{law.name}' law does not read unique tokens; a unique-data budget needs a "
                          "data-constrained law (spec 'data_constrained')")
-    if not np.isfinite(unique_tokens) or unique_tokens <= 0:
-        raise QueryError(f"unique_tokens must be a positive number, got {unique_tokens}")
-    return {"unique_tokens": float(np.log(unique_tokens))}
+    try:
+        value = float(unique_tokens) if not isinstance(unique_tokens, bool) and np.ndim(unique_tokens) == 0 else None
+    except (TypeError, ValueError):
+        value = None
+    if value is None or not np.isfinite(value) or value <= 0:
+        raise QueryError(f"unique_tokens must be one positive number, got {unique_tokens!r}")
+    return {"unique_tokens": float(np.log(value))}
 
 
 def _golden_log_n(law: Law, p: Mapping[str, xr.DataArray], piv: Mapping[str, float],

@@ -142,6 +142,10 @@ class Law:
 
         given = {n: v for n, v in (("params", params), ("tokens", tokens), ("compute", compute), ("unique_tokens", unique))
                  if v is not None}
+        flags = [n for n, v in given.items() if isinstance(v, bool | np.bool_)
+                 or (isinstance(v, np.ndarray | list | tuple) and np.asarray(v).dtype == bool)]
+        if flags:
+            raise QueryError(f"{flags[0]} must be numbers, got True/False")
         try:
             arrays = {n: np.atleast_1d(np.asarray(v, dtype=float)) for n, v in given.items()}
         except (TypeError, ValueError):
@@ -156,7 +160,11 @@ class Law:
         except ValueError:
             raise QueryError("params, tokens and compute must have the same length (or length 1)") from None
         if "params" in arrays and "tokens" in arrays:
-            implied = k * arrays["params"] * arrays["tokens"]
+            with np.errstate(over="ignore"):
+                implied = k * arrays["params"] * arrays["tokens"]
+            if not np.all(np.isfinite(implied)):
+                raise QueryError(f"compute = {k:g}·params·tokens overflows for params {arrays['params'].tolist()} and "
+                                 f"tokens {arrays['tokens'].tolist()}")
             if "compute" in arrays and not np.allclose(arrays["compute"], implied, rtol=1e-3):
                 raise QueryError(f"compute must be {k:g}·params·tokens when all three are given: give two of them")
             arrays.setdefault("compute", implied)

@@ -14,6 +14,7 @@ import pandas as pd
 import xarray as xr
 
 from ..data.runs import Runs, read_runs
+from ..errors import BackendError
 from ..inference import SamplerSettings, diagnose, sample, warn_if_unconverged
 from ..model import build_model, model_pivots
 from ..spec import ModelSpec, Prior, load_spec
@@ -82,6 +83,10 @@ def fit(
     model = build_model(runs, spec)
     warn_several_groups(runs, spec)
     check_priors(runs, spec)
+    if sampler is not None and not isinstance(sampler, SamplerSettings):
+        raise BackendError(f"sampler is a bs.SamplerSettings (e.g. bs.SamplerSettings(draws=2000)), got {sampler!r}")
+    if not isinstance(keep_partial, bool):
+        raise BackendError(f"keep_partial is True or False, got {keep_partial!r}")
     settings = (sampler or SamplerSettings()).with_options(backend=backend, draws=draws, tune=tune, chains=chains,
                                                           seed=seed, target_accept=target_accept)
     idata, settings = sample(model, settings, progressbar=progressbar, keep_partial=keep_partial)

@@ -221,3 +221,9 @@ def test_a_curve_of_tokens_and_loss_is_read_as_it_is_for_a_curve_law(tmp_path, a
     assert "missing column(s): params" in capsys.readouterr().err
     with pytest.raises(bs.InputError, match="missing column"):
         bs.fit(train.table[["tokens", "loss"]], "chinchilla", draws=10, tune=10, chains=1)
+
+
+def test_a_curve_law_says_it_is_a_curve_when_asked_for_an_allocation(protocol):
+    with pytest.raises(bs.QueryError, match="the 'bnsl' law is a curve in tokens: it has no N/D allocation; "
+                                            "use predict\\(tokens=...\\)"):
+        protocol.fit.optimal(1e21)

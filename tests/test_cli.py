@@ -78,7 +78,8 @@ def test_fit_refuses_an_optimum_the_law_cannot_give_before_sampling(tmp_path, ca
     out_file = tmp_path / "out.nc"
     code, out, err = run(capsys, "fit", "chinchilla_sim", "--spec", "compute", "--out", str(out_file),
                          "--compute", "1e21")
-    assert code == 2 and err.strip().startswith("error: --compute: the 'compute' law has no N/D allocation")
+    assert code == 2 and err.strip().startswith("error: --compute: the 'compute' law models loss as a function of "
+                                                "compute alone: it has no N/D allocation")
     assert len(err.strip().splitlines()) == 1 and not out_file.exists() and "fitting" not in err and out == ""
 
 
@@ -284,3 +285,13 @@ def test_runs_given_by_compute_alone_fit_the_compute_law(tmp_path, capsys):
         err = capsys.readouterr().err.strip()
         assert err.startswith("error:") and "'params'" in err and len(err.splitlines()) == 1, argv
     assert not (tmp_path / "n.nc").exists()
+
+
+def test_a_warning_numpy_repeats_is_printed_once(capsys):
+    import bayes_scaling.cli as cli
+
+    cli._SHOWN.clear()
+    for _ in range(3):
+        cli._show_warning(RuntimeWarning("overflow encountered in exp"), RuntimeWarning, "law.py", 1)
+    cli._show_warning(UserWarning("another"), UserWarning, "law.py", 2)
+    assert capsys.readouterr().err.splitlines() == ["warning: overflow encountered in exp", "warning: another"]

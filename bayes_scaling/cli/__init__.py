@@ -91,6 +91,7 @@ def _run(argv: Sequence[str] | None) -> int:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", SamplerWarning)  # reported by the commands themselves
+            _SHOWN.clear()
             warnings.showwarning = _show_warning
             code = args.func(args)
         sys.stdout.flush()
@@ -120,9 +121,16 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
+#: Warnings printed by this command: each is printed once (numpy repeats one per array it evaluates).
+_SHOWN: set[str] = set()
+
+
 def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
                   file: object = None, line: str | None = None) -> None:
-    print(f"warning: {_one_line(message) if isinstance(message, BaseException) else message}", file=sys.stderr)
+    text = f"warning: {_one_line(message) if isinstance(message, BaseException) else message}"
+    if text not in _SHOWN:
+        _SHOWN.add(text)
+        print(text, file=sys.stderr)
 
 
 __all__ = ["build_parser", "main"]

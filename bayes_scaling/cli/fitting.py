@@ -144,8 +144,9 @@ def cmd_fit(args: argparse.Namespace) -> int:
     check_writable(args.out)
     spec = spec_from(args)
     if args.compute and not spec.law_obj.has_allocation:  # refused before sampling: nothing is written
-        raise InputError(f"--compute: the '{spec.law_obj.name}' law has no N/D allocation to optimise; "
-                         "fit without --compute and use 'predict --compute'")
+        from ..laws.allocation import no_allocation
+
+        raise InputError(f"--compute: {no_allocation(spec.law_obj)}; fit without --compute")
     if args.unique_tokens is not None and not args.compute:
         raise InputError("--unique-tokens answers the allocation of --compute: give --compute too")
     if args.unique_tokens is not None and "unique_tokens" not in spec.law_obj.inputs:

@@ -84,10 +84,9 @@ class Draws:
         """Refuse draws without ``(chain, draw)``, group dims that clash with ``reserved`` output dims,
         and (``allocation``) a law of compute alone."""
         if allocation and not self.law.has_allocation:
-            raise QueryError(
-                f"the '{self.law.name}' law models loss as a function of compute alone: it has no N/D "
-                "allocation to plan; fit a law in params and tokens (e.g. 'chinchilla')"
-            )
+            from ..laws.allocation import no_allocation
+
+            raise QueryError(no_allocation(self.law) + "; to plan, fit a law in params and tokens (e.g. 'chinchilla')")
         for name, da in self.sampled.items():
             missing = [d for d in SAMPLE_DIMS if d not in da.dims]
             if missing:

@@ -69,10 +69,7 @@ def optimal_allocation(
         ``params`` (N*), ``tokens`` (D*), ``ratio`` (D*/N*), ``loss`` (L*), dims ``(chain, draw, compute)``.
     """
     if not law.has_allocation:
-        raise QueryError(
-            f"the '{law.name}' law models loss as a function of compute alone: it has no N/D "
-            "allocation; use predict(compute=...) for loss at a budget"
-        )
+        raise QueryError(no_allocation(law))
     if method not in METHODS:
         raise QueryError(f"unknown method '{method}'; choose one of {METHODS}")
     c = compute_grid(compute)
@@ -101,6 +98,15 @@ def optimal_allocation(
     out = out.transpose("chain", "draw", "compute", ...)
     out.attrs["compute_factor"] = compute_factor
     return out
+
+
+def no_allocation(law: Law) -> str:
+    """Why a law has no compute-optimal N/D split, and what to ask it instead."""
+    if "compute" in law.inputs:
+        return (f"the '{law.name}' law models loss as a function of compute alone: it has no N/D allocation; "
+                "use predict(compute=...) for the loss at a budget")
+    return (f"the '{law.name}' law is a curve in {' and '.join(law.inputs)}: it has no N/D allocation; use "
+            "predict(tokens=...) for the loss at a point of the curve")
 
 
 def unique_input(law: Law, unique_tokens: float | None) -> dict[str, float]:

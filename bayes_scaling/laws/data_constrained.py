@@ -22,6 +22,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import ModuleType
 
+import numpy as np
+
 from .base import Array, Law
 from .chinchilla import PRIORS as CHINCHILLA_PRIORS
 from .chinchilla import from_natural as chinchilla_from_natural
@@ -30,9 +32,10 @@ from .chinchilla import natural as chinchilla_natural
 
 def _decayed(xp: ModuleType, log_unique: Array, log_total: Array, log_r_star: Array) -> Array:
     """log(U + U·R*·(1 - exp(-R/R*))) with R = total/U - 1 >= 0 (repetitions beyond the first)."""
-    repeats = xp.exp(log_total - log_unique) - 1.0
-    r_star = xp.exp(log_r_star)
-    return log_unique + xp.log1p(r_star * (1.0 - xp.exp(-repeats / r_star)))
+    with np.errstate(over="ignore"):  # a budget of few unique tokens: repeats overflow to inf, D' to its limit
+        repeats = xp.exp(log_total - log_unique) - 1.0
+        r_star = xp.exp(log_r_star)
+        return log_unique + xp.log1p(r_star * (1.0 - xp.exp(-repeats / r_star)))
 
 
 def log_mean(xp: ModuleType, x: Mapping[str, Array], p: Mapping[str, Array]) -> Array:

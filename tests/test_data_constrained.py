@@ -220,3 +220,16 @@ def test_a_backtest_scores_the_standard_huber_fit_beside_the_law():
     assert {"posterior", "huber", "bootstrap"} <= set(metrics.index)
     assert not bt.notes
     assert np.isfinite(metrics.loc["huber", "rmsle"]) and metrics.loc["huber", "rmsle"] > 0
+
+
+def test_runs_that_repeat_no_data_are_named(sim_runs):
+    """Unique tokens equal to tokens everywhere: R_D* and R_N* would be their priors."""
+    from bayes_scaling.result.checks import warn_no_repeats
+    from bayes_scaling.spec import load_spec
+
+    fresh = bs.read_runs(sim_runs.table.assign(unique_tokens=sim_runs.table["tokens"]))
+    with pytest.warns(bs.DataWarning, match="no run repeats its data"):
+        warn_no_repeats(fresh, load_spec("data_constrained"))
+    repeated = bs.read_runs(sim_runs.table.assign(unique_tokens=sim_runs.table["tokens"] / 2))
+    assert warn_no_repeats(repeated, load_spec("data_constrained")) is None
+    assert warn_no_repeats(fresh, load_spec("chinchilla")) is None

@@ -105,6 +105,22 @@ def warn_several_groups(runs: Runs, spec: ModelSpec) -> str | None:
     return None
 
 
+def warn_no_repeats(runs: Runs, spec: ModelSpec) -> str | None:
+    """Warn when a law with a term for repeated data is fitted to runs that repeat none (every run's
+    tokens at most its unique tokens): its decay constants are then its priors, and so is every answer
+    about epochs. Returns the warning text (or None)."""
+    if "unique_tokens" not in spec.law_obj.inputs or "unique_tokens" not in runs.table:
+        return None
+    table = runs.table
+    if (table["tokens"] > table["unique_tokens"] * (1 + 1e-9)).any():
+        return None
+    text = (f"no run repeats its data (tokens at most unique_tokens in every run), so the runs say nothing about "
+            f"how repeated data decays: spec '{spec.name}''s R_D* and R_N* are their priors, and so is every answer "
+            "about epochs; fit runs trained for more than one epoch")
+    warnings.warn(text, DataWarning, stacklevel=3)
+    return text
+
+
 def check_priors(runs: Runs, spec: ModelSpec, seed: int = 0) -> str | None:
     """Warn when the priors put the observed losses out of reach; returns the warning text (or None).
 

@@ -126,11 +126,18 @@ def learned_prior(name: str = DEFAULT_PRIOR) -> dict[str, Any]:
         return tomllib.load(fh)
 
 
+#: Largest structural-error scale (sd on log loss at distance 1) accepted: e^10 is a factor of 22,000.
+MAX_SCALE = 10.0
+
+
 def _positive(value: Any, key: str, spec_name: str, zero: bool = False) -> float:
     bad = isinstance(value, bool) or not isinstance(value, int | float) or not np.isfinite(value)
     if bad or value < 0 or (value == 0 and not zero):
         need = "a number >= 0" if zero else "a positive number"
         raise SpecError(f"spec '{spec_name}': [discrepancy] {key} must be {need} or '{LEARNED}', got {value!r}")
+    if key == "scale" and value >= MAX_SCALE:
+        raise SpecError(f"spec '{spec_name}': [discrepancy] scale is an sd on log loss; {value:g} would put predictions "
+                        f"beyond any finite loss (give a scale below {MAX_SCALE:g}, e.g. 0.03)")
     return float(value)
 
 

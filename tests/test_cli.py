@@ -295,3 +295,11 @@ def test_a_warning_numpy_repeats_is_printed_once(capsys):
         cli._show_warning(RuntimeWarning("overflow encountered in exp"), RuntimeWarning, "law.py", 1)
     cli._show_warning(UserWarning("another"), UserWarning, "law.py", 2)
     assert capsys.readouterr().err.splitlines() == ["warning: overflow encountered in exp", "warning: another"]
+
+
+@pytest.mark.parametrize(("budgets", "words"), [(["1e10"], "is too small"), (["1e22", "1e22"], "must differ")])
+def test_fit_refuses_budgets_it_cannot_answer_before_sampling(tmp_path, capsys, budgets, words):
+    out_file = tmp_path / "out.nc"
+    code, _, err = run(capsys, "fit", "chinchilla_sim", "--out", str(out_file), "--compute", *budgets)
+    assert code == 2 and words in err and "fitting" not in err and len(err.strip().splitlines()) == 1
+    assert not out_file.exists()

@@ -429,3 +429,23 @@ def test_true_false_or_an_overflowing_product_is_no_point_to_predict(sim_fit):
         sim_fit.predict(params=True, tokens=1e10)
     with pytest.raises(bs.QueryError, match="overflows"):
         sim_fit.predict(params=1e200, tokens=1e200)
+
+
+def test_a_target_probability_finer_than_the_draws_is_named(sim_fit):
+    n = sim_fit.posterior.sizes["chain"] * sim_fit.posterior.sizes["draw"]
+    with pytest.warns(bs.DataWarning, match=f"finer than {n} posterior draws resolve"):
+        bs.compute_for_target(sim_fit, 2.2, prob=1 - 0.5 / n)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", bs.DataWarning)
+        bs.compute_for_target(sim_fit, 2.2, prob=0.9)
+
+
+def test_a_structural_scale_beyond_any_finite_loss_is_refused(sim_runs):
+    with pytest.raises(bs.SpecError, match="scale is an sd on log loss; 1e\\+300"):
+        bs.fit(sim_runs, "chinchilla", structural=1e300, draws=10, tune=10, chains=1)
+
+
+def test_one_fit_compared_with_itself_is_refused(sim_fit, fit_file):
+    again = bs.load_fit(fit_file)
+    with pytest.raises(bs.QueryError, match="are the same fit"):
+        bs.compare_models({"a": sim_fit, "b": again})

@@ -153,6 +153,14 @@ def cmd_fit(args: argparse.Namespace) -> int:
         raise InputError(f"--unique-tokens: the '{spec.law_obj.name}' law has no unique-data input; "
                          "use --spec data_constrained")
     runs = read_data(args.data, args.columns, args.drop_outliers, args.split, spec.law_obj.inputs)
+    if args.compute:  # the budgets' refusals come before sampling, not after it
+        from ..data.reach import check_budget
+        from ..laws.allocation import unique_input
+
+        check_budget(runs, args.compute)
+        unique_input(spec.law_obj, args.unique_tokens)
+        if len(set(args.compute)) != len(args.compute):
+            raise InputError(f"--compute budgets must differ from each other, got {args.compute}")
     result = fit_from(args, runs, spec)
     if not args.keep_partial:  # a kept partial fit is saved, marked as interrupted
         stop_if_interrupted("saving")

@@ -9,6 +9,7 @@ ArviZ's Pareto-k warnings instead of hiding them.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import warnings
 from collections.abc import Mapping, Sequence
@@ -166,6 +167,14 @@ def compare_models(fits: Mapping[str, Fit] | Sequence[Fit]) -> pd.DataFrame:
             "LOO compares fits of the same runs only; these fits were made from different data "
             f"(data hashes {', '.join(f'{n}: {d[:8]}' for n, d in digests.items())})"
         )
+    seen: dict[str, str] = {}
+    for name, f in named.items():
+        key = f.spec.to_json() + "".join(hashlib.sha256(np.ascontiguousarray(v.values).tobytes()).hexdigest()
+                                         for v in f.posterior.data_vars.values())
+        if key in seen:
+            raise QueryError(f"'{seen[key]}' and '{name}' are the same fit (the same spec and draws); compare "
+                             "different models of the runs")
+        seen[key] = name
     from arviz_stats import compare as compare_elpd
 
     elpd = {name: loo(f) for name, f in named.items()}

@@ -10,6 +10,7 @@ the requested probability, or below the best loss within the limits on N and D.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -20,7 +21,7 @@ import xarray as xr
 from scipy import special
 
 from ..data.reach import reach, reach_warnings
-from ..errors import QueryError
+from ..errors import DataWarning, QueryError
 from ..structural import mixing_scales, structural_extra
 from .draws import (
     SAMPLE_DIMS,
@@ -126,6 +127,12 @@ def target_from_draws(
     draws.check(("target", "prob", "n_grid"))
     target = positive_1d(loss, "loss", "target")
     p = probability(prob, "prob", "prob")
+    fine = 1.0 / draws.n_draws
+    coarse = [float(v) for v in np.ravel(p) if v > 1 - fine or v < fine]
+    if coarse:
+        warnings.warn(f"probability {coarse[0]:g} is finer than {draws.n_draws} posterior draws resolve (steps of "
+                      f"{fine:.2g}): the answer rests on the one most extreme draw; sample more draws", DataWarning,
+                      stacklevel=3)
     k = draws.compute_factor
     max_params = optional_limit(max_params, "max_params")
     max_tokens = optional_limit(max_tokens, "max_tokens")

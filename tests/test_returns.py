@@ -45,9 +45,10 @@ def test_compute_below_a_threshold_matches_the_closed_form(sim_fit):
     assert at.dims == ("chain", "draw")
 
 
-def test_a_threshold_beyond_the_search_is_nan_and_counted(sim_fit):
-    at, not_reached = compute_below(sim_fit, 1e-12)
-    assert not_reached == 1.0 and np.isnan(at.values).all()
+def test_a_threshold_no_draw_reaches_within_the_search_is_refused(sim_fit):
+    """With no draw below the threshold there is no interval to give (it printed 'from C = nan [nan, nan]')."""
+    with pytest.raises(bs.QueryError, match="stays above 1e-12 in every draw up to .* where the search ends"):
+        compute_below(sim_fit, 1e-12)
 
 
 def test_a_threshold_met_where_the_search_starts_is_named(sim_fit):

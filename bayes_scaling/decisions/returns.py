@@ -111,6 +111,10 @@ def compute_below(fit: Fit, threshold: float, level: str | None = None) -> tuple
     g1, g0 = np.take_along_axis(log_g, j[..., None], -1)[..., 0], np.take_along_axis(log_g, j[..., None] - 1, -1)[..., 0]
     t = np.where(g0 != g1, (np.log(threshold) - g0) / np.where(g0 != g1, g1 - g0, 1.0), 1.0)
     log_at = log_c[j - 1] + np.clip(t, 0.0, 1.0) * (log_c[j] - log_c[j - 1])
+    if not found.any():
+        raise QueryError(f"the gain per doubling stays above {threshold:g} in every draw up to {grid[-1]:.3g} FLOPs, "
+                         f"{SEARCH_DECADES_ABOVE:g} decades above the largest fitted run, where the search ends; give a "
+                         "larger threshold")
     from_start = found & (first == 0)
     if from_start.all():
         raise QueryError(f"the gain per doubling is below {threshold:g} in every draw already at {grid[0]:.3g} FLOPs, a "

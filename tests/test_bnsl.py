@@ -227,3 +227,5 @@ def test_a_curve_law_says_it_is_a_curve_when_asked_for_an_allocation(protocol):
     with pytest.raises(bs.QueryError, match="the 'bnsl' law is a curve in tokens: it has no N/D allocation; "
                                             "use predict\\(tokens=...\\)"):
         protocol.fit.optimal(1e21)
+    with pytest.raises(bs.QueryError, match="the 'bnsl' law is a curve in tokens: it reads no params"):
+        protocol.fit.predict(params=1e9, tokens=1e3)

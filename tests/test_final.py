@@ -85,6 +85,7 @@ def test_fraction_seen_gives_the_total_and_must_lie_in_0_1(early_fit):
      "'total_tokens' must be a positive finite number; it has 'ten billion' in row 0"),
     (lambda t: t.assign(total_tokens=np.where(t.index == 0, 3e11, TOTAL)), "one value per curve"),
     (lambda t: t.assign(curve=t["curve"].where(t.index > 3, None)), "column 'curve' is empty in row 0"),
+    (lambda t: t.assign(group=np.where(t.index == 0, "a", "b")), "is listed in 2 groups"),
     (lambda t: t.assign(schedule="linear", lr_decay_start=t["tokens"].astype(object).where(t.index > 0, "soon")),
      "'lr_decay_start' must be a finite number; it has 'soon'"),
 ])
@@ -248,3 +249,12 @@ def test_a_fit_of_final_losses_of_several_sizes_is_not_a_learning_curve(sim_fit,
                          capture_output=True, text=True, check=False)
     assert out.returncode == 2 and out.stderr.strip().startswith("error:") and "model sizes" in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
+
+
+def test_a_law_that_reads_params_refuses_a_curve_of_several_sizes():
+    from bayes_scaling.result.final import check_checkpoints
+    from bayes_scaling.spec import load_spec
+
+    table = _checkpoints(0.3).assign(params=lambda t: np.where(t.index % 2 == 0, 1e8, 2e8))
+    with pytest.raises(bs.InputError, match="holds 2 values of params: a curve is one run"):
+        check_checkpoints(read_checkpoints(table), load_spec("curve_kaplan"))

@@ -120,6 +120,11 @@ def read_checkpoints(source: pd.DataFrame | str | Path, warmup: float = WARMUP,
                          "names its run")
     table["curve"] = table["curve"].astype(str)
     _check_order(table, x)
+    if "group" in table:
+        groups = table.groupby("curve", sort=False)["group"].nunique()
+        if (groups > 1).any():
+            raise InputError(f"curve {groups.index[groups > 1][0]!r} is listed in {int(groups.max())} groups: a curve "
+                             "belongs to one family")
     seen = table.groupby("curve", sort=False)[x].max()
     total = _totals(table, total_col) if total_col else seen * np.nan
     short = total[total < seen * (1 - 1e-12)]

@@ -301,7 +301,8 @@ def _check_units(table: pd.DataFrame) -> None:
         if largest < MIN_PLAUSIBLE_COUNT:
             raise InputError(
                 f"column '{name}' is at most {largest:g}: counts look like they are in millions or "
-                f"billions; give raw counts (e.g. {hint}) or pass check_units=False"
+                f"billions; give raw counts (e.g. {hint}); from Python, read_runs(..., check_units=False) takes "
+                "them as they are"
             )
     largest = table["loss"].max()
     if largest > MAX_LOSS:

@@ -153,6 +153,8 @@ class Law:
         for name, values in arrays.items():
             if values.ndim != 1 or not values.size or not np.all(np.isfinite(values)) or np.any(values <= 0):
                 raise QueryError(f"{name} must be positive finite numbers, got {np.ravel(values).tolist()}")
+        if "params" in arrays and not {"params", "compute"} & set(self.inputs):
+            raise QueryError(f"the '{self.name}' law is a curve in {' and '.join(self.inputs)}: it reads no params")
         if "unique_tokens" in arrays and "unique_tokens" not in self.inputs:
             raise QueryError(f"the '{self.name}' law does not read unique tokens (fit data_constrained for that)")
         try:

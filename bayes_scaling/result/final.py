@@ -157,6 +157,11 @@ def check_checkpoints(checkpoints: Checkpoints, spec: Any) -> None:
                          "lr_final, lr_decay_start and lr_decay_end")
     if "params" in law.inputs and not checkpoints.params_given:
         raise InputError(f"spec '{spec.name}' reads each run's model size: give the checkpoint table a params column")
+    if "params" in law.inputs:
+        sizes = checkpoints.runs.table.groupby("task")["params"].nunique()
+        if (sizes > 1).any():
+            raise InputError(f"curve {sizes.index[sizes > 1][0]!r} holds {int(sizes.max())} values of params: a curve is "
+                             "one run, of one model size")
 
 
 def fit_checkpoints(checkpoints: Checkpoints, spec: str = "curve_power", **options: Any) -> Fit:

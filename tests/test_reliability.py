@@ -449,3 +449,10 @@ def test_one_fit_compared_with_itself_is_refused(sim_fit, fit_file):
     again = bs.load_fit(fit_file)
     with pytest.raises(bs.QueryError, match="are the same fit"):
         bs.compare_models({"a": sim_fit, "b": again})
+
+
+def test_params_and_tokens_whose_compute_overflows_are_named(sim_runs):
+    table = sim_runs.table[["params", "tokens", "loss"]].copy()
+    table.loc[0, ["params", "tokens"]] = 1e300
+    with pytest.raises(bs.InputError, match="compute = 6·params·tokens overflows in row 0"):
+        bs.read_runs(table)

@@ -167,7 +167,7 @@ def read_data(source: str, columns: str, drop_outliers: bool, split: str | None 
         raise InputError(f"{source} is a directory, not a CSV file")
     if Path(source).exists():
         if split:
-            raise InputError("--split applies to registered datasets, not to CSV files")
+            raise InputError("--split and --split-test apply to registered datasets, not to CSV files")
         return read_runs(source, columns=mapping(columns), inputs=inputs)
     if source in datasets.registry():
         if columns.strip():

@@ -176,7 +176,12 @@ def read_runs(
     if "tokens" not in table and "params" in table:
         table["tokens"] = table["compute"] / (compute_factor * table["params"])
     if "compute" not in table:
-        table["compute"] = compute_factor * table["params"] * table["tokens"]
+        with np.errstate(over="ignore"):
+            table["compute"] = compute_factor * table["params"] * table["tokens"]
+        over = np.isinf(table["compute"]) & np.isfinite(table["params"]) & np.isfinite(table["tokens"])
+        if over.any():
+            raise InputError(f"compute = {compute_factor:g}·params·tokens overflows in {_rows(over)}: check the units "
+                             "of params and tokens")
     if len(table) == 0:
         raise InputError("the table has no rows")
     for name in [*(c for c in NUMERIC if c in table), *(c for c in OPTIONAL if c in table)]:

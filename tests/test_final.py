@@ -150,6 +150,9 @@ def test_predict_final_command(early_fit, tmp_path):
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)
     assert len(doc["curves"]) == 4 and all(0 <= c["p_below_target"] <= 1 for c in doc["curves"])
+    spec = subprocess.run([*run, "--fraction-seen", "0.3", "--spec", "curve_kaplan"], capture_output=True, text=True,
+                          check=False)
+    assert spec.returncode == 2 and "--spec applies to a checkpoint table" in spec.stderr
     bad = subprocess.run([*run, "--fraction-seen", "1.2"], capture_output=True, text=True, check=False)
     assert bad.returncode == 2 and bad.stderr.strip().startswith("error:") and len(bad.stderr.strip().splitlines()) == 1
     table = tmp_path / "ck.csv"

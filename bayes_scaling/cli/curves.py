@@ -43,6 +43,8 @@ def _fit(args: argparse.Namespace):
 
         if args.warmup is not None or args.warmup_tokens is not None:
             raise InputError("--warmup applies to a checkpoint table, not to a saved fit")
+        if args.spec is not None:
+            raise InputError("--spec applies to a checkpoint table, not to a saved fit (which has its spec)")
         return load_fit(path), None
     if args.out:
         from ..result.storage import check_writable

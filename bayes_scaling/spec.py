@@ -97,12 +97,10 @@ class Prior:
         """Inverse of :meth:`to_dict`."""
         if not isinstance(data, Mapping) or "dist" not in data:
             raise SpecError(f"{where} must be a table with a 'dist' key, got {data!r}")
-        params = {k: v for k, v in data.items() if k != "dist"}
-        return cls(str(data["dist"]), **params)
+        return cls(str(data["dist"]), **{k: v for k, v in data.items() if k != "dist"})
 
     def __str__(self) -> str:
-        args = ", ".join(f"{k}={v:g}" for k, v in self.params)
-        return f"{self.dist}({args})"
+        return f"{self.dist}({', '.join(f'{k}={v:g}' for k, v in self.params)})"
 
 
 #: Parameters every prior family must be given (the others have PyMC's defaults or are optional).
@@ -260,16 +258,12 @@ class ModelSpec:
 
     def overridden(self, priors: Mapping[str, Prior] | None = None,
                    pool: Mapping[str, str] | str | None = None, structural: str | float | None = None) -> ModelSpec:
-        """A copy with the user's priors, pooling levels (``{"alpha": "domain"}`` or ``"alpha=domain"``)
-        and structural error (``"none"``, ``"learned"`` or a scale) applied, in the order every entry
-        point uses: priors, pooling, structural error."""
-        if priors is not None and not isinstance(priors, Mapping):
-            raise SpecError(f"priors are a mapping from parameter to Prior, got {type(priors).__name__}")
-        bad = [k for k, v in (priors or {}).items() if not isinstance(v, Prior)]
-        if bad:
-            raise SpecError(f"the prior of '{bad[0]}' must be a Prior (e.g. bs.Prior('Normal', mu=0.3, sigma=0.1)), "
-                            f"got {priors[bad[0]]!r}")  # type: ignore[index]
-        if pool is not None and not isinstance(pool, str | Mapping):
+        """A copy with the user's priors, pooling levels (``{"alpha": "domain"}`` or ``"alpha=domain"``) and
+        structural error (``"none"``, ``"learned"`` or a scale), applied in that order by every entry point."""
+        if not (priors is None or isinstance(priors, Mapping) and all(isinstance(v, Prior) for v in priors.values())):
+            raise SpecError(f"priors map parameters to bs.Prior, e.g. {{'alpha': bs.Prior('Normal', mu=0.3, sigma=0.1)}}"
+                            f"; got {priors!r}")
+        if not (pool is None or isinstance(pool, str | Mapping)):
             raise SpecError(f"pool is a mapping such as {{'alpha': 'domain'}} or text such as 'alpha=domain', got {pool!r}")
         spec = self.with_priors(**priors) if priors else self
         if pool:
@@ -386,12 +380,9 @@ def load_spec(spec: str | Path | ModelSpec) -> ModelSpec:
         return spec
     if not isinstance(spec, (str, Path)):
         raise SpecError(f"a spec is a shipped name, a .toml path or a ModelSpec, got {type(spec).__name__}")
-    path = Path(spec)
-    if path.suffix != ".toml":
-        shipped = resource_dir("models") / f"{spec}.toml"
-        if not shipped.is_file():
-            raise SpecError(f"unknown spec '{spec}'; shipped specs: {', '.join(available_specs())} (or give a .toml path)")
-        path = shipped
+    path = Path(spec) if Path(spec).suffix == ".toml" else resource_dir("models") / f"{spec}.toml"
+    if not path.is_file() and Path(spec).suffix != ".toml":
+        raise SpecError(f"unknown spec '{spec}'; shipped specs: {', '.join(available_specs())} (or give a .toml path)")
     return ModelSpec.from_dict(read_toml(path, "spec file"), name=path.stem)
 
 

@@ -403,8 +403,8 @@ def test_drop_chains_refuses_what_is_not_a_chain_label(sim_fit, chains, words):
 
 @pytest.mark.parametrize(("options", "error", "words"), [
     ({"pool": ["alpha"]}, bs.SpecError, "pool is a mapping"),
-    ({"priors": {"alpha": 3}}, bs.SpecError, "must be a Prior"),
-    ({"priors": "alpha"}, bs.SpecError, "priors are a mapping"),
+    ({"priors": {"alpha": 3}}, bs.SpecError, "priors map parameters to bs.Prior"),
+    ({"priors": "alpha"}, bs.SpecError, "priors map parameters to bs.Prior"),
     ({"sampler": "fast"}, bs.BackendError, "sampler is a bs.SamplerSettings"),
     ({"target_accept": "high"}, bs.BackendError, "strictly between 0 and 1"),
     ({"target_accept": 1.0}, bs.BackendError, "strictly between 0 and 1"),

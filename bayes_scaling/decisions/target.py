@@ -97,6 +97,15 @@ def _bisect(solve: Callable[[np.ndarray], dict[str, np.ndarray]], lo_m: np.ndarr
     return hi_m
 
 
+def _warn_if_unresolved(prob: np.ndarray, n_draws: int) -> None:
+    """A DataWarning for a probability closer to 0 or 1 than one draw in ``n_draws``."""
+    coarse = [float(v) for v in np.ravel(prob) if v > 1 - 1 / n_draws or v < 1 / n_draws]
+    if coarse:
+        warnings.warn(f"probability {coarse[0]:g} is finer than {n_draws} posterior draws resolve (steps of "
+                      f"{1 / n_draws:.2g}): the answer rests on the one most extreme draw; sample more draws",
+                      DataWarning, stacklevel=4)
+
+
 def target_from_draws(
     draws: Draws,
     loss: float | Sequence[float] | np.ndarray,
@@ -127,12 +136,7 @@ def target_from_draws(
     draws.check(("target", "prob", "n_grid"))
     target = positive_1d(loss, "loss", "target")
     p = probability(prob, "prob", "prob")
-    fine = 1.0 / draws.n_draws
-    coarse = [float(v) for v in np.ravel(p) if v > 1 - fine or v < fine]
-    if coarse:
-        warnings.warn(f"probability {coarse[0]:g} is finer than {draws.n_draws} posterior draws resolve (steps of "
-                      f"{fine:.2g}): the answer rests on the one most extreme draw; sample more draws", DataWarning,
-                      stacklevel=3)
+    _warn_if_unresolved(p, draws.n_draws)
     k = draws.compute_factor
     max_params = optional_limit(max_params, "max_params")
     max_tokens = optional_limit(max_tokens, "max_tokens")

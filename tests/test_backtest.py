@@ -346,7 +346,7 @@ def test_cli_split_test_needs_a_registered_dataset(capsys, tmp_path, sim_runs):
     csv = tmp_path / "runs.csv"
     sim_runs.table.to_csv(csv, index=False)
     code, _, err = run(capsys, "backtest", str(csv), "--split-test", "extrapolate")
-    assert code == 2 and "error: --split applies to registered datasets" in err
+    assert code == 2 and "error: --split and --split-test apply to registered datasets" in err
 
 
 def test_cli_backtest_json(capsys):

@@ -386,3 +386,9 @@ def test_held_out_runs_that_are_also_training_runs_are_named(sim_runs):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert warn_overlap(train, test) == 0
+
+
+def test_too_few_bootstrap_resamples_are_named_before_sampling(sim_runs):
+    with pytest.warns(bs.DataWarning, match="5 bootstrap resamples cannot resolve the tails"):
+        with pytest.raises(bs.BackendError, match="draws must be at least 1"):
+            bs.backtest(sim_runs, "chinchilla", baselines=True, n_resamples=5, draws=0)

@@ -261,3 +261,14 @@ def test_a_law_that_reads_params_refuses_a_curve_of_several_sizes():
     table = _checkpoints(0.3).assign(params=lambda t: np.where(t.index % 2 == 0, 1e8, 2e8))
     with pytest.raises(bs.InputError, match="holds 2 values of params: a curve is one run"):
         check_checkpoints(read_checkpoints(table), load_spec("curve_kaplan"))
+
+
+def test_a_curve_whose_loss_rises_at_its_end_is_named():
+    table = _checkpoints(0.3)
+    last = table.groupby("curve").tail(3).index
+    rising = table.assign(loss=table["loss"].where(~table.index.isin(last[:3]), table["loss"] * 1.3))
+    with pytest.warns(bs.DataWarning, match="the loss rises at the end of 1 curve"):
+        read_checkpoints(rising)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", bs.DataWarning)
+        read_checkpoints(table)

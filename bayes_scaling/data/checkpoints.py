@@ -26,17 +26,20 @@ say so. Where it gives the schedule, the reader adds the columns the ``curve_sch
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ..errors import InputError
+from ..errors import DataWarning, InputError
 from .runs import Runs, read_runs
 from .schedules import columns_at, read_schedules
 
 WARMUP = 0.02
+#: A curve whose last checkpoints lie this far above its lowest loss rises (the laws cannot follow it).
+RISE = 0.05
 MIN_POINTS = 4  # a curve alone has three parameters; one point more says something about its noise
 
 
@@ -93,6 +96,18 @@ def _totals(table: pd.DataFrame, column: str) -> pd.Series:
     return values.groupby(table["curve"], sort=False).first().astype(float)
 
 
+def _warn_if_rising(table: pd.DataFrame, x: str) -> None:
+    """A DataWarning naming curves whose last checkpoints lie :data:`RISE` or more above their lowest loss."""
+    ordered = table.sort_values(x, kind="stable").groupby("curve", sort=False)["loss"]
+    end, low = ordered.apply(lambda s: float(s.tail(3).median())), ordered.min()
+    rising = (end / low - 1)[end > low * (1 + RISE)].sort_values(ascending=False)
+    if len(rising):
+        shown = ", ".join(f"{c!r} (+{r:.0%})" for c, r in rising.head(3).items())
+        warnings.warn(f"the loss rises at the end of {len(rising)} curve(s), above their lowest checkpoint: {shown}; the "
+                      "curve laws fall or flatten, so they cannot follow it (overfitting, repeated data, a divergence)",
+                      DataWarning, stacklevel=3)
+
+
 def read_checkpoints(source: pd.DataFrame | str | Path, warmup: float = WARMUP,
                      warmup_tokens: float | None = None) -> Checkpoints:
     """Checkpoints from a DataFrame or CSV (module docstring), warm-up dropped.
@@ -144,6 +159,7 @@ def read_checkpoints(source: pd.DataFrame | str | Path, warmup: float = WARMUP,
     if len(thin):
         raise InputError(f"curve {thin.index[0]!r} has {int(thin.iloc[0])} checkpoint(s) after the warm-up is dropped; "
                          f"a learning curve needs at least {MIN_POINTS}")
+    _warn_if_rising(table, x)
     frame = pd.DataFrame({"params": table.get("params", 1.0), "tokens": table[x],
                           "loss": table["loss"], "task": table["curve"],
                           "domain": table["group"].astype(str) if "group" in table else "all"})

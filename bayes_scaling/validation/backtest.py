@@ -12,6 +12,7 @@ error) are defined in :mod:`bayes_scaling.validation.scoring`.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,7 +23,7 @@ import pandas as pd
 from numpy.typing import ArrayLike
 
 from ..data.runs import Runs, read_runs
-from ..errors import InputError, QueryError
+from ..errors import DataWarning, InputError, QueryError
 from ..inference import SamplerSettings
 from ..result.estimator import fit as fit_runs
 from ..result.fit import Fit, predictive_noise
@@ -53,6 +54,9 @@ from .splits import DEFAULT_HOLDOUT, check_split, split_holdout, take, warn_over
 
 #: Upper bound on draws x runs evaluated at once when predicting (bounds memory on large test sets).
 CHUNK_ELEMENTS = 4_000_000
+
+#: Bootstrap resamples below which the baseline's 95% intervals rest on one or two resamples.
+MIN_RESAMPLES = 100
 
 
 # ------------------------------------------------------------------------------- posterior scores
@@ -287,6 +291,10 @@ def backtest(
     """
     spec = load_spec(spec).overridden(priors, pool, structural)
     levels = check_levels(levels)
+    if baselines and 0 < n_resamples < MIN_RESAMPLES:
+        warnings.warn(f"{n_resamples} bootstrap resamples cannot resolve the tails of the baseline's intervals (a 95% "
+                      f"interval needs the 2.5% quantile of the resamples); give {MIN_RESAMPLES} or more", DataWarning,
+                      stacklevel=2)
     train, test, holdout = _split(runs, holdout, spec)
     nested = None if discrepancy is False else _nested_split(train, spec, _inner_rule(discrepancy, holdout, spec))
     sampler = (sampler or SamplerSettings()).with_options(backend=backend, draws=draws, tune=tune, chains=chains,

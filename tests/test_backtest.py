@@ -389,6 +389,6 @@ def test_held_out_runs_that_are_also_training_runs_are_named(sim_runs):
 
 
 def test_too_few_bootstrap_resamples_are_named_before_sampling(sim_runs):
-    with pytest.warns(bs.DataWarning, match="5 bootstrap resamples cannot resolve the tails"):
-        with pytest.raises(bs.BackendError, match="draws must be at least 1"):
-            bs.backtest(sim_runs, "chinchilla", baselines=True, n_resamples=5, draws=0)
+    with (pytest.warns(bs.DataWarning, match="5 bootstrap resamples cannot resolve the tails"),
+          pytest.raises(bs.BackendError, match="draws must be at least 1")):
+        bs.backtest(sim_runs, "chinchilla", baselines=True, n_resamples=5, draws=0)

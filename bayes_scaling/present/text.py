@@ -91,6 +91,9 @@ def format_returns(table: pd.DataFrame, below: dict | None, prob: float = 0.9) -
     if below is not None:
         for r in below["intervals"]:
             group = "".join(f" [{r[c]}]" for c in ("domain", "task") if c in r)
+            if r["median"] != r["median"]:  # NaN: no draw of this group falls below within the search
+                lines.append(f"gain stays above {below['threshold']:.4g} per doubling{group} in every draw within the search")
+                continue
             lines.append(f"gain below {below['threshold']:.4g} per doubling{group} from C = {r['median']:.3g} FLOPs "
                          f"[{r['lower']:.3g}, {r['upper']:.3g}]")
         if below["not_reached"] > 0:

@@ -217,12 +217,38 @@ def sample(
             if interrupted():  # PyMC cannot build a trace from an interrupted warm-up
                 raise SamplingInterrupted("sampling was interrupted during warm-up") from None
             raise
-    kept = int(idata["posterior"].sizes["draw"]) if "posterior" in idata.children else 0
+    idata, kept, unstarted = _complete_draws(idata) if interrupted() else (idata, _n_draws(idata), ())
     if (interrupted() or kept < int(draws)) and (not keep_partial or kept == 0):
         raise SamplingInterrupted(f"sampling was interrupted after {kept} of {int(draws)} draws per chain")
     settings = SamplerSettings(backend, int(draws), int(tune), int(chains), int(seed), float(target_accept),
-                               bool(dense_mass), time.perf_counter() - start, kept if kept < int(draws) else None)
+                               bool(dense_mass), time.perf_counter() - start, kept if kept < int(draws) else None,
+                               unstarted)
     return idata, settings
+
+
+def _n_draws(idata: xr.DataTree) -> int:
+    return int(idata["posterior"].sizes["draw"]) if "posterior" in idata.children else 0
+
+
+def _complete_draws(idata: xr.DataTree) -> tuple[xr.DataTree, int, tuple[int, ...]]:
+    """An interrupted trace cut to the draws every running chain completed: a sampler pads the chains it
+    stopped with NaN to the longest one. Returns the trace, its draws per chain and the chains that had
+    not started (no draw; left out)."""
+    if "posterior" not in idata.children or not idata["posterior"].data_vars:
+        return idata, 0, ()
+    post = idata["posterior"].to_dataset()
+    first = next(iter(post.data_vars.values()))
+    done = np.isfinite(first).all([d for d in first.dims if d not in ("chain", "draw")])
+    counts = done.cumprod("draw").sum("draw")  # leading finite draws of each chain
+    started = [int(c) for c, n in zip(counts["chain"].values, counts.values, strict=True) if n > 0]
+    if not started:
+        return idata, 0, ()
+    kept = int(counts.sel(chain=started).min())
+    unstarted = tuple(int(c) for c in counts["chain"].values if int(c) not in started)
+    for name in ("posterior", "sample_stats"):
+        if name in idata.children:
+            idata[name] = xr.DataTree(idata[name].to_dataset().sel(chain=started).isel(draw=slice(0, kept)))
+    return idata, kept, unstarted
 
 
 @contextlib.contextmanager

@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import bayes_scaling as bs
@@ -161,8 +162,8 @@ def test_ctrl_c_caught_inside_exec_still_exits_130(tmp_path):
 @pytest.mark.slow
 def test_ctrl_c_with_keep_partial_saves_a_fit_marked_interrupted(tmp_path, previous):
     out = tmp_path / "fit.nc"
-    proc = start("fit", "chinchilla_sim", "--out", str(out), "--tune", "50", "--draws", "200000", "--chains", "2",
-                 "--keep-partial", cwd=tmp_path)
+    proc = start("fit", "chinchilla_sim", "--out", str(out), "--tune", "50", "--draws", "200000", "--chains", "4",
+                 "--keep-partial", cwd=tmp_path)  # 4 chains: on 2 cores the last two have not started
     wait_for_line(proc, "NUTS")
     time.sleep(4.0)
     os.killpg(proc.pid, signal.SIGINT)
@@ -172,6 +173,12 @@ def test_ctrl_c_with_keep_partial_saves_a_fit_marked_interrupted(tmp_path, previ
     with pytest.warns(bs.SamplerWarning, match="interrupted: a partial posterior"):
         kept = bs.load_fit(out)
     assert kept.settings.interrupted and 0 < kept.settings.draws_done < 200000
+    post = kept.posterior  # cut to the draws every chain completed: no NaN padding kept as draws
+    assert post.sizes["draw"] == kept.settings.draws_done
+    assert all(bool(np.isfinite(v.values).all()) for v in post.data_vars.values())
+    if kept.settings.dropped_chains:  # chains waiting for a core are left out, and the fit says so
+        assert post.sizes["chain"] == 4 - len(kept.settings.dropped_chains)
+        assert any("not started and left out" in p for p in kept.diagnostics.problems)
     assert any(p.startswith("interrupted") for p in kept.diagnostics.problems)
     summary = subprocess.run([sys.executable, "-m", "bayes_scaling.cli", "summary", str(out), "--json"],
                              capture_output=True, text=True, check=False)

@@ -189,3 +189,13 @@ def test_modes_are_read_only_after_a_full_warm_up():
     assert any("settled apart" in p for p in settled.problems)
     short = explain(d, tree, bs.SamplerSettings(tune=100))  # a chain may still be on its way
     assert short.problems == d.problems
+
+
+def test_chains_apart_are_named_by_their_labels_after_a_drop():
+    from bayes_scaling.result.diagnosis import chains_apart
+
+    post = _draws([0.0, 8.0, 0.1]).assign_coords(chain=[0, 2, 3])
+    lp = xr.DataArray(np.array([80.0, 40.0, 79.0])[:, None] + np.zeros((3, 400)), dims=("chain", "draw"),
+                      coords={"chain": [0, 2, 3]})
+    text = chains_apart(post, ["x"], lp)
+    assert "(chains 0, 3 | chain 2)" in text and "fit.drop_chains([2])" in text, text

@@ -23,7 +23,8 @@ def format_summary(fit: Fit, prob: float = DEFAULT_PROB) -> str:
     lines += ["NOTE: " + note for note in fit.diagnostics.notes]
     d = fit.diagnostics
     lines.append(f"law: {fit.law.formula}   spec: {fit.spec.name}   runs: {len(fit.runs)}   "
-                 f"sampler: {fit.settings.backend}, {fit.settings.chains}x{fit.settings.draws} draws")
+                 f"sampler: {fit.settings.backend}, {fit.posterior.sizes['chain']}x{fit.posterior.sizes['draw']} draws"
+                 + (f" (of {fit.settings.chains} chains)" if fit.posterior.sizes["chain"] != fit.settings.chains else ""))
     lines.append(f"diagnostics: {d.divergences} divergences, max R-hat {d.max_rhat:.3f}, "
                  f"min bulk ESS {d.min_ess_bulk:.0f}, min tail ESS {d.min_ess_tail:.0f}")
     groups = [c for c in ("domain", "task") if c in table.columns]

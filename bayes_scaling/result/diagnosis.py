@@ -43,8 +43,10 @@ def explain(diagnostics: Diagnostics, idata: xr.DataTree, settings: SamplerSetti
     chains that settled in different modes (checked over ``names``, default every posterior variable)."""
     problems = list(diagnostics.problems)
     if settings.interrupted:
+        left = settings.dropped_chains
         problems.insert(0, f"interrupted: a partial posterior of {settings.draws_done} of {settings.draws} "
-                           "draws per chain (Ctrl-C); rerun the fit for a complete one")
+                           "draws per chain (Ctrl-C)" + (f", chain(s) {', '.join(map(str, left))} not started and left "
+                           "out" if left else "") + "; rerun the fit for a complete one")
     post = idata["posterior"]
     if problems and "sigma" in post:
         sigma = float(np.min(post["sigma"].median("draw").values))  # any chain that collapsed
@@ -87,9 +89,11 @@ def chains_apart(post: xr.Dataset, names: list[str], logp: xr.DataArray | None =
         if pair.any():
             named.append(name)
             apart |= pair
-    groups = _groups(apart)
-    if len(groups) < 2:
+    labels = [int(c) for c in post["chain"].values] if "chain" in post.coords else list(range(n))
+    positions = _groups(apart)
+    if len(positions) < 2:
         return ""
+    groups = [[labels[i] for i in g] for g in positions]  # as the fit names its chains (some may be dropped)
     shown = ", ".join(named[:APART_NAMED]) + (", ..." if len(named) > APART_NAMED else "")
     label = ["chain" + ("s " if len(g) > 1 else " ") + ", ".join(map(str, g)) for g in groups]
     text = f"the chains settled apart ({' | '.join(label)}) in {shown}"
@@ -97,7 +101,7 @@ def chains_apart(post: xr.Dataset, names: list[str], logp: xr.DataArray | None =
         return text + (": a posterior with several modes, or a chain stuck in a local one; more draws seldom "
                        "mend this. Rerun with another seed, and check that the runs identify every parameter")
     chain_lp = logp.mean([d for d in logp.dims if d != "chain"]).values
-    level = np.array([float(np.mean(chain_lp[g])) for g in groups])
+    level = np.array([float(np.mean(chain_lp[g])) for g in positions])
     text += "; mean log density " + " | ".join(f"{v:.1f}" for v in level)
     low = [lab for lab, v in zip(label, level, strict=True) if v <= level.max() - LOCAL_MODE_GAP]
     if low:

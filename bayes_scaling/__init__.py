@@ -39,7 +39,7 @@ _LAZY = {
     "returns": "decisions.returns", "design": "design", "isoflop": "design.approach2",
     "Backtest": "validation.backtest", "backtest": "validation.backtest", "predict_runs": "validation.backtest", "split_holdout": "validation.splits",
     "Calibration": "validation.calibrate", "calibrate": "validation.calibrate",
-    "Runs": "data.runs", "read_runs": "data.runs",
+    "Runs": "data.runs", "read_runs": "data.runs", "read_checkpoints": "data.checkpoints",
     "Fit": "result.fit", "fit": "result.estimator", "format_summary": "present.text", "load_fit": "result.fitfile",
     "BACKENDS": "defaults", "DEFAULT_PROB": "defaults",
     "Diagnostics": "inference", "SamplerSettings": "inference", "diagnose": "inference", "sample": "inference",

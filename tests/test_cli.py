@@ -308,3 +308,30 @@ def test_fit_refuses_budgets_it_cannot_answer_before_sampling(tmp_path, capsys, 
     code, _, err = run(capsys, "fit", "chinchilla_sim", "--out", str(out_file), "--compute", *budgets)
     assert code == 2 and words in err and "fitting" not in err and len(err.strip().splitlines()) == 1
     assert not out_file.exists()
+
+
+NO_MATPLOTLIB = """
+import importlib.abc, sys
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.split(".")[0] == "matplotlib":
+            raise ImportError("not installed")
+sys.meta_path.insert(0, Block())
+from bayes_scaling.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_without_matplotlib_a_report_is_written_and_a_figure_is_one_line(tmp_path, sim_fit):
+    """The Quickstart installs no plot extra: report (without --figures) needs no matplotlib, and plot says
+    which extra to install instead of ending in an unexpected ImportError."""
+    path = sim_fit.save(tmp_path / "fit.nc")
+    probe = [sys.executable, "-c", NO_MATPLOTLIB]
+    report = subprocess.run([*probe, "report", str(path), "--out", str(tmp_path / "r.md")], capture_output=True,
+                            text=True, check=False)
+    assert report.returncode == 0 and (tmp_path / "r.md").is_file(), report.stderr
+    for command in (["plot", str(path), "--kind", "curve", "--out", str(tmp_path / "c.png")],
+                    ["report", str(path), "--out", str(tmp_path / "f.md"), "--figures"]):
+        done = subprocess.run([*probe, *command], capture_output=True, text=True, check=False)
+        assert done.returncode == 2 and done.stderr.strip() == ("error: figures need matplotlib, which is not "
+                                                                "installed: pip install 'bayes_scaling[plot]'")

@@ -99,7 +99,8 @@ def _backtest_parser(sub: argparse._SubParsersAction) -> None:
                                         "and baselines (RMSLE, interval coverage, log predictive density)")
     data_args(p)
     p.add_argument("--holdout", default=None,
-                   help="compute:0.2 (top 20%% by compute; default), params:>1e9 (threshold), tokens:half (x > x_max/2 per task)")
+                   help="compute:0.2 (top 20%% by compute; default), params:>1e9 (threshold), tokens:half (x > x_max/2 "
+                        "per task), tokens:tail0.3 (the last 30%% of x of each curve)")
     p.add_argument("--split", default=None, help="a registered dataset's split to use (to train on, with --split-test)")
     p.add_argument("--split-test", default=None, help="a registered dataset's split to predict instead of a holdout (e.g. extrapolate)")
     p.add_argument("--domain", nargs="+", default=None, help="keep only the runs of these domains")

@@ -41,10 +41,17 @@ def _check_folder(out: str) -> None:
         raise InputError(f"cannot write {out}: no such directory")
 
 
-def cmd_plot(args: argparse.Namespace) -> int:
-    import matplotlib
-
+def _matplotlib() -> None:
+    """Draw off screen, or refuse in one line where matplotlib is not installed (the ``plot`` extra)."""
+    try:
+        import matplotlib
+    except ImportError:
+        raise InputError("figures need matplotlib, which is not installed: pip install 'bayes_scaling[plot]'") from None
     matplotlib.use("Agg")
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    _matplotlib()
     from ..present.figures import figure, save_figure
 
     if args.param is not None and args.kind != "forest":
@@ -80,9 +87,8 @@ def _plot_pit(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    import matplotlib
-
-    matplotlib.use("Agg")
+    if args.figures:
+        _matplotlib()
     from ..present.report import write_report
 
     _check_folder(args.out)

@@ -72,6 +72,8 @@ class SamplerSettings:
     draws_done: int | None = None
     #: Chains removed after sampling by :func:`bayes_scaling.result.chains.drop_chains` (by their label).
     dropped_chains: tuple[int, ...] = ()
+    #: Chains an interrupt left before they started (no draw; not in the posterior).
+    unstarted_chains: tuple[int, ...] = ()
 
     def with_options(self, **options: Any) -> SamplerSettings:
         """A copy with the options that are not None replaced (a caller's single keywords)."""
@@ -222,7 +224,7 @@ def sample(
         raise SamplingInterrupted(f"sampling was interrupted after {kept} of {int(draws)} draws per chain")
     settings = SamplerSettings(backend, int(draws), int(tune), int(chains), int(seed), float(target_accept),
                                bool(dense_mass), time.perf_counter() - start, kept if kept < int(draws) else None,
-                               unstarted)
+                               (), unstarted)
     return idata, settings
 
 

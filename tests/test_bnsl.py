@@ -184,6 +184,8 @@ def test_a_chain_stuck_in_a_local_mode_is_named_and_can_be_dropped(two_breaks, c
     loaded = bs.load_fit(out)
     assert loaded.settings.dropped_chains == (stuck,) and loaded.diagnostics.notes == kept.diagnostics.notes
     np.testing.assert_array_equal(loaded.posterior["d2"].values, kept.posterior["d2"].values)
+    assert main(["drop-chains", str(out), "--chains", str(stuck), "--out", str(path.with_name("k2.nc"))]) == 2
+    assert f"chain {stuck} was dropped already" in capsys.readouterr().err
     report = path.with_name("report.md")
     assert main(["report", str(out), "--out", str(report)]) == 0
     assert f"Note: chain {stuck} dropped after sampling" in report.read_text()

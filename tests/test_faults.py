@@ -176,8 +176,8 @@ def test_ctrl_c_with_keep_partial_saves_a_fit_marked_interrupted(tmp_path, previ
     post = kept.posterior  # cut to the draws every chain completed: no NaN padding kept as draws
     assert post.sizes["draw"] == kept.settings.draws_done
     assert all(bool(np.isfinite(v.values).all()) for v in post.data_vars.values())
-    if kept.settings.dropped_chains:  # chains waiting for a core are left out, and the fit says so
-        assert post.sizes["chain"] == 4 - len(kept.settings.dropped_chains)
+    if kept.settings.unstarted_chains:  # chains waiting for a core are left out, and the fit says so
+        assert post.sizes["chain"] == 4 - len(kept.settings.unstarted_chains) and not kept.settings.dropped_chains
         assert any("not started and left out" in p for p in kept.diagnostics.problems)
     assert any(p.startswith("interrupted") for p in kept.diagnostics.problems)
     summary = subprocess.run([sys.executable, "-m", "bayes_scaling.cli", "summary", str(out), "--json"],

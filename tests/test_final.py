@@ -269,6 +269,19 @@ def test_a_curve_whose_loss_rises_at_its_end_is_named():
     rising = table.assign(loss=table["loss"].where(~table.index.isin(last[:3]), table["loss"] * 1.3))
     with pytest.warns(bs.DataWarning, match="the loss rises at the end of 1 curve"):
         read_checkpoints(rising)
+    steep = pd.DataFrame({"curve": "a", "tokens": np.geomspace(1e9, 6e9, 8), "total_tokens": 1e10,
+                          "loss": [4.0, 3.6, 3.3, 3.1, 2.95, 2.8, 2.6, 2.5]})  # still falling fast: no rise
     with warnings.catch_warnings():
         warnings.simplefilter("error", bs.DataWarning)
         read_checkpoints(table)
+        read_checkpoints(steep)
+    with pytest.raises(bs.InputError, match="column 'loss' has non-numeric value 'n/a'"):
+        read_checkpoints(steep.assign(loss=steep["loss"].astype(object).where(steep.index > 0, "n/a")))
+
+
+def test_a_curve_s_total_wins_and_the_fraction_serves_the_others(early_fit):
+    fit, ck = early_fit
+    ds = fit.predict_final(total={"r1": TOTAL}, fraction_seen=0.5)
+    final = dict(zip(ds["curve"].values, ds["final"].values, strict=True))
+    assert final["r1"] == pytest.approx(TOTAL)
+    assert final["r2"] == pytest.approx(ck.seen["r2"] / 0.5)

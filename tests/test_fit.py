@@ -199,3 +199,26 @@ def test_chains_apart_are_named_by_their_labels_after_a_drop():
                       coords={"chain": [0, 2, 3]})
     text = chains_apart(post, ["x"], lp)
     assert "(chains 0, 3 | chain 2)" in text and "fit.drop_chains([2])" in text, text
+
+
+def test_an_interrupted_trace_is_cut_to_the_draws_every_running_chain_completed():
+    """A sampler pads the chains it stopped with NaN to the longest one; chains that never started are all NaN."""
+    from bayes_scaling.inference import _complete_draws
+
+    x = np.arange(4 * 10, dtype=float).reshape(4, 10)
+    x[0, 7:] = np.nan   # chain 0 stopped after 7 draws
+    x[2:, :] = np.nan   # chains 2 and 3 waited for a core
+    tree = xr.DataTree.from_dict({"posterior": xr.Dataset({"a": (("chain", "draw"), x)}),
+                                  "sample_stats": xr.Dataset({"logp": (("chain", "draw"), np.zeros((4, 10)))})})
+    cut, kept, unstarted = _complete_draws(tree)
+    assert (kept, unstarted) == (7, (2, 3))
+    assert cut["posterior"]["a"].shape == (2, 7) and np.isfinite(cut["posterior"]["a"].values).all()
+    assert cut["sample_stats"]["logp"].shape == (2, 7) and cut["posterior"].to_dataset()["chain"].values.tolist() == [0, 1]
+
+
+def test_a_stuck_chain_is_not_offered_for_dropping_when_too_few_would_stay():
+    from bayes_scaling.result.diagnosis import chains_apart
+
+    lp = xr.DataArray(np.array([80.0, 40.0])[:, None] + np.zeros((2, 400)), dims=("chain", "draw"))
+    text = chains_apart(_draws([0.0, 8.0]), ["x"], lp)
+    assert "rerun with another seed (or more chains)" in text and "drop_chains" not in text, text

@@ -199,3 +199,11 @@ def test_laion_400m_from_thirty_percent_with_and_without_its_schedule():
         y = last.loc[median.index, "loss"]
         are[name] = float((abs(median - y) / y).mean())
     assert are["curve_schedule"] < 0.25 and are["curve_schedule"] < are["curve_power"] - 0.05, are
+
+
+def test_a_schedule_fit_keeps_its_runs_lengths(schedule_fit):
+    """A fraction or a total that moves the end of a run under a schedule is refused in the schedule's words."""
+    fit, _ = schedule_fit
+    for options in ({"fraction_seen": 0.5}, {"total": TOTAL / 2}):
+        with pytest.raises(bs.QueryError, match="ends where its learning-rate schedule does"):
+            fit.predict_final(**options)

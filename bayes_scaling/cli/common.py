@@ -245,7 +245,10 @@ def header(result: Fit) -> dict[str, Any]:
     return {"spec": result.spec.name, "law": result.law.formula, "runs": len(result.runs),
             "data_sha256": result.runs.digest, "diagnostics": result.diagnostics.to_dict(),
             "sampler": {"backend": result.settings.backend, "chains": result.settings.chains,
-                        "draws": result.settings.draws, "interrupted": result.settings.interrupted},
+                        "draws": result.settings.draws, "interrupted": result.settings.interrupted,
+                        "chains_kept": int(result.posterior.sizes["chain"]),
+                        "dropped_chains": list(result.settings.dropped_chains),
+                        "unstarted_chains": list(result.settings.unstarted_chains)},
             "warnings": list(result.diagnostics.problems)}
 
 

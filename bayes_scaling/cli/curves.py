@@ -85,7 +85,7 @@ def _check_lengths(ck, fraction: float | None) -> None:
                              "or --fraction-seen")
         return
     off = total.notna() & ~np.isclose(ck.seen / total, fraction, rtol=1e-6)
-    if off.any():
+    if off.any() and total.notna().all():  # the fraction serves the curves without a total
         c = off.index[off][0]
         raise InputError(f"curve {c!r}: its {column} {total[c]:.4g} says {ck.seen[c] / total[c]:.3g} of it is seen, "
                          f"--fraction-seen says {fraction:g}; give one of them")

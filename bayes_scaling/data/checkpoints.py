@@ -40,6 +40,7 @@ from .schedules import columns_at, read_schedules
 WARMUP = 0.02
 #: A curve whose last checkpoints lie this far above its lowest loss rises (the laws cannot follow it).
 RISE = 0.05
+TAIL = 3  # checkpoints at the end of a curve that must all lie that far above
 MIN_POINTS = 4  # a curve alone has three parameters; one point more says something about its noise
 
 
@@ -96,14 +97,17 @@ def _totals(table: pd.DataFrame, column: str) -> pd.Series:
     return values.groupby(table["curve"], sort=False).first().astype(float)
 
 
-def _warn_if_rising(table: pd.DataFrame, x: str) -> None:
-    """A DataWarning naming curves whose last checkpoints lie :data:`RISE` or more above their lowest loss."""
-    ordered = table.sort_values(x, kind="stable").groupby("curve", sort=False)["loss"]
-    end, low = ordered.apply(lambda s: float(s.tail(3).median())), ordered.min()
+def _warn_if_rising(table: pd.DataFrame) -> None:
+    """A DataWarning naming curves (``task``) whose last :data:`TAIL` checkpoints all lie :data:`RISE` or more
+    above the lowest loss before them: a rise, not a curve still falling or noise about a floor."""
+    ordered = table.sort_values("tokens", kind="stable").groupby("task", sort=False)["loss"]
+    long = ordered.size() > 2 * TAIL
+    end = ordered.apply(lambda s: float(s.tail(TAIL).min()))[long]
+    low = ordered.apply(lambda s: float(s.iloc[:-TAIL].min()))[long]
     rising = (end / low - 1)[end > low * (1 + RISE)].sort_values(ascending=False)
     if len(rising):
         shown = ", ".join(f"{c!r} (+{r:.0%})" for c, r in rising.head(3).items())
-        warnings.warn(f"the loss rises at the end of {len(rising)} curve(s), above their lowest checkpoint: {shown}; the "
+        warnings.warn(f"the loss rises at the end of {len(rising)} curve(s), above the lowest loss before: {shown}; the "
                       "curve laws fall or flatten, so they cannot follow it (overfitting, repeated data, a divergence)",
                       DataWarning, stacklevel=3)
 
@@ -159,13 +163,13 @@ def read_checkpoints(source: pd.DataFrame | str | Path, warmup: float = WARMUP,
     if len(thin):
         raise InputError(f"curve {thin.index[0]!r} has {int(thin.iloc[0])} checkpoint(s) after the warm-up is dropped; "
                          f"a learning curve needs at least {MIN_POINTS}")
-    _warn_if_rising(table, x)
     frame = pd.DataFrame({"params": table.get("params", 1.0), "tokens": table[x],
                           "loss": table["loss"], "task": table["curve"],
                           "domain": table["group"].astype(str) if "group" in table else "all"})
     if schedule is not None:
         frame = frame.assign(**columns_at(schedule, frame["task"], frame["tokens"].to_numpy()))
     runs = read_runs(frame.reset_index(drop=True), check_units=False, source="checkpoints")
+    _warn_if_rising(runs.table)
     return Checkpoints(runs, seen, total, x, dropped, schedule, "params" in table)
 
 

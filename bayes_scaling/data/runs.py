@@ -169,7 +169,8 @@ def read_runs(
         if name in frame.columns:
             table[name] = _numeric(frame[name], name)
     curve = inputs is not None and "tokens" in inputs and not {"params", "compute"} & set(inputs)
-    if curve and "params" not in table and "tokens" in table:
+    filled = curve and "params" not in table and "tokens" in table
+    if filled:
         table["params"] = 1.0
     _require_columns(table, [str(c) for c in frame.columns])
     all_three = {"params", "tokens", "compute"} <= set(table.columns)
@@ -188,8 +189,8 @@ def read_runs(
         _check_values(table[name], name)
     _check_unique(table)
     if check_units:
-        _check_units(table.drop(columns=["params", "tokens"]) if curve else table)
-    if all_three:
+        _check_units(table.drop(columns=["params", "tokens"], errors="ignore") if curve else table)
+    if all_three and not filled:
         _check_compute(table, compute_factor)
     for label in LABELS:
         table[label] = _labels(frame, label)

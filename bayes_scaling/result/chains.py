@@ -48,7 +48,7 @@ def drop_chains(fit: Fit, chains: int | Iterable[int]) -> Fit:
         (R-hat needs two).
     """
     labels = [int(c) for c in fit.idata["posterior"]["chain"].values]
-    drop = _labels(chains, labels)
+    drop = _labels(chains, labels, fit.settings.dropped_chains)
     keep = [c for c in labels if c not in drop]
     if len(keep) < 2:
         raise QueryError(f"dropping chain(s) {_join(drop)} would leave {len(keep)} of {len(labels)}; "
@@ -66,7 +66,7 @@ def drop_chains(fit: Fit, chains: int | Iterable[int]) -> Fit:
     return result
 
 
-def _labels(chains: int | Iterable[int], labels: list[int]) -> list[int]:
+def _labels(chains: int | Iterable[int], labels: list[int], dropped: tuple[int, ...] = ()) -> list[int]:
     """The chains asked for, as sorted labels of the fit, or a QueryError."""
     asked = [chains] if isinstance(chains, (int, np.integer)) and not isinstance(chains, bool) else chains
     try:
@@ -79,6 +79,8 @@ def _labels(chains: int | Iterable[int], labels: list[int]) -> list[int]:
     if bad:
         raise QueryError(f"chains are whole numbers (labels such as 1), got {bad[0]!r}")
     unknown = sorted({int(c) for c in items} - set(labels))
+    if unknown and unknown[0] in dropped:
+        raise QueryError(f"chain {unknown[0]} was dropped already; the fit's chains are {_join(labels)}")
     if unknown:
         raise QueryError(f"chain {unknown[0]} is not in this fit; its chains are {_join(labels)}")
     return sorted({int(c) for c in items})
@@ -93,7 +95,8 @@ def _note(fit: Fit, drop: list[int], keep: list[int]) -> str:
     if logp is not None:
         per_chain = logp.mean([d for d in logp.dims if d != "chain"])
         below = float(per_chain.sel(chain=keep).mean()) - float(per_chain.sel(chain=drop).mean())
-        gap = f", {'its' if len(drop) == 1 else 'their'} mean log density {below:.1f} below the chains kept"
+        gap = (f", {'its' if len(drop) == 1 else 'their'} mean log density {abs(below):.1f} "
+               f"{'below' if below >= 0 else 'above'} the chains kept")
     return f"{which} dropped after sampling{gap}; the posterior is that of chains {_join(keep)}"
 
 

@@ -42,11 +42,14 @@ def explain(diagnostics: Diagnostics, idata: xr.DataTree, settings: SamplerSetti
     """Add the problems with a known cause to ``diagnostics``: an interrupted sample, collapsed noise, and
     chains that settled in different modes (checked over ``names``, default every posterior variable)."""
     problems = list(diagnostics.problems)
+    left = settings.unstarted_chains
+    unstarted = f"chain(s) {', '.join(map(str, left))} not started and left out" if left else ""
     if settings.interrupted:
-        left = settings.dropped_chains
         problems.insert(0, f"interrupted: a partial posterior of {settings.draws_done} of {settings.draws} "
-                           "draws per chain (Ctrl-C)" + (f", chain(s) {', '.join(map(str, left))} not started and left "
-                           "out" if left else "") + "; rerun the fit for a complete one")
+                           "draws per chain (Ctrl-C)" + (f", {unstarted}" if left else "") + "; rerun the fit for a "
+                           "complete one")
+    elif left:
+        problems.insert(0, f"interrupted (Ctrl-C): {unstarted}; rerun the fit for a complete one")
     post = idata["posterior"]
     if problems and "sigma" in post:
         sigma = float(np.min(post["sigma"].median("draw").values))  # any chain that collapsed
@@ -105,12 +108,13 @@ def chains_apart(post: xr.Dataset, names: list[str], logp: xr.DataArray | None =
     text += "; mean log density " + " | ".join(f"{v:.1f}" for v in level)
     low = [lab for lab, v in zip(label, level, strict=True) if v <= level.max() - LOCAL_MODE_GAP]
     if low:
-        chains = ", ".join(str(c) for g, v in zip(groups, level, strict=True) if v <= level.max() - LOCAL_MODE_GAP
-                           for c in g)
+        stuck = [c for g, v in zip(groups, level, strict=True) if v <= level.max() - LOCAL_MODE_GAP for c in g]
+        chains = ", ".join(map(str, stuck))
+        how = (f"drop it from the fit (fit.drop_chains([{chains}]), bayes-scaling drop-chains FIT --chains "
+               f"{chains.replace(',', '')} --out FIT) or rerun with another seed" if n - len(stuck) >= 2 else
+               "rerun with another seed (or more chains): too few would be left to drop it")
         return text + (f": {' and '.join(low)} sat in a local mode with next to no posterior mass (log density "
-                       f"{LOCAL_MODE_GAP:.0f} or more below the best); drop it from the fit (fit.drop_chains([{chains}]), "
-                       f"bayes-scaling drop-chains FIT --chains {chains.replace(',', '')} --out FIT) or rerun with "
-                       "another seed")
+                       f"{LOCAL_MODE_GAP:.0f} or more below the best); {how}")
     return text + (": modes of similar density, a posterior with several modes that more draws seldom mend; "
                    "check that the runs identify every parameter (compare-models against a simpler law), or "
                    "narrow the priors")

@@ -116,9 +116,9 @@ def final_points(fit: Fit, total: Any = None, fraction_seen: Any = None,
     bad = frac.dropna()[(frac.dropna() <= 0) | (frac.dropna() >= 1)]
     if len(bad):
         raise QueryError(f"fraction_seen must lie strictly between 0 and 1, got {bad.iloc[0]:g} for curve {bad.index[0]!r}")
-    given = _per_curve(total, known, "total")
+    given = _per_curve(total, known, "total")  # a curve's total wins; the fraction serves curves without one
     both = given.notna() & frac.notna() & ~np.isclose(seen / given, frac, rtol=1e-6)
-    if both.any():
+    if both.any() and (given.notna().all() or fraction_seen is None or isinstance(fraction_seen, Mapping | pd.Series)):
         c = both.index[both][0]
         raise QueryError(f"curve {c!r}: its planned length {given[c]:.4g} (so {seen[c] / given[c]:.3g} of it seen) and "
                          f"fraction_seen {frac[c]:.3g} disagree; give one of them")
@@ -193,6 +193,15 @@ def predict_final(fit: Fit, total: Any = None, fraction_seen: Any = None, curves
     See :meth:`bayes_scaling.Fit.predict_final`.
     """
     stored = _stored(fit)
+    if stored is not None and total is None and fraction_seen is not None and _reads_schedule(fit.law):
+        frac = _per_curve(fraction_seen, list(stored.index), "fraction_seen")
+        seen = fit.runs.table.groupby("task")["tokens"].max().reindex(stored.index)
+        off = stored["total"].notna() & frac.notna() & ~np.isclose(seen / stored["total"], frac, rtol=1e-6)
+        if off.any():
+            c = off.index[off][0]
+            raise QueryError(f"curve {c!r} ends where its learning-rate schedule does ({stored['total'][c]:.4g}, so "
+                             f"{seen[c] / stored['total'][c]:.3g} of it seen), not where fraction_seen {frac[c]:g} "
+                             "puts it; a run of another length would have another schedule")
     if stored is not None and total is None:  # the planned lengths it was made with
         total = stored["total"]
     elif stored is not None and _reads_schedule(fit.law):

@@ -49,7 +49,8 @@ def load_fit(path: str | Path) -> Fit:
         runs = Runs.from_dataset(tree["runs"].to_dataset())
         spec = ModelSpec.from_dict(json.loads(attrs["spec"]))
         stored = json.loads(attrs["sampler"])
-        settings = SamplerSettings(**{**stored, "dropped_chains": tuple(stored.get("dropped_chains", ()))})
+        settings = SamplerSettings(**{**stored, **{k: tuple(stored.get(k, ())) for k in ("dropped_chains",
+                                                                                         "unstarted_chains")}})
         diagnostics = Diagnostics.from_dict(json.loads(attrs["diagnostics"]))
         pivots = pivots_from_json(json.loads(attrs["pivots"]), Groups.from_runs(runs))
     except (KeyError, TypeError, ValueError) as exc:

@@ -240,12 +240,13 @@ def job_spec(job: Job) -> ModelSpec:
     return spec
 
 
-def job_runs(job: Job) -> Runs:
-    """The job's runs: a CSV file, or a registered dataset (raises :class:`InputError`/:class:`DatasetError`)."""
+def job_runs(job: Job, spec: ModelSpec | None = None) -> Runs:
+    """The job's runs: a CSV file (read for ``spec``'s law), or a registered dataset (raises
+    :class:`InputError`/:class:`DatasetError`)."""
     if Path(job.dataset).is_file():
         if job.split or job.drop_outliers:
             raise InputError(f"split and drop_outliers apply to registered datasets, not to the CSV {job.dataset}")
-        return read_runs(job.dataset)
+        return read_runs(job.dataset, inputs=None if spec is None else spec.law_obj.inputs)
     return datasets.load(job.dataset, drop_outliers=job.drop_outliers, split=job.split)
 
 

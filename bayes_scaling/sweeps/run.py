@@ -85,7 +85,8 @@ def job_columns(job: Job) -> dict[str, Any]:
 
 
 def _execute(job: Job) -> tuple[Fit, pd.DataFrame | None]:
-    runs, spec = job_runs(job), job_spec(job)
+    spec = job_spec(job)
+    runs = job_runs(job, spec)
     with warnings.catch_warnings(), _quiet("pymc"):
         warnings.simplefilter("ignore", SamplerWarning)  # the row carries the diagnostics
         if job.holdout is None:

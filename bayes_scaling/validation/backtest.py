@@ -214,8 +214,8 @@ class Backtest:
         return out
 
 
-def _as_runs(runs: Runs | pd.DataFrame | str | Path) -> Runs:
-    return runs if isinstance(runs, Runs) else read_runs(runs)
+def _as_runs(runs: Runs | pd.DataFrame | str | Path, spec: ModelSpec) -> Runs:
+    return runs if isinstance(runs, Runs) else read_runs(runs, inputs=spec.law_obj.inputs)
 
 
 def backtest(
@@ -291,7 +291,7 @@ def backtest(
     """
     spec = load_spec(spec).overridden(priors, pool, structural)
     levels = check_levels(levels)
-    if baselines and 0 < n_resamples < MIN_RESAMPLES:
+    if baselines and spec.law_obj.baseline == "huber" and 0 < n_resamples < MIN_RESAMPLES:
         warnings.warn(f"{n_resamples} bootstrap resamples cannot resolve the tails of the baseline's intervals (a 95% "
                       f"interval needs the 2.5% quantile of the resamples); give {MIN_RESAMPLES} or more", DataWarning,
                       stacklevel=2)
@@ -336,12 +336,12 @@ def _split(runs: Runs | pd.DataFrame | str | Path | tuple[Runs, Runs], holdout: 
             raise InputError("give either a (train, test) pair of runs or a holdout rule, not both")
         if len(runs) != 2:
             raise InputError(f"a given split is a (train, test) pair of runs, got {len(runs)} items")
-        train, test = (_as_runs(r) for r in runs)
+        train, test = (_as_runs(r, spec) for r in runs)
         check_split(train, test, spec, "the given split")
         warn_overlap(train, test)
         return train, test, "given split"
     holdout = holdout or DEFAULT_HOLDOUT
-    return (*split_holdout(_as_runs(runs), holdout, spec), holdout)
+    return (*split_holdout(_as_runs(runs, spec), holdout, spec), holdout)
 
 
 def _inner_rule(discrepancy: bool | str, holdout: str, spec: ModelSpec) -> str:

@@ -58,7 +58,7 @@ def predict_runs(fit: Fit, runs: Runs | pd.DataFrame, seed: int | None = None) -
     QueryError
         A run whose group the fit has no parameters for.
     """
-    runs = runs if isinstance(runs, Runs) else read_runs(runs)
+    runs = runs if isinstance(runs, Runs) else read_runs(runs, inputs=fit.law.inputs)
     mu, sigma, nu = log_predictive(fit, runs)
     rng = np.random.default_rng(fit.settings.seed if seed is None else seed)
     pred = mu + sigma * xr.DataArray(predictive_noise(rng, mu.shape, None if nu is None else nu.values), dims=mu.dims)

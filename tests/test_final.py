@@ -121,7 +121,7 @@ def test_predict_final_refuses_before_it_samples(tmp_path):
     table = tmp_path / "ck.csv"
     _checkpoints(0.3).to_csv(table, index=False)
     run = [sys.executable, "-m", "bayes_scaling.cli", "predict-final", str(table)]
-    for extra, words in ((["--fraction-seen", "0.5"], "says 0.3 of it is seen, --fraction-seen says 0.5"),
+    for extra, words in ((["--fraction-seen", "0.5"], "(so 0.3 of it seen) and fraction_seen 0.5 disagree"),
                          (["--spec", "curve_kaplan"], "give the checkpoint table a params column"),
                          (["--out", str(tmp_path / "none" / "x.nc")], "no such directory"),
                          (["--warmup", "0.1", "--warmup-tokens", "1e9"], "alternatives")):

@@ -35,7 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _fit(args: argparse.Namespace):
     from ..data.checkpoints import WARMUP, read_checkpoints
     from ..errors import InputError
-    from ..result.final import fit_checkpoints
+    from ..result.final import check_checkpoints, fit_checkpoints, planned_lengths
+    from ..spec import load_spec
 
     path = Path(args.data)
     if path.suffix == ".nc":
@@ -55,40 +56,13 @@ def _fit(args: argparse.Namespace):
     ck = read_checkpoints(path, args.warmup if args.warmup is not None else WARMUP, args.warmup_tokens)
     if args.spec is None:
         args.spec = SCHEDULE_SPEC if ck.schedule is not None else DEFAULT_SPEC
-    _check_lengths(ck, args.fraction_seen)
-    from ..result.final import check_checkpoints
-    from ..spec import load_spec
-
+    planned_lengths(ck.seen, ck.total, args.fraction_seen)  # lengths it cannot answer are refused before sampling
     check_checkpoints(ck, load_spec(args.spec))  # refusals are the one line of an error, before the progress line
     print(f"fitting '{args.spec}' to {len(ck.runs)} checkpoints of {len(ck.seen)} runs "
           f"({ck.dropped} warm-up checkpoints dropped)...", file=sys.stderr)
     result = fit_checkpoints(ck, args.spec, backend=args.backend, draws=args.draws, tune=args.tune, chains=args.chains,
                              seed=args.seed, target_accept=args.target_accept)
     return result, ck
-
-
-def _check_lengths(ck, fraction: float | None) -> None:
-    """Refuse, before sampling, a fraction of training outside (0, 1), one that disagrees with a curve's
-    total_tokens, or a curve with neither."""
-    import numpy as np
-
-    from ..errors import InputError
-
-    if fraction is not None and not 0 < fraction < 1:
-        raise InputError(f"--fraction-seen must lie strictly between 0 and 1, got {fraction:g}")
-    if fraction is not None and not np.isfinite(ck.seen / fraction).all():
-        raise InputError(f"--fraction-seen {fraction:g} puts the end of the runs beyond any finite length")
-    total, column = ck.total.reindex(ck.seen.index), f"total_{'tokens' if ck.x_name == 'tokens' else 'steps'}"
-    if fraction is None:
-        if total.isna().any():
-            raise InputError(f"curve {total.index[total.isna()][0]!r}: give its planned length (a {column} column) "
-                             "or --fraction-seen")
-        return
-    off = total.notna() & ~np.isclose(ck.seen / total, fraction, rtol=1e-6)
-    if off.any() and total.notna().all():  # the fraction serves the curves without a total
-        c = off.index[off][0]
-        raise InputError(f"curve {c!r}: its {column} {total[c]:.4g} says {ck.seen[c] / total[c]:.3g} of it is seen, "
-                         f"--fraction-seen says {fraction:g}; give one of them")
 
 
 def cmd_predict_final(args: argparse.Namespace) -> int:

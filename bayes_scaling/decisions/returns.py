@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 import xarray as xr
 
+from ..data.numbers import as_number
 from ..data.reach import reach, reach_warnings
 from ..errors import ExtrapolationWarning, QueryError
 from ..laws.allocation import compute_grid
@@ -93,7 +94,10 @@ def compute_below(fit: Fit, threshold: float, level: str | None = None) -> tuple
     Returns the draws (NaN where the gain stays above the threshold over the whole search) and the
     share of such draws.
     """
-    threshold = _number(threshold)
+    value = as_number(threshold)
+    if value is None:
+        raise QueryError(f"the threshold is one number (a gain in loss per doubling), got {threshold!r}")
+    threshold = value
     if not np.isfinite(threshold) or threshold <= 0:
         raise QueryError(f"the threshold is a gain in loss per doubling and must be positive, got {threshold}")
     runs_c = fit.runs.column("compute")
@@ -128,16 +132,6 @@ def compute_below(fit: Fit, threshold: float, level: str | None = None) -> tuple
     out = xr.DataArray(at, dims=dims, coords={d: loss.coords[d] for d in dims if d in loss.coords})
     out.attrs["threshold"] = float(threshold)
     return out, float(1.0 - found.mean())
-
-
-def _number(value: object) -> float:
-    """A threshold as a float: a number or numeric text, else a QueryError."""
-    if isinstance(value, bool):
-        raise QueryError(f"the threshold is one number (a gain in loss per doubling), got {value!r}")
-    try:
-        return float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise QueryError(f"the threshold is one number (a gain in loss per doubling), got {value!r}") from None
 
 
 __all__ = ["compute_below", "frontier_loss", "returns"]

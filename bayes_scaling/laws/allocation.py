@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import xarray as xr
 
+from ..data.numbers import as_number
 from ..errors import QueryError
 from ..search import golden
 from . import Law
@@ -116,10 +117,7 @@ def unique_input(law: Law, unique_tokens: float | None) -> dict[str, float]:
     if "unique_tokens" not in law.inputs:
         raise QueryError(f"the '{law.name}' law does not read unique tokens; a unique-data budget needs a "
                          "data-constrained law (spec 'data_constrained')")
-    try:
-        value = float(unique_tokens) if not isinstance(unique_tokens, bool) and np.ndim(unique_tokens) == 0 else None
-    except (TypeError, ValueError):
-        value = None
+    value = as_number(unique_tokens)
     if value is None or not np.isfinite(value) or value <= 0:
         raise QueryError(f"unique_tokens must be one positive number, got {unique_tokens!r}")
     return {"unique_tokens": float(np.log(value))}

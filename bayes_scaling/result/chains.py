@@ -18,7 +18,7 @@ import xarray as xr
 
 from ..errors import QueryError
 from ..inference import diagnose
-from .diagnosis import checked_names, explain
+from .diagnosis import checked_names, explain, log_density
 from .fit import Fit
 from .intervals import convergence_stats
 
@@ -89,8 +89,7 @@ def _labels(chains: int | Iterable[int], labels: list[int], dropped: tuple[int, 
 def _note(fit: Fit, drop: list[int], keep: list[int]) -> str:
     """Which chains were dropped and, where the sampler stored it, how far below their log density lay."""
     which = ("chain " if len(drop) == 1 else "chains ") + _join(drop)
-    stats = fit.idata["sample_stats"].to_dataset() if "sample_stats" in fit.idata.children else xr.Dataset()
-    logp = next((stats[n] for n in ("logp", "lp") if n in stats), None)
+    logp = log_density(fit.idata)
     gap = ""
     if logp is not None:
         per_chain = logp.mean([d for d in logp.dims if d != "chain"])

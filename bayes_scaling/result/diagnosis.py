@@ -37,6 +37,12 @@ def checked_names(idata: xr.DataTree, law: Law) -> list[str]:
     return [n for n in idata["posterior"].data_vars if n not in law.natural_names or n in law.sampled]
 
 
+def log_density(idata: xr.DataTree) -> xr.DataArray | None:
+    """The log posterior density the sampler stored per draw (nutpie's ``logp``, PyMC's and JAX's ``lp``)."""
+    stats = idata["sample_stats"].to_dataset() if "sample_stats" in idata.children else xr.Dataset()
+    return next((stats[n] for n in ("logp", "lp") if n in stats), None)
+
+
 def explain(diagnostics: Diagnostics, idata: xr.DataTree, settings: SamplerSettings,
             names: list[str] | None = None) -> Diagnostics:
     """Add the problems with a known cause to ``diagnostics``: an interrupted sample, collapsed noise, and
@@ -58,9 +64,7 @@ def explain(diagnostics: Diagnostics, idata: xr.DataTree, settings: SamplerSetti
                             "almost exactly (noise-free or simulated data?), which NUTS cannot sample; add the "
                             "measurement noise back or fit real runs")
     if diagnostics.max_rhat > RHAT_MAX and settings.tune >= APART_MIN_TUNE:
-        stats = idata["sample_stats"].to_dataset() if "sample_stats" in idata.children else xr.Dataset()
-        logp = next((stats[n] for n in ("logp", "lp") if n in stats), None)  # nutpie; PyMC and JAX
-        apart = chains_apart(post.to_dataset(), names or list(post.data_vars), logp)
+        apart = chains_apart(post.to_dataset(), names or list(post.data_vars), log_density(idata))
         if apart:
             problems.append(apart)
     return replace(diagnostics, problems=tuple(problems))
@@ -106,9 +110,10 @@ def chains_apart(post: xr.Dataset, names: list[str], logp: xr.DataArray | None =
     chain_lp = logp.mean([d for d in logp.dims if d != "chain"]).values
     level = np.array([float(np.mean(chain_lp[g])) for g in positions])
     text += "; mean log density " + " | ".join(f"{v:.1f}" for v in level)
-    low = [lab for lab, v in zip(label, level, strict=True) if v <= level.max() - LOCAL_MODE_GAP]
+    is_low = level <= level.max() - LOCAL_MODE_GAP
+    low = [lab for lab, flag in zip(label, is_low, strict=True) if flag]
     if low:
-        stuck = [c for g, v in zip(groups, level, strict=True) if v <= level.max() - LOCAL_MODE_GAP for c in g]
+        stuck = [c for g, flag in zip(groups, is_low, strict=True) if flag for c in g]
         chains = ", ".join(map(str, stuck))
         how = (f"drop it from the fit (fit.drop_chains([{chains}]), bayes-scaling drop-chains FIT --chains "
                f"{chains.replace(',', '')} --out FIT) or rerun with another seed" if n - len(stuck) >= 2 else

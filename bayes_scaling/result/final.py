@@ -19,6 +19,7 @@ import pandas as pd
 import xarray as xr
 
 from ..data.groups import expand
+from ..data.numbers import as_number
 from ..data.schedules import columns_at
 from ..errors import InputError, QueryError
 from ..structural import decades_beyond, structural_extra
@@ -48,10 +49,7 @@ def _per_curve(value: Any, curves: Sequence[str], name: str) -> pd.Series:
         if unknown:
             raise QueryError(f"{name} names curves the fit does not have: {unknown[:3]}")
         return series.reindex(list(curves))
-    try:
-        number = float(value) if not isinstance(value, bool) and np.ndim(value) == 0 else None
-    except (TypeError, ValueError):
-        number = None
+    number = as_number(value)
     if number is None:
         raise QueryError(f"{name} is one number for every curve or a mapping from curve to number, got {value!r}")
     return pd.Series(number, index=list(curves))
@@ -112,13 +110,31 @@ def final_points(fit: Fit, total: Any = None, fraction_seen: Any = None,
             raise QueryError(f"curve {c!r} holds runs of {sizes[c]} model sizes: predict_final continues the learning "
                              "curve of one run; fit a checkpoint table with a 'curve' column (one run per curve)")
     seen = fit.runs.table.groupby("task")["tokens"].max().reindex(known)
+    final = planned_lengths(seen, total, fraction_seen)
+    return pd.DataFrame({"seen": seen, "final": final, "fraction_seen": seen / final})
+
+
+def planned_lengths(seen: pd.Series, total: Any = None, fraction_seen: Any = None) -> pd.Series:
+    """Each curve's planned length, by curve (the index of ``seen``, its last checkpoint): its ``total``
+    where given, else ``seen / fraction_seen``; the fraction serves the curves without a total.
+
+    Raises
+    ------
+    QueryError
+        A fraction outside (0, 1), one that disagrees with every curve's total (or, given by curve,
+        with that curve's), a length that is not finite or is below the last checkpoint, or a curve
+        with neither.
+    """
+    known = list(seen.index)
     frac = _per_curve(fraction_seen, known, "fraction_seen")
+    if fraction_seen is not None and not isinstance(fraction_seen, Mapping | pd.Series) and frac.isna().all():
+        raise QueryError(f"fraction_seen must lie strictly between 0 and 1, got {fraction_seen!r}")  # NaN
     bad = frac.dropna()[(frac.dropna() <= 0) | (frac.dropna() >= 1)]
     if len(bad):
         raise QueryError(f"fraction_seen must lie strictly between 0 and 1, got {bad.iloc[0]:g} for curve {bad.index[0]!r}")
     given = _per_curve(total, known, "total")  # a curve's total wins; the fraction serves curves without one
     both = given.notna() & frac.notna() & ~np.isclose(seen / given, frac, rtol=1e-6)
-    if both.any() and (given.notna().all() or fraction_seen is None or isinstance(fraction_seen, Mapping | pd.Series)):
+    if both.any() and (given.notna().all() or isinstance(fraction_seen, Mapping | pd.Series)):
         c = both.index[both][0]
         raise QueryError(f"curve {c!r}: its planned length {given[c]:.4g} (so {seen[c] / given[c]:.3g} of it seen) and "
                          f"fraction_seen {frac[c]:.3g} disagree; give one of them")
@@ -131,7 +147,7 @@ def final_points(fit: Fit, total: Any = None, fraction_seen: Any = None,
     if (final < seen * (1 - 1e-12)).any():
         c = final.index[final < seen * (1 - 1e-12)][0]
         raise QueryError(f"curve {c!r}: the total length {final[c]:.4g} is below its last checkpoint {seen[c]:.4g}")
-    return pd.DataFrame({"seen": seen, "final": final, "fraction_seen": seen / final})
+    return final
 
 
 def _curve_names(curves: Any) -> list[str]:
@@ -186,6 +202,20 @@ def fit_checkpoints(checkpoints: Checkpoints, spec: str = "curve_power", **optio
     return result
 
 
+def _check_schedule_lengths(fit: Fit, stored: pd.DataFrame, total: Any, fraction_seen: Any) -> None:
+    """Refuse a total or fraction that moves the end of a run under its schedule (a run of another
+    length would have had another schedule)."""
+    names = list(stored.index)
+    seen = fit.runs.table.groupby("task")["tokens"].max().reindex(names)
+    frac = _per_curve(fraction_seen, names, "fraction_seen")
+    asked = _per_curve(total, names, "total").fillna(seen / frac.where((frac > 0) & (frac < 1)))
+    off = asked.notna() & stored["total"].notna() & ~np.isclose(asked, stored["total"], rtol=1e-6)
+    if off.any():
+        c = off.index[off][0]
+        raise QueryError(f"curve {c!r} ends where its learning-rate schedule does ({stored['total'][c]:.4g}), not at "
+                         f"{asked[c]:.4g}; a run of another length would have another schedule")
+
+
 def predict_final(fit: Fit, total: Any = None, fraction_seen: Any = None, curves: Sequence[str] | None = None,
                   seed: int | None = None, schedule: Any = None) -> xr.Dataset:
     """Final loss of each curve: the law's (``loss_mean``) and a predictive draw (``loss_pred``), dim ``curve``.
@@ -193,24 +223,10 @@ def predict_final(fit: Fit, total: Any = None, fraction_seen: Any = None, curves
     See :meth:`bayes_scaling.Fit.predict_final`.
     """
     stored = _stored(fit)
-    if stored is not None and total is None and fraction_seen is not None and _reads_schedule(fit.law):
-        frac = _per_curve(fraction_seen, list(stored.index), "fraction_seen")
-        seen = fit.runs.table.groupby("task")["tokens"].max().reindex(stored.index)
-        off = stored["total"].notna() & frac.notna() & ~np.isclose(seen / stored["total"], frac, rtol=1e-6)
-        if off.any():
-            c = off.index[off][0]
-            raise QueryError(f"curve {c!r} ends where its learning-rate schedule does ({stored['total'][c]:.4g}, so "
-                             f"{seen[c] / stored['total'][c]:.3g} of it seen), not where fraction_seen {frac[c]:g} "
-                             "puts it; a run of another length would have another schedule")
+    if stored is not None and (total is not None or fraction_seen is not None):
+        _check_schedule_lengths(fit, stored, total, fraction_seen)
     if stored is not None and total is None:  # the planned lengths it was made with
         total = stored["total"]
-    elif stored is not None and _reads_schedule(fit.law):
-        given = _per_curve(total, list(stored.index), "total")
-        off = given.notna() & stored["total"].notna() & ~np.isclose(given, stored["total"], rtol=1e-6)
-        if off.any():
-            c = off.index[off][0]
-            raise QueryError(f"curve {c!r} ends where its learning-rate schedule does ({stored['total'][c]:.4g}), not at "
-                             f"{given[c]:.4g}; a run of another length would have another schedule")
     points = final_points(fit, total, fraction_seen, curves)
     names = list(points.index)
     sampled = {k: (v.sel(task=names) if "task" in v.dims else v) for k, v in fit.sampled("task").items()}

@@ -162,7 +162,9 @@ def test_read_arguments_out_of_range(capsys, fit_file):
     for argv, words in ((["summary", fit_file, "--prob", "1.5"], "--prob: must lie strictly between 0 and 1"),
                         (["optimal", fit_file, "--compute", "nan"], "finite"),
                         (["plan", fit_file, "--budget", "1e23", "--q", "0"], "--q"),
-                        (["target", fit_file, "--loss", "2.0", "--p", "1"], "--p")):
+                        (["target", fit_file, "--loss", "2.0", "--p", "1"], "--p"),
+                        (["optimal", fit_file, "--compute", "-1e22"], "--compute: must be a positive number, got -1e22"),
+                        (["predict", fit_file, "--params", "-7e10", "--tokens", "1e12"], "--params: must be a positive")):
         code, _, err = run(capsys, *argv)
         one_error(code, err, words)
 
@@ -461,3 +463,21 @@ def test_params_and_tokens_whose_compute_overflows_are_named(sim_runs):
     table.loc[0, ["params", "tokens"]] = 1e300
     with pytest.raises(bs.InputError, match="compute = 6·params·tokens overflows in row 0"):
         bs.read_runs(table)
+
+
+@pytest.mark.parametrize("pool", ["", " , "])
+def test_an_empty_pool_is_refused_not_ignored(tmp_path, capsys, pool):
+    out = tmp_path / "fit.nc"
+    code, _, err = run(capsys, "fit", "chinchilla_sim", "--pool", pool, "--out", out)
+    one_error(code, err, "--pool is empty")
+    assert not out.exists()
+
+
+def test_a_law_of_model_size_on_curves_without_params_is_refused():
+    t = np.geomspace(1e8, 1e10, 12)
+    table = pd.concat([pd.DataFrame({"curve": c, "tokens": t, "loss": 2 + 30 * t**-0.3 * (1 + 0.01 * i)})
+                       for i, c in enumerate("ab")])
+    ck = bs.read_checkpoints(table)
+    with pytest.raises(bs.InputError, match="'kaplan_steps' law reads each run's model size, but every run has params = 1"):
+        bs.fit(ck.runs, "curve_kaplan", draws=20, tune=20, chains=1)
+    bs.build_model(ck.runs, "curve_power")  # a curve in tokens alone reads no params

@@ -87,6 +87,15 @@ def test_bad_schedules_get_one_clear_error(edit, message):
         read_checkpoints(edit(_table(0.3)))
 
 
+def test_a_decay_that_ends_beyond_the_planned_length_is_named():
+    with pytest.warns(bs.DataWarning, match=r"lr_decay_end 2e\+13 lies beyond its planned length total_tokens 2e\+11 "
+                                            r"\(and 2 more curves\)"):
+        read_checkpoints(_table(0.3).assign(lr_decay_end=100 * TOTAL))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", bs.DataWarning)
+        read_checkpoints(_table(0.3).assign(lr_decay_end=0.8 * TOTAL))
+
+
 def test_the_schedule_law_without_annealing_is_the_power_curve():
     law, plain = bs.get_law("power_schedule"), bs.get_law("power_curve")
     natural = {"E": 1.9, "A": 40.0, "alpha": 0.3}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import signal
 import sys
 import threading
@@ -29,7 +30,15 @@ DEBUG_ENV = "BAYES_SCALING_DEBUG"
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse with one-line errors (``error: ...``) and exit code 2, like every other user error."""
+    """argparse with one-line errors (``error: ...``) and exit code 2, like every other user error.
+
+    A value such as ``-1e10`` is read as a value, as ``-1.5`` is, so that its own check names it
+    (argparse before Python 3.13 took it for an option and said a value was missing).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = re.compile(r"^-\.?\d")
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(EXIT_USAGE, f"error: {self.prog}: {message}\n")

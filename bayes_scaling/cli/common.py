@@ -120,7 +120,7 @@ def sampler_args(p: argparse.ArgumentParser, target_accept: bool = False) -> Non
 
 def pooling_args(p: argparse.ArgumentParser) -> None:
     """The spec overrides that :func:`spec_from` reads: --pool and --noise-pool."""
-    p.add_argument("--pool", default="", help="override pooling, e.g. 'alpha=domain,beta=domain,e=task'")
+    p.add_argument("--pool", default=None, help="override pooling, e.g. 'alpha=domain,beta=domain,e=task'")
     p.add_argument("--noise-pool", default=None, choices=defaults.NOISE_LEVELS,
                    help="one noise scale for all runs, or one per domain or task (default: the spec's)")
     p.add_argument("--structural", default=None, metavar="none|learned|SCALE",
@@ -191,8 +191,11 @@ def spec_from(args: argparse.Namespace) -> ModelSpec:
     from ..spec import load_spec, parse_pooling
 
     spec = load_spec(args.spec)
-    if args.pool:
-        spec = spec.with_pooling(**parse_pooling(args.pool))
+    if args.pool is not None:
+        levels = parse_pooling(args.pool)
+        if not levels:
+            raise InputError("--pool is empty: give items such as alpha=domain, or leave --pool out")
+        spec = spec.with_pooling(**levels)
     if args.noise_pool:
         spec = replace(spec, noise_pooling=args.noise_pool)
     if getattr(args, "structural", None) is not None:

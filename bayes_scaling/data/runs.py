@@ -217,6 +217,20 @@ def require_runs(runs: Runs, n_parameters: int, law: str) -> None:
         )
 
 
+def require_sizes(runs: Runs, inputs: Sequence[str], law: str) -> None:
+    """Refuse a law that reads model sizes for runs whose every ``params`` is 1: the mark of a learning-curve
+    table read without a params column (:func:`read_runs` and the checkpoint reader record 1 there).
+
+    Raises
+    ------
+    InputError
+        Naming the law and the missing column.
+    """
+    if "params" in inputs and "params" in runs.table and bool((runs.table["params"] == 1.0).all()):
+        raise InputError(f"the '{law}' law reads each run's model size, but every run has params = 1 (a table "
+                         "without a params column): give the table a params column")
+
+
 def require_groups(runs: Runs, level: str, minimum: int = 2) -> None:
     """Refuse a pooling level at which some group has fewer than ``minimum`` runs.
 

@@ -25,10 +25,12 @@ columns default to.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
-from ..errors import InputError
+from ..errors import DataWarning, InputError
 
 KINDS = ("constant", "cosine", "linear")
 #: Columns of a checkpoint table that describe each curve's schedule (one value per curve).
@@ -117,6 +119,7 @@ def read_schedules(table: pd.DataFrame, total: pd.Series, x: str) -> pd.DataFram
     out = frame.groupby("curve", sort=False)[keys].first()
     if out[["warmup", "final"]].isna().any().any():
         raise InputError("lr_warmup and lr_final must be numbers")
+    _warn_beyond_total(out["end"], total.reindex(out.index), x)
     out["end"] = out["end"].fillna(total.reindex(out.index))
     need = out[(out["kind"] != "constant") & out["end"].isna()]
     if len(need):
@@ -126,6 +129,19 @@ def read_schedules(table: pd.DataFrame, total: pd.Series, x: str) -> pd.DataFram
     out["start"] = out["start"].fillna(out["warmup"])
     _check_ranges(out)
     return out
+
+
+def _warn_beyond_total(end: pd.Series, total: pd.Series, x: str) -> None:
+    """A decay that ends after the run's planned length is legal (the run stopped early) but more often
+    an end given in other units than the run's length, so it is named."""
+    beyond = end.notna() & total.notna() & (end > total * (1 + 1e-9))
+    if beyond.any():
+        curve = beyond.index[beyond][0]
+        warnings.warn(f"curve {curve!r}: lr_decay_end {end[curve]:g} lies beyond its planned length "
+                      f"total_{'tokens' if x == 'tokens' else 'steps'} {total[curve]:g}"
+                      f"{f' (and {int(beyond.sum()) - 1} more curves)' if beyond.sum() > 1 else ''}: the run stops "
+                      "before its learning rate has decayed; check that both are in the same units",
+                      DataWarning, stacklevel=4)
 
 
 def _check_ranges(out: pd.DataFrame) -> None:

@@ -44,7 +44,7 @@ from .errors import SpecError
 from .resources import resource_dir
 
 KINDS = ("none", "extrapolation")
-KEYS = ("kind", "scale", "spread", "power", "distance", "family", "family_scale", "prior", "source")
+KEYS = ("kind", "scale", "spread", "power", "distance", "family", "family_scale", "prior", "source", "record")
 #: How the distance beyond the data is measured: in decades, or in multiples of the data's own span.
 DISTANCES = ("decades", "relative")
 #: Smallest span (decades) a relative distance divides by: an input the runs hardly vary.
@@ -88,6 +88,10 @@ class StructuralError:
         Where ``scale`` and ``power`` come from: ``"spec"`` or the learned prior file and its provenance.
     prior : str
         The learned prior ``"learned"`` values are read from (``models/learned/<prior>.toml``).
+    record : str
+        Where every value is the learned prior's: how often its predictive intervals held the held-out
+        runs of the studies it was learned from, each study scored with the prior learned from the
+        others. Empty for a scale, spread, power or distance of one's own.
     """
 
     kind: str = "none"
@@ -99,6 +103,7 @@ class StructuralError:
     family_scale: float = FAMILY_SCALE
     source: str = "spec"
     prior: str = DEFAULT_PRIOR
+    record: str = ""
 
     @property
     def active(self) -> bool:
@@ -112,6 +117,27 @@ class StructuralError:
                     per_task: bool) -> np.ndarray:
         """The distance d of each point beyond the training runs, measured as this model measures it."""
         return decades_beyond(train, points, inputs, per_task, relative=self.distance == "relative")
+
+
+def describe(error: StructuralError) -> str:
+    """One line for people: what a prediction beyond the runs adds, where it was learned and its record."""
+    if not error.active:
+        return "none: intervals beyond the runs hold only the posterior of the law and the noise of one run"
+    unit = "decades" if error.distance == "decades" else "spans of the fitted range"
+    spread = f", its scale uncertain by a factor e^{error.spread:g}" if error.spread else ""
+    record = f"; {error.record}" if error.record else ""
+    return (f"sd {error.scale:.3g}·d^{error.power:g} on log loss, d in {unit} beyond the runs{spread} "
+            f"({error.source}{record})")
+
+
+def held_out_record(learned: Mapping[str, Any]) -> str:
+    """The track record a learned prior file states (``held_out_coverage_90``), as one phrase; empty if none."""
+    cover = learned.get("held_out_coverage_90")
+    if not isinstance(cover, Mapping) or not {"min", "median", "max"} <= set(cover):
+        return ""
+    return (f"across {learned.get('studies_count', '?')} studies, its 90% intervals held {cover['min']:.0%} to "
+            f"{cover['max']:.0%} (median {cover['median']:.0%}) of each study's held-out runs, each study scored with "
+            "the prior learned from the others")
 
 
 def learned_prior(name: str = DEFAULT_PRIOR) -> dict[str, Any]:
@@ -174,6 +200,7 @@ def parse(block: Mapping[str, Any] | None, spec_name: str) -> StructuralError:
     if kind == "none":
         return StructuralError(family=family, family_scale=family_scale, prior=prior)
     values, learned = {}, None
+    all_learned = all(block.get(key, LEARNED) == LEARNED for key in ("scale", "spread", "power", "distance"))
     distance = block.get("distance", LEARNED)
     if distance == LEARNED:
         distance = str(learned_prior(prior).get("distance", "decades"))
@@ -189,8 +216,9 @@ def parse(block: Mapping[str, Any] | None, spec_name: str) -> StructuralError:
             values[key] = _positive(value, key, spec_name, zero=key == "spread")
     source = str(block.get("source", "spec")) if learned is None else \
         f"learned: models/learned/{prior}.toml ({learned.get('studies_count', '?')} studies)"
+    record = held_out_record(learned) if all_learned and learned else str(block.get("record", "")) if learned is None else ""
     return StructuralError(kind, values["scale"], values["spread"], values["power"], distance, family, family_scale,
-                           source, prior)
+                           source, prior, record)
 
 
 def override(error: StructuralError, value: str | float | None) -> StructuralError:
@@ -333,4 +361,4 @@ def convolved(sigma: np.ndarray, nu: np.ndarray | None, extra: np.ndarray,
     return np.where(beyond, np.sqrt(sigma**2 * lam + extra**2), sigma), np.where(beyond, np.inf, nu)
 
 
-__all__ = ["FAMILY_COLUMNS", "KINDS", "StructuralError", "convolved", "decades_beyond", "extra_sd", "family_effect", "family_index", "family_labels", "growth_draws", "learned_prior", "mixing_scales", "override", "parse", "structural_extra"]
+__all__ = ["FAMILY_COLUMNS", "KINDS", "StructuralError", "convolved", "decades_beyond", "describe", "extra_sd", "family_effect", "family_index", "family_labels", "growth_draws", "held_out_record", "learned_prior", "mixing_scales", "override", "parse", "structural_extra"]

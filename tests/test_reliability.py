@@ -481,3 +481,16 @@ def test_a_law_of_model_size_on_curves_without_params_is_refused():
     with pytest.raises(bs.InputError, match="'kaplan_steps' law reads each run's model size, but every run has params = 1"):
         bs.fit(ck.runs, "curve_kaplan", draws=20, tune=20, chains=1)
     bs.build_model(ck.runs, "curve_power")  # a curve in tokens alone reads no params
+
+
+def test_read_commands_say_what_a_prediction_beyond_the_runs_adds_and_its_record(capsys, fit_file):
+    code, out, _ = run(capsys, "summary", fit_file)
+    assert code == 0 and "structural error beyond the runs: sd 0.0158" in out and "held-out runs" in out
+    code, out, _ = run(capsys, "summary", fit_file, "--json")
+    structural = json.loads(out)["structural"]
+    assert structural["kind"] == "extrapolation" and "median" in structural["record"]
+    assert structural["description"].startswith("sd ")
+    code, out, _ = run(capsys, "predict", fit_file, "--params", "7e10", "--tokens", "1.4e12")
+    assert code == 0 and "loss_pred beyond the runs adds the law's structural error" in out
+    code, out, _ = run(capsys, "predict", fit_file, "--params", "1e9", "--tokens", "2e10")
+    assert code == 0 and "structural error" not in out  # inside the runs nothing is added

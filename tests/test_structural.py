@@ -20,6 +20,7 @@ from bayes_scaling.structural import (
     StructuralError,
     convolved,
     decades_beyond,
+    describe,
     extra_sd,
     growth_draws,
     learned_prior,
@@ -74,6 +75,21 @@ def test_shipped_specs_default_to_the_learned_prior_with_its_provenance():
     assert spec.discrepancy.active and spec.discrepancy.scale == learned["scale"]
     assert spec.discrepancy.source.startswith("learned")
     assert parse(None, "x") == spec.discrepancy
+
+
+def test_the_learned_prior_states_its_held_out_record_and_only_its_own_values_claim_it():
+    cover = learned_prior()["held_out_coverage_90"]
+    assert 0 <= cover["min"] <= cover["median"] <= cover["max"] <= 1
+    error = load_spec("chinchilla").discrepancy
+    assert f"median {cover['median']:.0%}" in error.record and "each study scored with the prior" in error.record
+    assert error.record in describe(error) and "0.0158·d^0.25" in describe(error)
+    assert learned_prior("structural_error_curves")["held_out_coverage_90"]["max"] <= 1
+    own = load_spec("chinchilla").overridden(structural=0.03).discrepancy
+    assert own.record == "" and "override" in describe(own)
+    partly = parse({"kind": "extrapolation", "power": 1.0}, "x")  # a power of one's own: not the record's prior
+    assert partly.record == "" and partly.scale == learned_prior()["scale"]
+    assert parse(error.to_dict(), "saved") == error  # a saved fit keeps the record it was made with
+    assert describe(parse({"kind": "none"}, "x")).startswith("none")
 
 
 def test_learning_curve_specs_read_the_prior_learned_on_continuations_of_curves():

@@ -151,6 +151,7 @@ def cmd_optimal(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from ..result.intervals import interval_table
+    from ..structural import describe
 
     result = load(args)
     pred = result.predict(params=args.params, tokens=args.tokens, compute=args.compute, level=args.level,
@@ -165,6 +166,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     else:
         reach_lines(pred.attrs)
         print(f"loss_mean: credible interval of the law's loss; loss_pred: predictive interval of one run ({args.prob:.0%})")
+        if result.spec.discrepancy.active and bool((pred["beyond"] > 0).any()):
+            print(f"loss_pred beyond the runs adds the law's structural error: {describe(result.spec.discrepancy)}")
         print(table.drop(columns=["point"]).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     return 0
 

@@ -244,7 +244,9 @@ def _strict(value: Any) -> Any:
 
 
 def header(result: Fit) -> dict[str, Any]:
-    """What every read command's JSON starts with: the fit's identity and its diagnostics."""
+    """What every read command's JSON starts with: the fit's identity, its diagnostics and its structural error."""
+    from ..structural import describe
+
     return {"spec": result.spec.name, "law": result.law.formula, "runs": len(result.runs),
             "data_sha256": result.runs.digest, "diagnostics": result.diagnostics.to_dict(),
             "sampler": {"backend": result.settings.backend, "chains": result.settings.chains,
@@ -252,6 +254,7 @@ def header(result: Fit) -> dict[str, Any]:
                         "chains_kept": int(result.posterior.sizes["chain"]),
                         "dropped_chains": list(result.settings.dropped_chains),
                         "unstarted_chains": list(result.settings.unstarted_chains)},
+            "structural": {**result.spec.discrepancy.to_dict(), "description": describe(result.spec.discrepancy)},
             "warnings": list(result.diagnostics.problems)}
 
 

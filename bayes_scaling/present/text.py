@@ -11,6 +11,7 @@ import xarray as xr
 from ..decisions.risk import quantile
 from ..result.fit import Fit
 from ..result.intervals import DEFAULT_PROB
+from ..structural import describe
 
 
 def format_summary(fit: Fit, prob: float = DEFAULT_PROB) -> str:
@@ -27,6 +28,7 @@ def format_summary(fit: Fit, prob: float = DEFAULT_PROB) -> str:
                  + (f" (of {fit.settings.chains} chains)" if fit.posterior.sizes["chain"] != fit.settings.chains else ""))
     lines.append(f"diagnostics: {d.divergences} divergences, max R-hat {d.max_rhat:.3f}, "
                  f"min bulk ESS {d.min_ess_bulk:.0f}, min tail ESS {d.min_ess_tail:.0f}")
+    lines.append(f"structural error beyond the runs: {describe(fit.spec.discrepancy)}")
     groups = [c for c in ("domain", "task") if c in table.columns]
     shown = table[groups + ["median", "lower", "upper", "sd", "r_hat", "ess_bulk", "ess_tail"]].fillna({g: "" for g in groups})
     shown = shown.rename(columns={"lower": f"{prob:.0%} low", "upper": f"{prob:.0%} high"})

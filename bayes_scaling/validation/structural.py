@@ -141,8 +141,15 @@ class Learned:
             lines.append("| " + " | ".join(cells) + " |")
         return "\n".join(lines) + "\n"
 
+    def held_out(self, column: str) -> str:
+        """``{ min, median, max }`` over the studies of ``column`` of their leave-one-out structural rows (TOML)."""
+        rows = self.metrics[(self.metrics["method"] == "posterior+structural") & (self.metrics["domain"] == "")]
+        values = rows[column].to_numpy(dtype=float)
+        return (f"{{ min = {np.min(values):.3f}, median = {np.median(values):.3f}, max = {np.max(values):.3f} }}"
+                if len(values) else "{}")
+
     def write_prior(self, path: Path, command: str) -> Path:
-        """The learned prior as TOML data with its provenance (atomic write)."""
+        """The learned prior as TOML data with its provenance and its held-out record (atomic write)."""
         text = "\n".join([
             "# The structural-error prior learned across real studies (bayes_scaling.structural).",
             "# Generated data: do not edit; regenerate with the command below.",
@@ -155,6 +162,9 @@ class Learned:
             f'command = "{command}"',
             f'package_version = "{package_version()}"',
             f'generated = "{date.today().isoformat()}"',
+            "# Held-out record: each study's held-out runs scored with the prior learned from the other studies.",
+            f"held_out_coverage_90 = {self.held_out('coverage_90')}",
+            f"held_out_coverage_error = {self.held_out('coverage_error')}",
             "",
         ])
         path.parent.mkdir(parents=True, exist_ok=True)

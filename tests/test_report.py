@@ -188,6 +188,7 @@ def test_report_sections_and_numbers_match_the_summary(chin_fit: bs.Fit, tmp_pat
     assert "WARNING" not in text and "**converged**" in text
     assert chin_fit.runs.digest in text and f"| runs | {len(chin_fit.runs)} |" in text
     assert "`HalfNormal(sigma=1)`" in text and "2 chains × 1000 draws" in text
+    assert "Structural error beyond the runs: sd 0.0158·d^0.25 on log loss" in text
     summary = chin_fit.summary(0.9)
     for name, row in summary.iterrows():
         assert f"| `{name}` | {row['median']:.4g} | [{row['lower']:.4g}, {row['upper']:.4g}] |" in text

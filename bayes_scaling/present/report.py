@@ -27,6 +27,7 @@ from ..defaults import REPORT_COMPUTE
 from ..errors import InputError, QueryError
 from ..result.fit import Fit, package_version
 from ..result.intervals import DEFAULT_PROB, check_prob
+from ..structural import describe
 from .figures import figure, report_figures, save_figure
 
 #: Budgets (FLOPs) the report gives the allocation at when none are asked for.
@@ -198,7 +199,8 @@ def _model_lines(fit: Fit) -> list[str]:
                + ("Student-t" if spec.likelihood == "student_t" else "normal") + " noise on log loss"
                + (f", one noise scale per {spec.noise_pooling}" if spec.noise_pooling != "shared" else "")
                + f". Hierarchy: {hierarchy}; inputs centred "
-               + ("at the global pivot" if spec.pivot == "global" else f"per {spec.pivot}") + ".")
+               + ("at the global pivot" if spec.pivot == "global" else f"per {spec.pivot}") + "."
+               + f" Structural error beyond the runs: {describe(spec.discrepancy)}.")
     out.append("")
     rows = []
     for name, prior in spec.priors.items():

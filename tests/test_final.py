@@ -82,12 +82,12 @@ def test_fraction_seen_gives_the_total_and_must_lie_in_0_1(early_fit):
     (lambda t: t.drop(columns="curve"), "needs columns"),
     (lambda t: t.drop(columns="tokens"), "'tokens' or 'step'"),
     (lambda t: t.assign(total_tokens=t["total_tokens"].astype(object).where(t.index > 0, "ten billion")),
-     "'total_tokens' must be a positive finite number; it has 'ten billion' in row 0"),
+     "column 'total_tokens' has non-numeric value 'ten billion' in row 0"),
     (lambda t: t.assign(total_tokens=np.where(t.index == 0, 3e11, TOTAL)), "one value per curve"),
     (lambda t: t.assign(curve=t["curve"].where(t.index > 3, None)), "column 'curve' is empty in row 0"),
     (lambda t: t.assign(group=np.where(t.index == 0, "a", "b")), "is listed in 2 groups"),
     (lambda t: t.assign(schedule="linear", lr_decay_start=t["tokens"].astype(object).where(t.index > 0, "soon")),
-     "'lr_decay_start' must be a finite number; it has 'soon'"),
+     "'lr_decay_start' has non-numeric value 'soon' in row 0"),
 ])
 def test_bad_checkpoint_tables_get_one_clear_error(edit, message):
     with pytest.raises(bs.InputError, match=message):

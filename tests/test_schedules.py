@@ -81,6 +81,9 @@ def test_a_schedule_adds_the_laws_columns_and_drops_its_warm_up():
     (lambda t: t.assign(lr_warmup=3e11), r"must lie in \[0, the end of the decay\)"),
     (lambda t: t.drop(columns="schedule"), "give the 'schedule' column too"),
     (lambda t: t.assign(lr_decay_start=1e9), "lr_decay_start 1e.09 must lie between"),
+    (lambda t: t.assign(lr_final=True), "column 'lr_final' holds True/False"),
+    (lambda t: t.assign(total_tokens=pd.Timestamp("2024-01-01")), "column 'total_tokens' holds dates"),
+    (lambda t: t.assign(lr_warmup=np.where(t.index == 5, "soon", str(WARM))), "'lr_warmup' has non-numeric value 'soon' in row 5"),
 ])
 def test_bad_schedules_get_one_clear_error(edit, message):
     with pytest.raises(bs.InputError, match=message):

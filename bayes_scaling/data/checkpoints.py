@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataWarning, InputError
-from .runs import Runs, read_runs
+from .runs import Runs, numeric_column, read_runs
 from .schedules import columns_at, read_schedules
 
 WARMUP = 0.02
@@ -84,8 +84,8 @@ def _check_order(table: pd.DataFrame, x: str) -> None:
 
 def _totals(table: pd.DataFrame, column: str) -> pd.Series:
     """Each curve's planned length from ``column``: one positive finite number per curve (or none given)."""
-    values = pd.to_numeric(table[column], errors="coerce")
-    bad = table[column].notna() & (values.isna() | ~np.isfinite(values.fillna(1.0)) | (values.fillna(1.0) <= 0))
+    values = numeric_column(table[column], column)
+    bad = values.notna() & (~np.isfinite(values.fillna(1.0)) | (values.fillna(1.0) <= 0))
     if bad.any():
         i = int(np.argmax(bad.to_numpy()))
         raise InputError(f"column '{column}' must be a positive finite number; it has {table[column].iloc[i]!r} in "
@@ -130,7 +130,7 @@ def read_checkpoints(source: pd.DataFrame | str | Path, warmup: float = WARMUP,
     if not 0 <= warmup < 1:
         raise InputError(f"warmup must be a fraction in [0, 1), got {warmup}")
     x, total_col = _x_column(table)
-    table[x] = pd.to_numeric(table[x], errors="coerce")
+    table[x] = numeric_column(table[x], x)
     if table[x].isna().any() or (table[x] <= 0).any() or np.isinf(table[x]).any():
         raise InputError(f"{x} must be positive finite numbers in every row")
     empty = table["curve"].isna() | (table["curve"].astype(str).str.strip() == "")

@@ -167,7 +167,7 @@ def read_runs(
     table = pd.DataFrame(index=pd.RangeIndex(len(frame)))
     for name in NUMERIC + OPTIONAL:
         if name in frame.columns:
-            table[name] = _numeric(frame[name], name)
+            table[name] = numeric_column(frame[name], name)
     curve = inputs is not None and "tokens" in inputs and not {"params", "compute"} & set(inputs)
     filled = curve and "params" not in table and "tokens" in table
     if filled:
@@ -262,7 +262,15 @@ def _require_columns(table: pd.DataFrame, columns: list[str]) -> None:
         )
 
 
-def _numeric(column: pd.Series, name: str) -> pd.Series:
+def numeric_column(column: pd.Series, name: str) -> pd.Series:
+    """A column as floats (missing values stay NaN), refusing True/False, dates, durations, complex
+    numbers and text that is not a number, with the row it is in.
+
+    Raises
+    ------
+    InputError
+        Naming the column, what it holds and the first row of it.
+    """
     flags = column.map(lambda v: isinstance(v, bool | np.bool_)) if column.dtype == object else None
     if pd.api.types.is_bool_dtype(column) or (flags is not None and flags.any()):
         raise InputError(f"column '{name}' holds True/False, not numbers")
@@ -272,11 +280,10 @@ def _numeric(column: pd.Series, name: str) -> pd.Series:
     if kind:
         raise InputError(f"column '{name}' holds {kind}, not real numbers")
     values = pd.to_numeric(column, errors="coerce")
-    bad = column.notna() & values.isna()
-    if bad.any():
-        rows = list(column.index[bad])
+    rows = np.flatnonzero((column.notna() & values.isna()).to_numpy())
+    if len(rows):
         raise InputError(
-            f"column '{name}' has non-numeric value {column[rows[0]]!r} in row {rows[0]}"
+            f"column '{name}' has non-numeric value {column.iloc[rows[0]]!r} in row {rows[0]}"
             + (f" (and {len(rows) - 1} more rows)" if len(rows) > 1 else "")
         )
     return values.astype(float)

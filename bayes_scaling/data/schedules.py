@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataWarning, InputError
+from .runs import numeric_column
 
 KINDS = ("constant", "cosine", "linear")
 #: Columns of a checkpoint table that describe each curve's schedule (one value per curve).
@@ -99,8 +100,8 @@ def read_schedules(table: pd.DataFrame, total: pd.Series, x: str) -> pd.DataFram
         return None
     for name in COLUMNS[1:]:
         if name in table:
-            values = pd.to_numeric(table[name], errors="coerce")
-            bad = table[name].notna() & (values.isna() | np.isinf(values.fillna(0.0)))
+            values = numeric_column(table[name], name)
+            bad = values.notna() & np.isinf(values.fillna(0.0))
             if bad.any():
                 i = int(np.argmax(bad.to_numpy()))
                 raise InputError(f"column '{name}' must be a finite number; it has {table[name].iloc[i]!r} in row {i}")

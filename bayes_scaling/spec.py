@@ -266,8 +266,8 @@ class ModelSpec:
         if not (pool is None or isinstance(pool, str | Mapping)):
             raise SpecError(f"pool is a mapping such as {{'alpha': 'domain'}} or text such as 'alpha=domain', got {pool!r}")
         spec = self.with_priors(**priors) if priors else self
-        if pool:
-            spec = spec.with_pooling(**(parse_pooling(pool) if isinstance(pool, str) else dict(pool)))
+        if pool is not None:  # a mapping is checked as its text is: known levels, at least one item
+            spec = spec.with_pooling(**parse_pooling(pool if isinstance(pool, str) else ",".join(f"{k}={v}" for k, v in pool.items())))
         if structural is not None:
             spec = replace(spec, discrepancy=override_structural(spec.discrepancy, structural))
         return spec
@@ -345,13 +345,8 @@ def resolve_parameter(name: str, law: Law) -> str:
 
 
 def parse_pooling(text: str) -> dict[str, str]:
-    """Parse ``"alpha=domain,beta=domain,log_e=task"`` (the CLI's ``--pool``) into a dict.
-
-    Raises
-    ------
-    SpecError
-        If an item is not ``name=level`` or the level is unknown.
-    """
+    """Parse ``"alpha=domain,beta=domain,log_e=task"`` (the CLI's ``--pool``) into a dict; a :class:`SpecError`
+    names an item that is not ``name=level``, an unknown level, or no item at all."""
     levels: dict[str, str] = {}
     for item in filter(None, (part.strip() for part in text.split(","))):
         name, sep, level = item.partition("=")
@@ -360,6 +355,8 @@ def parse_pooling(text: str) -> dict[str, str]:
         if level.strip() not in POOLING_LEVELS:
             raise SpecError(f"unknown pooling level '{level.strip()}' for '{name.strip()}'; levels are {list(POOLING_LEVELS)}")
         levels[name.strip()] = level.strip()
+    if not levels:
+        raise SpecError("pool is empty: give items such as alpha=domain, or leave it out")
     return levels
 
 

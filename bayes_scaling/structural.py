@@ -30,6 +30,7 @@ Student-t's scale mixture of normals (:func:`convolved`).
 
 from __future__ import annotations
 
+import math
 import tomllib
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -44,7 +45,9 @@ from .errors import SpecError
 from .resources import resource_dir
 
 KINDS = ("none", "extrapolation")
-KEYS = ("kind", "scale", "spread", "power", "distance", "family", "family_scale", "prior", "source", "record")
+KEYS = ("kind", "scale", "spread", "power", "distance", "family", "family_scale", "prior", "source")
+#: The values a learned prior file sets.
+LEARNED_KEYS = ("scale", "spread", "power", "distance")
 #: How the distance beyond the data is measured: in decades, or in multiples of the data's own span.
 DISTANCES = ("decades", "relative")
 #: Smallest span (decades) a relative distance divides by: an input the runs hardly vary.
@@ -111,7 +114,11 @@ class StructuralError:
         return self.kind != "none" and self.scale > 0
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The spec block as saved with a fit; ``record`` is not saved: it is read again from the learned
+        file, for values that are still its own."""
+        out = asdict(self)
+        del out["record"]
+        return out
 
     def distance_to(self, train: pd.DataFrame, points: pd.DataFrame, inputs: tuple[str, ...],
                     per_task: bool) -> np.ndarray:
@@ -119,25 +126,13 @@ class StructuralError:
         return decades_beyond(train, points, inputs, per_task, relative=self.distance == "relative")
 
 
-def describe(error: StructuralError) -> str:
-    """One line for people: what a prediction beyond the runs adds, where it was learned and its record."""
-    if not error.active:
-        return "none: intervals beyond the runs hold only the posterior of the law and the noise of one run"
-    unit = "decades" if error.distance == "decades" else "spans of the fitted range"
-    spread = f", its scale uncertain by a factor e^{error.spread:g}" if error.spread else ""
-    record = f"; {error.record}" if error.record else ""
-    return (f"sd {error.scale:.3g}·d^{error.power:g} on log loss, d in {unit} beyond the runs{spread} "
-            f"({error.source}{record})")
-
-
 def held_out_record(learned: Mapping[str, Any]) -> str:
     """The track record a learned prior file states (``held_out_coverage_90``), as one phrase; empty if none."""
     cover = learned.get("held_out_coverage_90")
     if not isinstance(cover, Mapping) or not {"min", "median", "max"} <= set(cover):
         return ""
-    return (f"across {learned.get('studies_count', '?')} studies, its 90% intervals held {cover['min']:.0%} to "
-            f"{cover['max']:.0%} (median {cover['median']:.0%}) of each study's held-out runs, each study scored with "
-            "the prior learned from the others")
+    return (f"its 90% intervals held {cover['min']:.0%} to {cover['max']:.0%} (median {cover['median']:.0%}) of "
+            "each study's held-out runs, each study scored with the prior learned from the others")
 
 
 def learned_prior(name: str = DEFAULT_PRIOR) -> dict[str, Any]:
@@ -200,7 +195,6 @@ def parse(block: Mapping[str, Any] | None, spec_name: str) -> StructuralError:
     if kind == "none":
         return StructuralError(family=family, family_scale=family_scale, prior=prior)
     values, learned = {}, None
-    all_learned = all(block.get(key, LEARNED) == LEARNED for key in ("scale", "spread", "power", "distance"))
     distance = block.get("distance", LEARNED)
     if distance == LEARNED:
         distance = str(learned_prior(prior).get("distance", "decades"))
@@ -214,11 +208,26 @@ def parse(block: Mapping[str, Any] | None, spec_name: str) -> StructuralError:
             values[key] = float(learned[key])
         else:
             values[key] = _positive(value, key, spec_name, zero=key == "spread")
-    source = str(block.get("source", "spec")) if learned is None else \
-        f"learned: models/learned/{prior}.toml ({learned.get('studies_count', '?')} studies)"
-    record = held_out_record(learned) if all_learned and learned else str(block.get("record", "")) if learned is None else ""
+    source, record = _provenance(block, prior, {**values, "distance": distance})
     return StructuralError(kind, values["scale"], values["spread"], values["power"], distance, family, family_scale,
                            source, prior, record)
+
+
+def _provenance(block: Mapping[str, Any], prior: str, values: Mapping[str, Any]) -> tuple[str, str]:
+    """The source and held-out record of the values parsed from ``block``: the learned file's record only
+    where every value is that file's (learned now, or saved from it and unchanged)."""
+    path = f"models/learned/{prior}.toml"
+    taken = [key for key in LEARNED_KEYS if block.get(key, LEARNED) == LEARNED]
+    if not taken:
+        source = str(block.get("source", "spec"))
+        learned = learned_prior(prior) if source.startswith("learned") else {}
+        same = bool(learned) and all(learned.get(k, "decades" if k == "distance" else None) == values[k]
+                                     for k in LEARNED_KEYS)
+        return source, held_out_record(learned) if same else ""
+    learned = learned_prior(prior)
+    if len(taken) < len(LEARNED_KEYS):
+        return f"{block.get('source', 'spec')}, with {', '.join(taken)} learned from {path}", ""
+    return f"learned: {path} ({learned.get('studies_count', '?')} studies)", held_out_record(learned)
 
 
 def override(error: StructuralError, value: str | float | None) -> StructuralError:
@@ -235,7 +244,9 @@ def override(error: StructuralError, value: str | float | None) -> StructuralErr
     try:
         scale = float(value)
     except (TypeError, ValueError):
-        raise SpecError(f"the structural error is 'none', 'learned' or a positive scale, got {value!r}") from None
+        scale = math.nan
+    if not (math.isfinite(scale) and scale > 0):
+        raise SpecError(f"the structural error is 'none', 'learned' or a positive scale, got {value!r}")
     base = error if error.kind != "none" else parse(learned, "override")
     return StructuralError("extrapolation", _positive(scale, "scale", "override"), base.spread, base.power,
                            base.distance, error.family, error.family_scale, "override", error.prior)
@@ -315,17 +326,39 @@ def extra_sd(tau: np.ndarray, distance: np.ndarray, power: float) -> np.ndarray:
     return np.where(d[None, :] > 0, tau[:, None] * np.power(d, power)[None, :], 0.0)
 
 
-def structural_extra(fit: Any, table: pd.DataFrame, dim: str) -> xr.DataArray | None:
+def structural_extra(fit: Any, table: pd.DataFrame, dim: str, tasks: Any = None) -> xr.DataArray | None:
     """The structural error's sd at the rows of ``table`` (along ``dim``), dims ``(chain, draw, dim)``: tau
     drawn per posterior draw (seeded by the fit), times d^power, d the distance beyond the fitted runs.
-    None where the fit's spec has no structural error."""
+    With ``tasks`` (a fit whose tasks have their own range, answering for each of them) d is measured
+    from each task's own runs, dims ``(chain, draw, dim, task)``. None where the spec has no structural error."""
     error = fit.spec.discrepancy
     if not error.active:
         return None
     shape = (fit.posterior.sizes["chain"], fit.posterior.sizes["draw"])
     tau = growth_draws(error.scale, error.spread, shape[0] * shape[1], fit.settings.seed)
-    d = error.distance_to(fit.runs.table, table, fit.law.distance_inputs, fit.per_task)
-    return xr.DataArray(extra_sd(tau, d, error.power).reshape(shape + (len(table),)), dims=("chain", "draw", dim))
+    if tasks is None:
+        d = error.distance_to(fit.runs.table, table, fit.law.distance_inputs, fit.per_task)
+        return xr.DataArray(extra_sd(tau, d, error.power).reshape(shape + (len(table),)), dims=("chain", "draw", dim))
+    rows, tasks = _per_task(table, tasks)
+    d = error.distance_to(fit.runs.table, rows, fit.law.distance_inputs, True)
+    return xr.DataArray(extra_sd(tau, d, error.power).reshape(shape + (len(table), len(tasks))),
+                        dims=("chain", "draw", dim, "task"), coords={"task": tasks})
+
+
+def beyond_coord(fit: Any, table: pd.DataFrame, tasks: Any = None) -> tuple:
+    """The ``beyond`` coordinate of predictions at ``table``: decades beyond the fitted runs per point, or,
+    with ``tasks`` (as :func:`structural_extra`), beyond each task's own runs, dims ``(point, task)``."""
+    if tasks is None:
+        return ("point", decades_beyond(fit.runs.table, table, fit.law.distance_inputs, per_task=False))
+    rows, tasks = _per_task(table, tasks)
+    d = decades_beyond(fit.runs.table, rows, fit.law.distance_inputs, per_task=True)
+    return (("point", "task"), d.reshape(len(table), len(tasks)))
+
+
+def _per_task(table: pd.DataFrame, tasks: Any) -> tuple[pd.DataFrame, list[str]]:
+    """Every row of ``table`` once per task (rows in order, tasks fastest), with a ``task`` column."""
+    tasks = [str(t) for t in tasks]
+    return table.loc[table.index.repeat(len(tasks))].reset_index(drop=True).assign(task=tasks * len(table)), tasks
 
 
 def mixing_scales(nu: np.ndarray, seed: int) -> np.ndarray:
@@ -361,4 +394,4 @@ def convolved(sigma: np.ndarray, nu: np.ndarray | None, extra: np.ndarray,
     return np.where(beyond, np.sqrt(sigma**2 * lam + extra**2), sigma), np.where(beyond, np.inf, nu)
 
 
-__all__ = ["FAMILY_COLUMNS", "KINDS", "StructuralError", "convolved", "decades_beyond", "describe", "extra_sd", "family_effect", "family_index", "family_labels", "growth_draws", "held_out_record", "learned_prior", "mixing_scales", "override", "parse", "structural_extra"]
+__all__ = ["FAMILY_COLUMNS", "KINDS", "StructuralError", "beyond_coord", "convolved", "decades_beyond", "extra_sd", "family_effect", "family_index", "family_labels", "growth_draws", "held_out_record", "learned_prior", "mixing_scales", "override", "parse", "structural_extra"]

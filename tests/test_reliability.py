@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from conftest import require_mirrored
 
 import bayes_scaling as bs
 from bayes_scaling.cli import main
@@ -469,8 +470,14 @@ def test_params_and_tokens_whose_compute_overflows_are_named(sim_runs):
 def test_an_empty_pool_is_refused_not_ignored(tmp_path, capsys, pool):
     out = tmp_path / "fit.nc"
     code, _, err = run(capsys, "fit", "chinchilla_sim", "--pool", pool, "--out", out)
-    one_error(code, err, "--pool is empty")
+    one_error(code, err, "pool is empty")
     assert not out.exists()
+    with pytest.raises(bs.SpecError, match="pool is empty"):
+        bs.load_spec("chinchilla").overridden(pool=pool)
+    with pytest.raises(bs.SpecError, match="pool is empty"):
+        bs.load_spec("chinchilla").overridden(pool={})
+    with pytest.raises(bs.SpecError, match="unknown pooling level 'galaxy'"):
+        bs.load_spec("chinchilla").overridden(pool={"alpha": "galaxy"})
 
 
 def test_a_law_of_model_size_on_curves_without_params_is_refused():
@@ -478,9 +485,20 @@ def test_a_law_of_model_size_on_curves_without_params_is_refused():
     table = pd.concat([pd.DataFrame({"curve": c, "tokens": t, "loss": 2 + 30 * t**-0.3 * (1 + 0.01 * i)})
                        for i, c in enumerate("ab")])
     ck = bs.read_checkpoints(table)
-    with pytest.raises(bs.InputError, match="'kaplan_steps' law reads each run's model size, but every run has params = 1"):
+    with pytest.raises(bs.InputError, match="'kaplan_steps' law reads each run's model size, but these runs give none"):
         bs.fit(ck.runs, "curve_kaplan", draws=20, tune=20, chains=1)
     bs.build_model(ck.runs, "curve_power")  # a curve in tokens alone reads no params
+    given = bs.read_checkpoints(table.assign(params=1.0))  # one model, its size given (in billions): a size
+    assert given.runs.filled == () and bs.build_model(given.runs, "curve_kaplan") is not None
+
+
+def test_a_law_of_model_size_on_a_registered_curve_is_one_line_before_any_progress(tmp_path, capsys):
+    require_mirrored("bnsl_4digit_addition")
+    for extra in (["fit", "--out", tmp_path / "fit.nc"], ["backtest"]):
+        code, _, err = run(capsys, extra[0], "bnsl_4digit_addition", "--spec", "chinchilla", *extra[1:])
+        one_error(code, err, "these runs give none", "specs curve_power, saturating, bnsl, m4")
+    assert not (tmp_path / "fit.nc").exists()
+    assert bs.datasets.load("bnsl_4digit_addition", split="fit").filled == ("params",)
 
 
 def test_read_commands_say_what_a_prediction_beyond_the_runs_adds_and_its_record(capsys, fit_file):

@@ -97,6 +97,9 @@ def test_a_decay_that_ends_beyond_the_planned_length_is_named():
     with warnings.catch_warnings():
         warnings.simplefilter("error", bs.DataWarning)
         read_checkpoints(_table(0.3).assign(lr_decay_end=0.8 * TOTAL))
+        read_checkpoints(_table(0.3).assign(schedule="constant", lr_decay_end=100 * TOTAL))  # nothing decays
+        with pytest.raises(bs.InputError, match="lr_warmup -5 must lie in"):  # refused: the error alone
+            read_checkpoints(_table(0.3).assign(lr_decay_end=100 * TOTAL, lr_warmup=-5.0))
 
 
 def test_the_schedule_law_without_annealing_is_the_power_curve():

@@ -15,12 +15,12 @@ from conftest import SEED, require_mirrored
 
 import bayes_scaling as bs
 from bayes_scaling.errors import SpecError
+from bayes_scaling.present.text import describe
 from bayes_scaling.spec import ModelSpec, load_spec
 from bayes_scaling.structural import (
     StructuralError,
     convolved,
     decades_beyond,
-    describe,
     extra_sd,
     growth_draws,
     learned_prior,
@@ -278,7 +278,7 @@ def test_backtest_save_and_the_pit_histogram_from_the_command_line(tmp_path, cap
     assert "error: no such per-run table" in capsys.readouterr().err
     code = main(["backtest", "chinchilla_sim", "--structural", "-1", "--draws", "50", "--tune", "50"])
     err = capsys.readouterr().err
-    assert code == 2 and err.count("\n") == 1 and "scale must be a positive number" in err
+    assert code == 2 and err.count("\n") == 1 and "'none', 'learned' or a positive scale, got '-1'" in err
 
 
 def test_the_family_effect_shares_an_offset_within_a_model_size(sim_runs):
@@ -326,3 +326,23 @@ def test_within_study_update_of_the_error_scale_follows_its_evidence():
     flat = module.updated_tau(0.02, 0.5, np.zeros_like(grid), 400, SEED)
     assert abs(np.log(np.median(flat) / 0.02)) < 0.1 and np.std(np.log(flat)) > 0.4
     assert np.array_equal(flat, module.updated_tau(0.02, 0.5, np.zeros_like(grid), 400, SEED))
+
+
+def test_a_fit_of_curves_measures_each_curve_from_its_own_runs():
+    rng = np.random.default_rng(3)
+    rows = []
+    for curve, top in (("short", 1e9), ("long", 1e10)):
+        x = np.geomspace(1e8, top, 14)
+        rows.append(pd.DataFrame({"tokens": x, "loss": (2.0 + 40 * x**-0.25) * np.exp(rng.normal(0, 0.002, x.size)),
+                                  "task": curve}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bs.SamplerWarning)  # this test reads the distances, not R-hat
+        fit = bs.fit(pd.concat(rows, ignore_index=True), "curve_power", draws=150, tune=300, chains=2, seed=1)
+    out, plain = fit.predict(tokens=[5e9]), fit.predict(tokens=[5e9], structural=False)
+    beyond = out["beyond"].sel(point=0)
+    assert out["beyond"].dims == ("point", "task")
+    np.testing.assert_allclose(float(beyond.sel(task="short")), np.log10(5), rtol=1e-9)  # 0.7 decades past 1e9
+    assert float(beyond.sel(task="long")) == 0.0  # inside the long curve's own runs
+    np.testing.assert_array_equal(out["loss_pred"].sel(task="long").values, plain["loss_pred"].sel(task="long").values)
+    short = [float(np.log(d["loss_pred"].sel(task="short")).std()) for d in (out, plain)]
+    assert short[0] > 1.5 * short[1]

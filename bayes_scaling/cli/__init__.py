@@ -32,13 +32,13 @@ DEBUG_ENV = "BAYES_SCALING_DEBUG"
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors (``error: ...``) and exit code 2, like every other user error.
 
-    A value such as ``-1e10`` is read as a value, as ``-1.5`` is, so that its own check names it
-    (argparse before Python 3.13 took it for an option and said a value was missing).
+    A value such as ``-1e10``, ``-inf`` or ``-nan`` is read as a value, as ``-1.5`` is, so that its
+    own check names it (argparse before Python 3.13 took it for an option and said a value was missing).
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._negative_number_matcher = re.compile(r"^-\.?\d")
+        self._negative_number_matcher = re.compile(r"^-(\.?\d|inf|nan)", re.IGNORECASE)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(EXIT_USAGE, f"error: {self.prog}: {message}\n")

@@ -150,8 +150,8 @@ def cmd_optimal(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    from ..present.text import describe
     from ..result.intervals import interval_table
-    from ..structural import describe
 
     result = load(args)
     pred = result.predict(params=args.params, tokens=args.tokens, compute=args.compute, level=args.level,

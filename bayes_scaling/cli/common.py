@@ -192,10 +192,7 @@ def spec_from(args: argparse.Namespace) -> ModelSpec:
 
     spec = load_spec(args.spec)
     if args.pool is not None:
-        levels = parse_pooling(args.pool)
-        if not levels:
-            raise InputError("--pool is empty: give items such as alpha=domain, or leave --pool out")
-        spec = spec.with_pooling(**levels)
+        spec = spec.with_pooling(**parse_pooling(args.pool))
     if args.noise_pool:
         spec = replace(spec, noise_pooling=args.noise_pool)
     if getattr(args, "structural", None) is not None:
@@ -245,8 +242,12 @@ def _strict(value: Any) -> Any:
 
 def header(result: Fit) -> dict[str, Any]:
     """What every read command's JSON starts with: the fit's identity, its diagnostics and its structural error."""
-    from ..structural import describe
+    from ..present.text import describe
+    from ..structural import learned_prior
 
+    error = result.spec.discrepancy
+    held_out = {k: learned_prior(error.prior).get(k) for k in ("held_out_coverage_90", "held_out_coverage_error")} \
+        if error.record else None
     return {"spec": result.spec.name, "law": result.law.formula, "runs": len(result.runs),
             "data_sha256": result.runs.digest, "diagnostics": result.diagnostics.to_dict(),
             "sampler": {"backend": result.settings.backend, "chains": result.settings.chains,
@@ -254,7 +255,8 @@ def header(result: Fit) -> dict[str, Any]:
                         "chains_kept": int(result.posterior.sizes["chain"]),
                         "dropped_chains": list(result.settings.dropped_chains),
                         "unstarted_chains": list(result.settings.unstarted_chains)},
-            "structural": {**result.spec.discrepancy.to_dict(), "description": describe(result.spec.discrepancy)},
+            "structural": {**error.to_dict(), "record": error.record, "held_out": held_out,
+                           "description": describe(error)},
             "warnings": list(result.diagnostics.problems)}
 
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .common import positive_float, print_json, prob_arg, records, sampler_args
+from .common import header, positive_float, print_json, prob_arg, records, sampler_args
 
 DEFAULT_SPEC = "curve_power"
 SCHEDULE_SPEC = "curve_schedule"  # the default where the table gives each run's learning-rate schedule
@@ -81,12 +81,16 @@ def cmd_predict_final(args: argparse.Namespace) -> int:
     if args.out:
         result.save(args.out)
     problems = list(result.diagnostics.problems)
+    structural = header(result)["structural"]
     if args.json:
         print_json({"spec": result.spec.name, "prob": args.prob, "target": args.target, "curves": records(table),
-                    "diagnostics": result.diagnostics.to_dict(), "warnings": [*problems, *ds.attrs["warnings"]]})
+                    "diagnostics": result.diagnostics.to_dict(), "structural": structural,
+                    "warnings": [*problems, *ds.attrs["warnings"]]})
         return 0
     for line in [*problems, *ds.attrs["warnings"]]:
         print(f"warning: {line}", file=sys.stderr)
     print(f"final loss of each run (median of the law; {args.prob:.0%} predictive interval of the run):")
+    if result.spec.discrepancy.active and bool((table["beyond"] > 0).any()):
+        print(f"the interval beyond each run's checkpoints adds the law's structural error: {structural['description']}")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     return 0

@@ -124,12 +124,13 @@ def fit_from(args: argparse.Namespace, runs: Runs, spec: ModelSpec) -> Fit:
     from ..result.estimator import fit
 
     stop_if_interrupted("sampling")
-    from ..data.runs import require_runs
+    from ..data.runs import require_runs, require_sizes
     from ..model import check_groups
 
     for name in spec.law_obj.inputs:  # refusals are the one line of an error, before any progress line
         runs.column(name)
     require_runs(runs, spec.law_obj.n_parameters, spec.law_obj.name)
+    require_sizes(runs, spec.law_obj.inputs, spec.law_obj.name)
     check_groups(runs, spec)
     progress = sys.stderr.isatty()
     print(f"fitting '{spec.name}' to {len(runs)} runs from {runs.source} "
@@ -269,6 +270,7 @@ def _backtest_data(args: argparse.Namespace, inputs: tuple[str, ...]) -> Runs | 
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:
+    from ..data.runs import require_sizes
     from ..model import check_groups
     from ..result.storage import atomic_path, check_writable
     from ..validation.backtest import backtest
@@ -283,6 +285,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         train = data[0]
     else:
         train = split_holdout(data, args.holdout or DEFAULT_HOLDOUT, spec)[0]
+    require_sizes(train, spec.law_obj.inputs, spec.law_obj.name)
     check_groups(train, spec)
     print(f"backtest of '{spec.name}' on {args.data} ({args.chains} chains x {args.draws} draws"
           f"{', with baselines' if args.baselines else ''})...", file=sys.stderr)

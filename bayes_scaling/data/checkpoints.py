@@ -27,7 +27,7 @@ say so. Where it gives the schedule, the reader adds the columns the ``curve_sch
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -169,6 +169,8 @@ def read_checkpoints(source: pd.DataFrame | str | Path, warmup: float = WARMUP,
     if schedule is not None:
         frame = frame.assign(**columns_at(schedule, frame["task"], frame["tokens"].to_numpy()))
     runs = read_runs(frame.reset_index(drop=True), check_units=False, source="checkpoints")
+    if "params" not in table:
+        runs = replace(runs, filled=("params",))
     _warn_if_rising(runs.table)
     return Checkpoints(runs, seen, total, x, dropped, schedule, "params" in table)
 

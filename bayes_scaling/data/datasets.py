@@ -218,7 +218,8 @@ def load(name: str, drop_outliers: bool = False, download: bool = True, split: s
     else:
         table = _select_split(readers.read(entry.reader, locate_files(name, download)), entry, split)
         runs = read_runs(table, columns=entry.columns, check_units=entry.check_units,
-                         source=name if split is None else f"{name} ({split} split)")
+                         source=name if split is None else f"{name} ({split} split)",
+                         inputs=None if "params" in table else ("tokens",))  # a curve without model size
     if drop_outliers and entry.outliers:
         runs = _drop_outliers(runs, entry.outliers)
     return runs
@@ -267,7 +268,7 @@ def _drop_outliers(runs: Runs, rule: dict[str, Any]) -> Runs:
     loss = runs.column("loss")
     threshold = np.sort(loss)[-int(rule["count"])]
     table = runs.table[loss < threshold].reset_index(drop=True)
-    return Runs(table, runs.compute_factor, runs.source + " (outliers dropped)")
+    return Runs(table, runs.compute_factor, runs.source + " (outliers dropped)", runs.filled)
 
 
 def _sha256(path: Path) -> str:

@@ -189,14 +189,14 @@ def cerebras_pile(paths: Mapping[str, Path]) -> pd.DataFrame:
 def bnsl_addition(paths: Mapping[str, Path]) -> pd.DataFrame:
     """The 4-digit-addition curve of Caballero et al.: x = training examples, one curve, no model size.
 
-    ``params`` is the one model's size stand-in 1.0 (the law of this curve has no N term); ``split``
+    No ``params``: the source gives no model size (the loader records 1 and marks it filled); ``split``
     is the BNSL protocol's: the first 14 points ``fit``, points 15-17 ``extrapolate``.
     """
     raw = pd.read_csv(paths["data"])
     order = np.argsort(raw["train_examples"].to_numpy(), kind="stable")
     raw = raw.iloc[order].reset_index(drop=True)
     return pd.DataFrame({
-        "params": 1.0, "tokens": raw["train_examples"].astype(float), "loss": raw["loss"].astype(float),
+        "tokens": raw["train_examples"].astype(float), "loss": raw["loss"].astype(float),
         "domain": "arithmetic", "task": "4_digit_addition",
         "split": np.where(np.arange(len(raw)) < BNSL_FIT_POINTS, "fit", "extrapolate"),
     })

@@ -56,11 +56,15 @@ class Runs:
         FLOPs per parameter per token used where compute or tokens had to be derived (C = k N D).
     source : str
         Where the runs came from (a path, a dataset name or ``"DataFrame"``).
+    filled : tuple of str
+        Columns the reader recorded itself, not the table: ``("params",)`` for learning curves read
+        without model sizes (recorded as 1), which a law of model size must not read.
     """
 
     table: pd.DataFrame
     compute_factor: float = DEFAULT_COMPUTE_FACTOR
     source: str = "DataFrame"
+    filled: tuple[str, ...] = ()
 
     def __len__(self) -> int:
         return len(self.table)
@@ -199,7 +203,7 @@ def read_runs(
     _check_duplicates(table)
     _check_nesting(table)
     table = table[[*(c for c in NUMERIC if c in table), *LABELS, *(c for c in OPTIONAL if c in table)]]
-    return Runs(table, float(compute_factor), source or default_source)
+    return Runs(table, float(compute_factor), source or default_source, ("params",) if filled else ())
 
 
 def require_runs(runs: Runs, n_parameters: int, law: str) -> None:
@@ -218,17 +222,18 @@ def require_runs(runs: Runs, n_parameters: int, law: str) -> None:
 
 
 def require_sizes(runs: Runs, inputs: Sequence[str], law: str) -> None:
-    """Refuse a law that reads model sizes for runs whose every ``params`` is 1: the mark of a learning-curve
-    table read without a params column (:func:`read_runs` and the checkpoint reader record 1 there).
+    """Refuse a law that reads model sizes for runs that give none (``params`` in :attr:`Runs.filled`:
+    learning curves read without a params column).
 
     Raises
     ------
     InputError
-        Naming the law and the missing column.
+        Naming the law, the missing column and the laws that need no model size.
     """
-    if "params" in inputs and "params" in runs.table and bool((runs.table["params"] == 1.0).all()):
-        raise InputError(f"the '{law}' law reads each run's model size, but every run has params = 1 (a table "
-                         "without a params column): give the table a params column")
+    if "params" in inputs and "params" in runs.filled:
+        raise InputError(f"the '{law}' law reads each run's model size, but these runs give none (no params "
+                         "column): give the table a params column, or fit a law of one curve in tokens "
+                         "(specs curve_power, saturating, bnsl, m4)")
 
 
 def require_groups(runs: Runs, level: str, minimum: int = 2) -> None:

@@ -120,7 +120,7 @@ def read_schedules(table: pd.DataFrame, total: pd.Series, x: str) -> pd.DataFram
     out = frame.groupby("curve", sort=False)[keys].first()
     if out[["warmup", "final"]].isna().any().any():
         raise InputError("lr_warmup and lr_final must be numbers")
-    _warn_beyond_total(out["end"], total.reindex(out.index), x)
+    given = out["end"].where(out["kind"] != "constant")  # a constant rate has no decay to end
     out["end"] = out["end"].fillna(total.reindex(out.index))
     need = out[(out["kind"] != "constant") & out["end"].isna()]
     if len(need):
@@ -129,6 +129,7 @@ def read_schedules(table: pd.DataFrame, total: pd.Series, x: str) -> pd.DataFram
     out["end"] = out["end"].fillna(np.inf)
     out["start"] = out["start"].fillna(out["warmup"])
     _check_ranges(out)
+    _warn_beyond_total(given, total.reindex(out.index), x)
     return out
 
 

@@ -249,10 +249,11 @@ def compute_for_target(fit: Fit, loss: float | Sequence[float], prob: float | Se
 def convolved_noise(fit: Fit, noise: dict[str, xr.DataArray], points: pd.DataFrame) -> dict[str, xr.DataArray]:
     """The noise of new runs at ``points`` with the spec's structural error summed in (see
     :func:`bayes_scaling.structural.convolved`): ``sigma`` and ``nu`` gain the dim ``point``."""
-    extra = structural_extra(fit, points, "point")
+    sigma = noise["sigma"]
+    own = sigma["task"].values if fit.per_task and "task" in sigma.dims else None  # each task from its own runs
+    extra = structural_extra(fit, points, "point", own)
     if extra is None:
         return dict(noise)
-    sigma = noise["sigma"]
     if "nu" not in noise:
         return {**noise, "sigma": np.sqrt(sigma**2 + extra**2)}
     nu = noise["nu"]

@@ -27,8 +27,8 @@ from ..defaults import REPORT_COMPUTE
 from ..errors import InputError, QueryError
 from ..result.fit import Fit, package_version
 from ..result.intervals import DEFAULT_PROB, check_prob
-from ..structural import describe
 from .figures import figure, report_figures, save_figure
+from .text import describe
 
 #: Budgets (FLOPs) the report gives the allocation at when none are asked for.
 DEFAULT_COMPUTE = REPORT_COMPUTE

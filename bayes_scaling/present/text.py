@@ -11,7 +11,18 @@ import xarray as xr
 from ..decisions.risk import quantile
 from ..result.fit import Fit
 from ..result.intervals import DEFAULT_PROB
-from ..structural import describe
+from ..structural import StructuralError
+
+
+def describe(error: StructuralError) -> str:
+    """One line for people: what a prediction beyond the runs adds, where it was learned and its record."""
+    if not error.active:
+        return "none: intervals beyond the runs hold only the posterior of the law and the noise of one run"
+    unit = "decades" if error.distance == "decades" else "spans of the fitted range"
+    spread = f", its scale uncertain by a factor e^{error.spread:g}" if error.spread else ""
+    record = f"; {error.record}" if error.record else ""
+    return (f"sd {error.scale:.3g}·d^{error.power:g} on log loss, d in {unit} beyond the runs{spread} "
+            f"({error.source}{record})")
 
 
 def format_summary(fit: Fit, prob: float = DEFAULT_PROB) -> str:

@@ -27,7 +27,7 @@ from ..laws.allocation import optimal_allocation
 from ..spec import LEVEL_RANK, ModelSpec, base_level
 from ..structural import (
     StructuralError,
-    decades_beyond,
+    beyond_coord,
     family_effect,
     structural_extra,
 )
@@ -301,15 +301,15 @@ class Fit:
         family = family_effect(self.spec.discrepancy, self.runs.table, post, table, "point")
         if family is not None:
             mu, sigma = mu + family[0], np.sqrt(sigma**2 + family[1])
-        beyond = decades_beyond(self.runs.table, table, self.law.distance_inputs, per_task=False)
         error = self.spec.discrepancy if structural else StructuralError()
         rng = np.random.default_rng(self.settings.seed if seed is None else query_seed(seed))
         nu = post["nu"].values if self.spec.likelihood == "student_t" else None
         pred = mu + sigma * xr.DataArray(predictive_noise(rng, mu.shape, nu), dims=mu.dims)
-        extra = structural_extra(self, table, "point") if structural else None
+        own = mu["task"].values if self.per_task and "task" in mu.dims else None  # each curve from its own runs
+        extra = structural_extra(self, table, "point", own) if structural else None
         if extra is not None:
             pred = pred + extra * xr.DataArray(rng.standard_normal(mu.shape), dims=mu.dims)
-        coords = {k: ("point", v) for k, v in points.items()} | {"beyond": ("point", beyond)}
+        coords = {k: ("point", v) for k, v in points.items()} | {"beyond": beyond_coord(self, table, own)}
         ds = xr.Dataset({"loss_mean": np.exp(mu), "loss_pred": np.exp(pred)}).assign_coords(coords)
         distances = reach(self.runs, **points)
         ds.attrs.update(reach=distances, warnings=reach_warnings(distances, "the prediction"),

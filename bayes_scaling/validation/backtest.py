@@ -98,7 +98,7 @@ def _huber_rows(train: Runs, test: Runs, spec: ModelSpec, levels: Sequence[float
     point, boot = [], []
     for label, te in _by_group(test, key):
         tr = train.table if key is None else train.table[train.table[key] == label]
-        tr_runs = Runs(tr.reset_index(drop=True), train.compute_factor, train.source)
+        tr_runs = Runs(tr.reset_index(drop=True), train.compute_factor, train.source, train.filled)
         hf = huber_fit(tr_runs, starts)
         log_n, log_d = np.log(te["params"].to_numpy(float)), np.log(te["tokens"].to_numpy(float))
         log_obs = np.log(te["loss"].to_numpy(float))

@@ -146,7 +146,7 @@ def check_split(train: Runs, test: Runs, spec: ModelSpec | str | None = None, wh
 def take(runs: Runs, mask: np.ndarray | pd.Series, part: str = "") -> Runs:
     """The runs where ``mask`` is true, renumbered (a subset of valid runs stays valid)."""
     table = runs.table[np.asarray(mask, dtype=bool)].reset_index(drop=True)
-    return Runs(table, runs.compute_factor, f"{runs.source} ({part})" if part else runs.source)
+    return Runs(table, runs.compute_factor, f"{runs.source} ({part})" if part else runs.source, runs.filled)
 
 
 def spread_tasks(runs: Runs, per_domain: int) -> Runs:

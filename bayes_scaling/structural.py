@@ -245,8 +245,9 @@ def override(error: StructuralError, value: str | float | None) -> StructuralErr
         scale = float(value)
     except (TypeError, ValueError):
         scale = math.nan
-    if not (math.isfinite(scale) and scale > 0):
-        raise SpecError(f"the structural error is 'none', 'learned' or a positive scale, got {value!r}")
+    if not (math.isfinite(scale) and 0 < scale < MAX_SCALE):
+        raise SpecError(f"the structural error is 'none', 'learned' or a positive scale, got {value!r} (the scale "
+                        f"is an sd on log loss, below {MAX_SCALE:g}: e.g. 0.03)")
     base = error if error.kind != "none" else parse(learned, "override")
     return StructuralError("extrapolation", _positive(scale, "scale", "override"), base.spread, base.power,
                            base.distance, error.family, error.family_scale, "override", error.prior)

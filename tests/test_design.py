@@ -200,9 +200,9 @@ def test_design_and_layout_commands(sim_fit, tmp_path):
     doc = json.loads(out.stdout)
     assert len(doc["runs"]) >= 1 and doc["expected_after"] < doc["current"]
     assert doc["target_reach"]["compute"][0] > 2 and any("extrapolates" in w for w in doc["warnings"])
-    assert doc["structural"] is True
+    assert doc["structural"]["used"] is True and doc["structural"]["kind"] == "extrapolation"
     exact = _cli("design", str(path), "--budget", "3e20", "--target-compute", "5.88e23", "-k", "2", "--law-exact", "--json")
-    assert exact.returncode == 0 and json.loads(exact.stdout)["structural"] is False, exact.stderr
+    assert exact.returncode == 0 and json.loads(exact.stdout)["structural"]["used"] is False, exact.stderr
     bad = _cli("design", str(path), "--budget", "3e20", "--target-compute", "0")
     assert bad.returncode == 2 and bad.stderr.strip().startswith("error:") and len(bad.stderr.strip().splitlines()) == 1
     lay = _cli("layout", "--budgets", "1e18", "1e19", "1e20", "--per-budget", "7", "--json")

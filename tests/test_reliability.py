@@ -23,6 +23,7 @@ from conftest import require_mirrored
 import bayes_scaling as bs
 from bayes_scaling.cli import main
 from bayes_scaling.result.checks import check_priors, warn_several_groups
+from bayes_scaling.structural import parse as parse_structural
 from bayes_scaling.validation.splits import split_holdout
 
 
@@ -449,8 +450,10 @@ def test_a_target_probability_finer_than_the_draws_is_named(sim_fit):
 
 
 def test_a_structural_scale_beyond_any_finite_loss_is_refused(sim_runs):
-    with pytest.raises(bs.SpecError, match="scale is an sd on log loss; 1e\\+300"):
+    with pytest.raises(bs.SpecError, match="positive scale, got 1e\\+300 \\(the scale is an sd on log loss, below 10"):
         bs.fit(sim_runs, "chinchilla", structural=1e300, draws=10, tune=10, chains=1)
+    with pytest.raises(bs.SpecError, match="spec 'wide': \\[discrepancy\\] scale is an sd on log loss; 20 would"):
+        parse_structural({"kind": "extrapolation", "scale": 20.0}, "wide")
 
 
 def test_one_fit_compared_with_itself_is_refused(sim_fit, fit_file):

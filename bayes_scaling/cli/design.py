@@ -69,12 +69,13 @@ def cmd_design(args: argparse.Namespace) -> int:
     ds = propose(result, args.budget, args.target_compute, args.target, args.k, args.threshold,
                  Limits(args.max_params, args.max_tokens, args.min_cost, args.max_cost), structural=not args.law_exact)
     table = ds.to_dataframe().reset_index()
-    keys = ("current", "expected_after", "reduction", "reduction_per_1e21", "spent", "budget", "target_compute", "unit", "rule",
-            "structural")
+    keys = ("current", "expected_after", "reduction", "reduction_per_1e21", "spent", "budget", "target_compute", "unit", "rule")
     if args.json:
-        print_json({**header(result), "target": args.target, **{k: ds.attrs[k] for k in keys}, "runs": records(table),
+        head = header(result)  # its structural error, and whether this design drew outcomes with it (--law-exact: not)
+        print_json({**head, "structural": {**head["structural"], "used": bool(ds.attrs["structural"])},
+                    "target": args.target, **{k: ds.attrs[k] for k in keys}, "runs": records(table),
                     "reach": ds.attrs["reach"], "target_reach": ds.attrs["target_reach"],
-                    "warnings": [*header(result)["warnings"], *ds.attrs["warnings"]]})
+                    "warnings": [*head["warnings"], *ds.attrs["warnings"]]})
         return 0
     reach_lines(ds.attrs)
     a = ds.attrs

@@ -210,7 +210,7 @@ def sim_backtest(sim_runs) -> Backtest:
 
 def test_backtest_on_known_truth_is_accurate_and_calibrated(sim_backtest):
     m = sim_backtest.metrics.set_index("method")
-    assert list(m.index) == ["posterior", "posterior+structural", "huber", "bootstrap"]
+    assert list(m.index) == ["posterior", "posterior+structural", "huber", "bootstrap", "bootstrap+noise"]
     assert set(m.columns) >= {"rmsle", "coverage_50", "coverage_80", "coverage_90", "coverage_95", "mlpd",
                               "calibration_error", "n_train", "n_test"}
     assert (m["n_train"] == 84).all() and (m["n_test"] == 24).all()
@@ -220,6 +220,9 @@ def test_backtest_on_known_truth_is_accurate_and_calibrated(sim_backtest):
     assert post["calibration_error"] < 0.05 and np.isfinite(post["mlpd"]) and post["mlpd"] > 1.5
     assert m.loc["huber", "rmsle"] < 0.03 and np.isnan(m.loc["huber", "coverage_90"])
     assert m.loc["bootstrap", "coverage_95"] <= post["coverage_95"]  # parameter uncertainty only
+    noisy = m.loc["bootstrap+noise"]  # the same refits with the fit's residual noise: a density to score
+    assert np.isnan(m.loc["bootstrap", "mlpd"]) and np.isfinite(noisy["mlpd"])
+    assert noisy["coverage_90"] >= m.loc["bootstrap", "coverage_90"] and noisy["rmsle"] == m.loc["bootstrap", "rmsle"]
     wide = m.loc["posterior+structural"]
     assert wide["rmsle"] == post["rmsle"] and wide["coverage_90"] >= post["coverage_90"]
 
@@ -353,7 +356,8 @@ def test_cli_backtest_json(capsys):
     code, out, _ = run(capsys, "backtest", "chinchilla_sim", "--holdout", "params:>5e9", "--baselines", "--resamples",
                        "5", "--draws", "60", "--tune", "100", "--chains", "2", "--json")
     doc = json.loads(out)
-    assert code == 0 and [m["method"] for m in doc["metrics"]] == ["posterior", "posterior+structural", "huber", "bootstrap"]
+    assert code == 0 and [m["method"] for m in doc["metrics"]] == ["posterior", "posterior+structural", "huber", "bootstrap",
+                                                                   "bootstrap+noise"]
     assert doc["holdout"] == "params:>5e9" and "warnings" in doc and doc["discrepancy"] is None
     code, out, _ = run(capsys, "backtest", "chinchilla_sim", "--holdout", "compute:0.2", "--discrepancy", "--noise-pool",
                        "shared", "--draws", "60", "--tune", "100", "--chains", "2")

@@ -44,6 +44,7 @@ from .scoring import (
     bounds,
     check_levels,
     empirical_scores,
+    noisy_draw_scores,
     pct,
     pointwise_scores,
     records,
@@ -93,9 +94,11 @@ def _group_key(spec: ModelSpec) -> str | None:
 
 
 def _huber_rows(train: Runs, test: Runs, spec: ModelSpec, levels: Sequence[float], n_resamples: int,
-                starts: str, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+                starts: str, seed: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The Huber fit's point predictions; its bootstrap refits (the peers' intervals, no noise); and the
+    refits with the fit's residual noise (robust sd of its training residuals), which has a density."""
     key = _group_key(spec)
-    point, boot = [], []
+    point, boot, noisy = [], [], []
     for label, te in _by_group(test, key):
         tr = train.table if key is None else train.table[train.table[key] == label]
         tr_runs = Runs(tr.reset_index(drop=True), train.compute_factor, train.source, train.filled)
@@ -109,7 +112,16 @@ def _huber_rows(train: Runs, test: Runs, spec: ModelSpec, levels: Sequence[float
             cols = [b[c].to_numpy(float)[:, None] for c in ("E", "A", "B", "alpha", "beta")]
             draws = _chinchilla_log(*cols, log_n[None, :], log_d[None, :])
             boot.append(empirical_scores(log_obs, draws, levels).set_index(te.index))
-    return pd.concat(point).sort_index(), (pd.concat(boot).sort_index() if boot else pd.DataFrame())
+            noisy.append(noisy_draw_scores(log_obs, draws, _residual_sd(tr_runs, hf), levels, seed).set_index(te.index))
+    done = [pd.concat(rows).sort_index() if rows else pd.DataFrame() for rows in (boot, noisy)]
+    return pd.concat(point).sort_index(), *done
+
+
+def _residual_sd(runs: Runs, hf: Any) -> float:
+    """Robust sd (1.4826 MAD) of the Huber fit's residuals on the training runs' log loss."""
+    log_n, log_d = np.log(runs.column("params")), np.log(runs.column("tokens"))
+    resid = np.log(runs.column("loss")) - _chinchilla_log(hf.E, hf.A, hf.B, hf.alpha, hf.beta, log_n, log_d)
+    return max(1.4826 * float(np.median(np.abs(resid - np.median(resid)))), float(np.finfo(float).eps))
 
 
 def _chinchilla_log(E: ArrayLike, A: ArrayLike, B: ArrayLike, alpha: ArrayLike, beta: ArrayLike, log_n: ArrayLike,
@@ -312,9 +324,9 @@ def backtest(
     if baselines:
         law = spec.law_obj
         if law.baseline == "huber":
-            rows["huber"], boot = _huber_rows(train, test, spec, levels, n_resamples, huber_starts, seed)
+            rows["huber"], boot, noisy = _huber_rows(train, test, spec, levels, n_resamples, huber_starts, seed)
             if len(boot):
-                rows["bootstrap"] = boot
+                rows["bootstrap"], rows["bootstrap+noise"] = boot, noisy
         elif law.baseline == "m4":
             rows["m4"] = _m4_rows(train, test, m4_options)
         else:

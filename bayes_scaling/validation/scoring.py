@@ -87,6 +87,15 @@ def empirical_scores(log_obs: np.ndarray, draws: np.ndarray, levels: Sequence[fl
     return out.assign(**bounds(draws, levels))
 
 
+def noisy_draw_scores(log_obs: np.ndarray, draws: np.ndarray, scale: float, levels: Sequence[float],
+                      seed: int) -> pd.DataFrame:
+    """Per-run scores of a sample of predictions (e.g. bootstrap refits) with normal noise of sd ``scale``
+    on log loss added: a predictive distribution with a density, so ``lpd`` is scored as the posterior's is."""
+    draws = np.asarray(draws, dtype=float)
+    noisy = draws + scale * np.random.default_rng(seed).standard_normal(draws.shape)
+    return pointwise_scores(log_obs, draws, scale).assign(**bounds(noisy, levels))
+
+
 def summarise(per_run: pd.DataFrame, levels: Sequence[float]) -> dict[str, float]:
     """Pooled scores of per-run rows (``loss``, ``median``, ``pit``, ``lpd``): see the module docstring."""
     log_obs = np.log(per_run["loss"].to_numpy(dtype=float))

@@ -45,7 +45,7 @@ POWER_GRID = (0.0625, 0.125, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0)
 #: Draws and held-out runs a study contributes to the learning objective (evenly thinned; all are scored).
 LEARN_DRAWS = 400
 LEARN_RUNS = 2000
-METHODS = ("posterior", "posterior+structural", "huber", "bootstrap", "m4")
+METHODS = ("posterior", "posterior+structural", "huber", "bootstrap", "bootstrap+noise", "m4")
 
 
 @dataclass

@@ -235,16 +235,20 @@ def header(record: dict, result) -> str:
 
 
 def readme_table(record: dict) -> str:
-    """The README's table, from the JSON record: per study, 90% coverage and mean absolute coverage
-    error with and without the structural error (leave-one-study-out)."""
+    """The README's table, from the JSON record: per study, 90% coverage, mean absolute coverage error and
+    mlpd with and without the structural error (leave-one-study-out), and the mlpd of the bootstrap
+    with noise where the study has that baseline."""
     rows = {(m["study"], m["method"]): m for m in record["metrics"] if not m.get("domain")}
     specs = record.get("specs", {})
     lines = [("| study | law | held out | 90% coverage: posterior | with structural error | coverage error: posterior "
-              "| with structural error |"), "| --- | --- | --- | --- | --- | --- | --- |"]
+              "| with structural error | mlpd: posterior | with structural error | bootstrap+noise |"),
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for study in record["studies"]:
         post, wide = rows[(study, "posterior")], rows[(study, "posterior+structural")]
+        boot = rows.get((study, "bootstrap+noise"), {}).get("mlpd")
         lines.append(f"| {study} | {specs.get(study, '')} | {int(post['n_test'])} | {post['coverage_90']:.2f} | {wide['coverage_90']:.2f} "
-                     f"| {post['coverage_error']:.3f} | {wide['coverage_error']:.3f} |")
+                     f"| {post['coverage_error']:.3f} | {wide['coverage_error']:.3f} | {post['mlpd']:.2f} | {wide['mlpd']:.2f} "
+                     f"| {'–' if boot is None else f'{boot:.2f}'} |")
     return "\n".join(lines)
 
 

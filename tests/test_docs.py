@@ -112,3 +112,22 @@ def test_the_runnable_docs_blocks_run(page, tmp_path, monkeypatch):
         assert list(namespace["bt"].metrics["method"][:2]) == ["posterior", "posterior+structural"]
     else:
         assert (tmp_path / "chinchilla.nc").is_file() and namespace["same"].posterior.equals(fit.posterior)
+
+
+def test_the_readme_calibration_table_is_the_one_its_record_makes():
+    import importlib.util
+    import json
+    import sys
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        spec = importlib.util.spec_from_file_location("calibration_real", ROOT / "benchmarks" / "calibration_real.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    record = json.loads((ROOT / "benchmarks" / "results" / "calibration_real.json").read_text())
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("<!-- calibration_real:start -->\n")[1].split("\n<!-- calibration_real:end -->")[0]
+    assert block.strip() == module.readme_table(record).strip()
+    assert "bootstrap+noise" in block.splitlines()[0]

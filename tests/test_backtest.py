@@ -359,6 +359,7 @@ def test_cli_backtest_json(capsys):
     assert code == 0 and [m["method"] for m in doc["metrics"]] == ["posterior", "posterior+structural", "huber", "bootstrap",
                                                                    "bootstrap+noise"]
     assert doc["holdout"] == "params:>5e9" and "warnings" in doc and doc["discrepancy"] is None
+    assert any("5 bootstrap resamples cannot resolve" in w for w in doc["warnings"])  # stderr's warning, in the JSON too
     code, out, _ = run(capsys, "backtest", "chinchilla_sim", "--holdout", "compute:0.2", "--discrepancy", "--noise-pool",
                        "shared", "--draws", "60", "--tune", "100", "--chains", "2")
     assert code == 0 and "posterior+discrepancy" in out and "discrepancy learned by the nested backtest: sd" in out

@@ -295,7 +295,7 @@ def test_runs_given_by_compute_alone_fit_the_compute_law(tmp_path, capsys):
 def test_a_warning_numpy_repeats_is_printed_once(capsys):
     from bayes_scaling import cli
 
-    cli._SHOWN.clear()
+    cli.SHOWN.clear()
     for _ in range(3):
         cli._show_warning(RuntimeWarning("overflow encountered in exp"), RuntimeWarning, "law.py", 1)
     cli._show_warning(UserWarning("another"), UserWarning, "law.py", 2)

@@ -21,7 +21,7 @@ from typing import Any
 from ..errors import BayesScalingError, SamplerWarning
 from ..version import package_version
 from . import answers, curves, design, fitting, present
-from .common import on_interrupt, reset_interrupt
+from .common import SHOWN, on_interrupt, reset_interrupt
 
 #: Exit codes: a user error, an unexpected failure, Ctrl-C.
 EXIT_USAGE, EXIT_FAILURE, EXIT_INTERRUPTED = 2, 1, 130
@@ -100,7 +100,7 @@ def _run(argv: Sequence[str] | None) -> int:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", SamplerWarning)  # reported by the commands themselves
-            _SHOWN.clear()
+            SHOWN.clear()
             warnings.showwarning = _show_warning
             code = args.func(args)
         sys.stdout.flush()
@@ -131,15 +131,12 @@ def _one_line(exc: BaseException) -> str:
 
 
 #: Warnings printed by this command: each is printed once (numpy repeats one per array it evaluates).
-_SHOWN: set[str] = set()
-
-
 def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
                   file: object = None, line: str | None = None) -> None:
-    text = f"warning: {_one_line(message) if isinstance(message, BaseException) else message}"
-    if text not in _SHOWN:
-        _SHOWN.add(text)
-        print(text, file=sys.stderr)
+    text = _one_line(message) if isinstance(message, BaseException) else str(message)
+    if text not in SHOWN:
+        SHOWN.append(text)
+        print(f"warning: {text}", file=sys.stderr)
 
 
 __all__ = ["build_parser", "main"]

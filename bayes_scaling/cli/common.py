@@ -217,8 +217,17 @@ def load(args: argparse.Namespace) -> Fit:
 
 # ------------------------------------------------------------------------------ output
 
+#: The warnings this command has printed so far (``warning: ...`` lines on stderr), in order.
+SHOWN: list[str] = []
+
+
 def print_json(document: Mapping[str, Any]) -> None:
-    """One strict JSON document (NaN and infinities become null)."""
+    """One strict JSON document (NaN and infinities become null). A document with a ``warnings`` list
+    also holds the warnings the command printed on stderr (data warnings, say), so a reader of the
+    JSON alone sees them."""
+    if isinstance(document.get("warnings"), list):
+        document = {**document, "warnings": [*document["warnings"],
+                                             *(w for w in SHOWN if w not in document["warnings"])]}
     print(json.dumps(_strict(document), indent=2, allow_nan=False))
 
 

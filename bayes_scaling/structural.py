@@ -249,7 +249,7 @@ def override(error: StructuralError, value: str | float | None) -> StructuralErr
         raise SpecError(f"the structural error is 'none', 'learned' or a positive scale, got {value!r} (the scale "
                         f"is an sd on log loss, below {MAX_SCALE:g}: e.g. 0.03)")
     base = error if error.kind != "none" else parse(learned, "override")
-    return StructuralError("extrapolation", _positive(scale, "scale", "override"), base.spread, base.power,
+    return StructuralError("extrapolation", scale, base.spread, base.power,
                            base.distance, error.family, error.family_scale, "override", error.prior)
 
 

@@ -27,7 +27,7 @@ say so. Where it gives the schedule, the reader adds the columns the ``curve_sch
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -54,7 +54,6 @@ class Checkpoints:
     x_name: str  # "tokens" or "step"
     dropped: int  # warm-up checkpoints dropped
     schedule: pd.DataFrame | None = None  # by curve: kind, warmup, final, start, end (None: not given)
-    params_given: bool = True  # False: the table has no params column (the runs carry params = 1)
 
 
 def _table(source: pd.DataFrame | str | Path) -> pd.DataFrame:
@@ -163,16 +162,16 @@ def read_checkpoints(source: pd.DataFrame | str | Path, warmup: float = WARMUP,
     if len(thin):
         raise InputError(f"curve {thin.index[0]!r} has {int(thin.iloc[0])} checkpoint(s) after the warm-up is dropped; "
                          f"a learning curve needs at least {MIN_POINTS}")
-    frame = pd.DataFrame({"params": table.get("params", 1.0), "tokens": table[x],
-                          "loss": table["loss"], "task": table["curve"],
+    frame = pd.DataFrame({"tokens": table[x], "loss": table["loss"], "task": table["curve"],
                           "domain": table["group"].astype(str) if "group" in table else "all"})
+    if "params" in table:
+        frame.insert(0, "params", table["params"])
     if schedule is not None:
         frame = frame.assign(**columns_at(schedule, frame["task"], frame["tokens"].to_numpy()))
-    runs = read_runs(frame.reset_index(drop=True), check_units=False, source="checkpoints")
-    if "params" not in table:
-        runs = replace(runs, filled=("params",))
+    runs = read_runs(frame.reset_index(drop=True), check_units=False, source="checkpoints",
+                     inputs=None if "params" in table else ("tokens",))  # no sizes: recorded as 1, marked filled
     _warn_if_rising(runs.table)
-    return Checkpoints(runs, seen, total, x, dropped, schedule, "params" in table)
+    return Checkpoints(runs, seen, total, x, dropped, schedule)
 
 
 def checkpoints_from_runs(runs: Runs, fraction: float, warmup: float = WARMUP) -> tuple[Checkpoints, pd.Series]:

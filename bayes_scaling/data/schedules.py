@@ -98,18 +98,15 @@ def read_schedules(table: pd.DataFrame, total: pd.Series, x: str) -> pd.DataFram
                 raise InputError(f"column '{name}' describes a learning-rate schedule; give the 'schedule' column too "
                                  f"({', '.join(KINDS)})")
         return None
-    for name in COLUMNS[1:]:
-        if name in table:
-            values = numeric_column(table[name], name)
-            bad = values.notna() & np.isinf(values.fillna(0.0))
-            if bad.any():
-                i = int(np.argmax(bad.to_numpy()))
-                raise InputError(f"column '{name}' must be a finite number; it has {table[name].iloc[i]!r} in row {i}")
+    numbers = {name: numeric_column(table[name], name) for name in COLUMNS[1:] if name in table}
+    for name, values in numbers.items():
+        bad = values.notna() & np.isinf(values.fillna(0.0))
+        if bad.any():
+            i = int(np.argmax(bad.to_numpy()))
+            raise InputError(f"column '{name}' must be a finite number; it has {table[name].iloc[i]!r} in row {i}")
     frame = pd.DataFrame({"kind": table["schedule"].astype(str).str.strip().str.lower(), "curve": table["curve"],
-                          "warmup": pd.to_numeric(table.get("lr_warmup", 0.0), errors="coerce"),
-                          "final": pd.to_numeric(table.get("lr_final", 0.0), errors="coerce"),
-                          "start": pd.to_numeric(table.get("lr_decay_start", np.nan), errors="coerce"),
-                          "end": pd.to_numeric(table.get("lr_decay_end", np.nan), errors="coerce")})
+                          "warmup": numbers.get("lr_warmup", 0.0), "final": numbers.get("lr_final", 0.0),
+                          "start": numbers.get("lr_decay_start", np.nan), "end": numbers.get("lr_decay_end", np.nan)})
     unknown = sorted(set(frame["kind"]) - set(KINDS))
     if unknown:
         raise InputError(f"unknown learning-rate schedule {unknown[0]!r}; use one of {', '.join(KINDS)}")

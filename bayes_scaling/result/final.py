@@ -171,7 +171,7 @@ def check_checkpoints(checkpoints: Checkpoints, spec: Any) -> None:
         raise InputError(f"spec '{spec.name}' reads each run's learning-rate schedule: give the checkpoint table the "
                          "columns schedule (constant, cosine or linear) and total_tokens, and optionally lr_warmup, "
                          "lr_final, lr_decay_start and lr_decay_end")
-    if "params" in law.inputs and not checkpoints.params_given:
+    if "params" in law.inputs and "params" in checkpoints.runs.filled:
         raise InputError(f"spec '{spec.name}' reads each run's model size: give the checkpoint table a params column")
     if "params" in law.inputs:
         sizes = checkpoints.runs.table.groupby("task")["params"].nunique()

@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .data.reach import log_distance
 from .errors import SpecError
 from .resources import resource_dir
 
@@ -275,8 +276,7 @@ def decades_beyond(train: pd.DataFrame, points: pd.DataFrame, inputs: tuple[str,
             known = points["task"].isin(ranges.index).to_numpy()
             lo[known] = ranges["min"].reindex(points["task"][known]).to_numpy()
             hi[known] = ranges["max"].reindex(points["task"][known]).to_numpy()
-        beyond = np.maximum(x - hi, lo - x)
-        out = np.maximum(out, beyond / np.maximum(hi - lo, MIN_SPAN) if relative else beyond)
+        out = np.maximum(out, log_distance(x, lo, hi, MIN_SPAN if relative else None))
     return np.where(out > EDGE_DECADES, out, 0.0)
 
 

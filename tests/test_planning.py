@@ -354,7 +354,7 @@ SAMP = posterior(EPOCH, n=2)
     (lambda: P.target_from_draws(P.Draws(CHIN, SAMP, PIV), 2.0, [0.5, 0.0]), "between 0 and 1"),
     (lambda: P.target_from_draws(P.Draws(CHIN, SAMP, PIV), 0.0, 0.5), "positive"),
     (lambda: P.target_from_draws(P.Draws(CHIN, SAMP, PIV), 1.9, 0.5, max_params=1e8, max_tokens=1e10), "within max_params"),
-    (lambda: P.target_from_draws(P.Draws(CHIN, SAMP, PIV), 1.9, 0.5, max_compute=1e20), "more than max_compute"),
+    (lambda: P.target_from_draws(P.Draws(CHIN, SAMP, PIV), 1.9, 0.5, max_compute=1e20), "not reached by any budget up to max_compute"),
     (lambda: P.prob_below_from_draws(P.Draws(CHIN, SAMP, PIV), 2.0, [1e9, 2e9], [1e10, 2e10, 3e10]), "same length"),
 ])
 def test_infeasible_requests_raise(call, message):

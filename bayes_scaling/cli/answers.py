@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--params", type=positive_float, default=None, help="a fixed model size N")
     p.add_argument("--unique-tokens", type=positive_float, default=None,
                    help="unique data available (data-constrained law): the plan gains the number of epochs")
+    p.add_argument("--law-exact", action="store_true",
+                   help="plan on the law's loss alone, without its structural error beyond the data")
     p.set_defaults(func=cmd_plan)
 
     p = sub.add_parser("target", help="smallest compute that reaches a loss with a given probability")
@@ -76,6 +79,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="required probability P(L <= loss) (default 0.9)")
     p.add_argument("--max-params", type=positive_float, default=None)
     p.add_argument("--max-tokens", type=positive_float, default=None)
+    p.add_argument("--law-exact", action="store_true",
+                   help="the law's loss alone, without its structural error beyond the data")
     p.set_defaults(func=cmd_target)
 
     _register_returns(sub)
@@ -119,12 +124,20 @@ def optimal_fields(ds: Any, prob: float, warnings: list[str]) -> dict[str, Any]:
             "warnings": [*warnings, *ds.attrs["warnings"]]}
 
 
-def optimal_text(ds: Any, prob: float) -> str:
-    """The allocation as ``optimal`` prints it; its extrapolation warnings go to stderr."""
+def optimal_text(ds: Any, prob: float, error: Any = None) -> str:
+    """The allocation as ``optimal`` prints it, with what ``loss`` and ``loss_pred`` are (and, given the
+    fit's structural ``error`` and an optimum beyond the runs, what it adds); extrapolation warnings go
+    to stderr."""
+    from ..present.text import describe
     from ..result.intervals import interval_table
 
     reach_lines(ds.attrs)
-    return wide(interval_table(ds, prob), "compute", prob)
+    lines = []
+    if "loss_pred" in ds:
+        lines.append(f"loss: the law's L* (credible); loss_pred: one run trained at the optimum (predictive, {prob:.0%})")
+        if error is not None and error.active and any(abs(d) > 0 for v in ds.attrs["reach"].values() for d in v):
+            lines.append(f"loss_pred beyond the runs adds the law's structural error: {describe(error)}")
+    return "\n".join([*lines, wide(interval_table(ds, prob), "compute", prob)])
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
@@ -145,7 +158,7 @@ def cmd_optimal(args: argparse.Namespace) -> int:
         head = header(result)
         print_json({**head, "prob": args.prob, **optimal_fields(ds, args.prob, head["warnings"])})
     else:
-        print(optimal_text(ds, args.prob))
+        print(optimal_text(ds, args.prob, result.spec.discrepancy))
     return 0
 
 
@@ -204,18 +217,31 @@ def cmd_plan(args: argparse.Namespace) -> int:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ExtrapolationWarning)  # printed below, once, from the answer
         ds = plan(result, args.budget, objective=args.objective, q=args.q, max_params=args.max_params,
-                  max_tokens=args.max_tokens, params=args.params, unique_tokens=args.unique_tokens)
+                  max_tokens=args.max_tokens, params=args.params, unique_tokens=args.unique_tokens,
+                  structural=not args.law_exact)
     if args.json:
         table = interval_table(ds[["loss"]], args.prob)
         chosen = ["params", "tokens", "ratio", "objective"] + (["epochs"] if "epochs" in ds else [])
         choice = ds[chosen].to_dataframe().reset_index()
-        print_json({**header(result), "prob": args.prob, "objective": args.objective, "q": args.q,
+        head = header(result)
+        print_json({**head, "structural": {**head["structural"], "used": bool(ds.attrs["structural"])},
+                    "prob": args.prob, "objective": args.objective, "q": args.q,
                     "plan": records(choice), "loss": records(table), "reach": ds.attrs["reach"],
-                    "warnings": [*header(result)["warnings"], *ds.attrs["warnings"]]})
+                    "warnings": [*head["warnings"], *ds.attrs["warnings"]]})
     else:
         reach_lines(ds.attrs)
         print(format_plan(ds, args.prob))
+        structural_line(result, ds.attrs)
     return 0
+
+
+def structural_line(result: Any, attrs: Mapping[str, Any]) -> None:
+    """Under a plan or a target that reaches beyond the runs: the structural error its L carries."""
+    from ..present.text import describe
+
+    if attrs["structural"] and any(abs(d) > 0 for v in attrs["reach"].values() for d in v):
+        print(f"L beyond the runs carries the law's structural error (--law-exact: without it): "
+              f"{describe(result.spec.discrepancy)}")
 
 
 def cmd_target(args: argparse.Namespace) -> int:
@@ -224,14 +250,17 @@ def cmd_target(args: argparse.Namespace) -> int:
 
     result = load(args)
     ds = compute_for_target(result, args.loss, prob=args.target_prob, max_params=args.max_params,
-                            max_tokens=args.max_tokens)
+                            max_tokens=args.max_tokens, structural=not args.law_exact)
     if args.json:
         table = ds[["budget", "params", "tokens", "ratio"]].to_dataframe().reset_index()
-        print_json({**header(result), "targets": records(table), "reach": ds.attrs["reach"],
-                    "warnings": [*header(result)["warnings"], *ds.attrs["warnings"]]})
+        head = header(result)
+        print_json({**head, "structural": {**head["structural"], "used": bool(ds.attrs["structural"])},
+                    "targets": records(table), "reach": ds.attrs["reach"],
+                    "warnings": [*head["warnings"], *ds.attrs["warnings"]]})
     else:
         reach_lines(ds.attrs)
         print(format_target(ds))
+        structural_line(result, ds.attrs)
     return 0
 
 

@@ -188,7 +188,8 @@ def _fit_text(result: Fit, compute: list[float] | None, unique_tokens: float | N
 
     text = format_summary(result)
     if compute:
-        table = optimal_text(result.optimal(compute, unique_tokens=unique_tokens), defaults.DEFAULT_PROB)
+        table = optimal_text(result.optimal(compute, unique_tokens=unique_tokens), defaults.DEFAULT_PROB,
+                             result.spec.discrepancy)
         text += f"\n\ncompute-optimal allocation ({defaults.DEFAULT_PROB:.0%} intervals):\n{table}"
     return text
 

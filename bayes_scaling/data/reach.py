@@ -29,6 +29,13 @@ def decades_beyond(values: float | Sequence[float] | np.ndarray, lo: float, hi: 
     return np.where(v > hi, above, np.where(v < lo, below, 0.0))
 
 
+def log_distance(x: np.ndarray, lo: object, hi: object, span: float | None = None) -> np.ndarray:
+    """Decades of the log10 values ``x`` outside ``[lo, hi]`` (log10 too; 0 inside), or, with ``span``,
+    in multiples of the range's width (at least ``span`` decades)."""
+    beyond = np.maximum(np.maximum(x - hi, lo - x), 0.0)
+    return beyond / np.maximum(np.subtract(hi, lo), span) if span is not None else beyond
+
+
 def reach(runs: Runs, **inputs: float | Sequence[float] | np.ndarray) -> dict[str, list[float]]:
     """Decades beyond the runs' range for each given input (``params``, ``tokens``, ``compute``)."""
     out = {}

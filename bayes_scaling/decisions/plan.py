@@ -18,6 +18,7 @@ import xarray as xr
 from ..data.reach import check_budget, reach, warn_reach
 from ..errors import QueryError
 from ..laws.allocation import unique_input
+from .beyond import law_params, with_structural
 from .draws import (
     SAMPLE_DIMS,
     Draws,
@@ -181,7 +182,7 @@ def regret_from_draws(
     c = bayes["budget"]
     log_m = np.log(c / k)
     lo, hi = feasible(log_m, k, optional_limit(max_params, "max_params"), optional_limit(max_tokens, "max_tokens"))
-    point = {name: da.median(SAMPLE_DIMS).expand_dims(chain=1, draw=1) for name, da in sampled.items()}
+    point = {name: da.median(SAMPLE_DIMS).expand_dims(chain=1, draw=1) for name, da in law_params(sampled).items()}
     u_plugin = draw_optimum(law, point, pivots, log_m, lo, hi).isel(chain=0, draw=0, drop=True)
     loss_plugin = np.exp(draws.log_loss({"params": u_plugin, "tokens": log_m - u_plugin}))
     obj_plugin = risk(loss_plugin, objective, bayes.attrs["q"])
@@ -206,18 +207,21 @@ def regret_from_draws(
 def plan(fit: Fit, budget: float | Sequence[float], objective: str = "mean", q: float = 0.9,
          max_params: float | None = None, max_tokens: float | None = None,
          params: float | Sequence[float] | None = None, n_grid: int = DEFAULT_GRID,
-         span: float = DEFAULT_SPAN, unique_tokens: float | None = None) -> xr.Dataset:
+         span: float = DEFAULT_SPAN, unique_tokens: float | None = None, structural: bool = True) -> xr.Dataset:
     """Risk-aware allocation of each compute budget for a :class:`~bayes_scaling.Fit`.
 
     See :func:`plan_from_draws` for the parameters and the returned Dataset. ``unique_tokens`` (a
     law that reads it, such as ``data_constrained``) holds the unique data fixed: tokens beyond it
-    repeat it, and the Dataset gains ``epochs`` = max(D/U_D, 1). A budget far below
+    repeat it, and the Dataset gains ``epochs`` = max(D/U_D, 1). With ``structural`` (default) the
+    loss beyond the fitted runs carries the spec's structural error
+    (:func:`bayes_scaling.decisions.beyond.with_structural`), so the objective charges for how far an
+    allocation reaches; ``attrs["structural"]`` says whether it did. A budget far below
     every fitted run is refused (:func:`bayes_scaling.data.reach.check_budget`); the Dataset's
     ``attrs["reach"]`` holds the decades beyond the fitted runs and ``attrs["warnings"]`` says where
     the plan extrapolates (also raised as :class:`~bayes_scaling.ExtrapolationWarning`).
     """
     check_budget(fit.runs, budget)
-    draws = Draws.from_fit(fit)
+    draws = with_structural(fit, Draws.from_fit(fit)) if structural else Draws.from_fit(fit)
     fixed = unique_input(fit.law, unique_tokens)
     if fixed:
         draws = replace(draws, law=FixedInputs(fit.law, fixed))
@@ -227,14 +231,17 @@ def plan(fit: Fit, budget: float | Sequence[float], objective: str = "mean", q: 
         ds.attrs["unique_tokens"] = float(unique_tokens)
     distances = reach(fit.runs, compute=ds["budget"].values if "budget" in ds else budget,
                       params=ds["params"].values.ravel(), tokens=ds["tokens"].values.ravel())
-    ds.attrs.update(reach=distances, warnings=warn_reach(distances, "the plan"))
+    ds.attrs.update(reach=distances, warnings=warn_reach(distances, "the plan"),
+                    structural=int(structural and fit.spec.discrepancy.active))
     return ds
 
 
 def regret(fit: Fit, budget: float | Sequence[float], objective: str = "mean", q: float = 0.9,
-           max_params: float | None = None, max_tokens: float | None = None) -> xr.Dataset:
+           max_params: float | None = None, max_tokens: float | None = None, structural: bool = True) -> xr.Dataset:
     """Cost of planning with the posterior-median point estimate instead of the full posterior.
 
-    See :func:`regret_from_draws`.
+    See :func:`regret_from_draws`. Both plans are scored with the structural error beyond the runs
+    unless ``structural`` is False (as :func:`plan`); the point estimate has none.
     """
-    return regret_from_draws(Draws.from_fit(fit), budget, objective, q, max_params, max_tokens)
+    draws = with_structural(fit, Draws.from_fit(fit)) if structural else Draws.from_fit(fit)
+    return regret_from_draws(draws, budget, objective, q, max_params, max_tokens)

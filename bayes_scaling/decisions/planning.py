@@ -14,7 +14,7 @@ Questions
     ``max_tokens`` (data-limited) or a fixed ``params``.
 :func:`compute_for_target` (:mod:`.target`)
     The smallest budget whose best allocation reaches L <= x with probability >= p (the p-quantile
-    plan), by bisection in log C.
+    plan), by a scan and a bisection in log C.
 :func:`prob_below` (:mod:`.target`)
     P(L <= x) at planned runs, for the mean law or (``predictive=True``) for an observed run with
     the fitted noise (sigma, and nu for the Student-t likelihood).
@@ -26,7 +26,9 @@ Questions
     preposterior analysis with importance reweighting of the draws.
 
 Each has a pure core taking a :class:`Draws` (``*_from_draws``) and a thin wrapper taking a
-:class:`~bayes_scaling.Fit`. The risk measures live in :mod:`.risk`, the optimiser over log N in
+:class:`~bayes_scaling.Fit`. The wrappers of :func:`plan`, :func:`regret` and
+:func:`compute_for_target` give L beyond the fitted runs the spec's structural error
+(:mod:`.beyond`; ``structural=False`` plans on the law's loss alone). The risk measures live in :mod:`.risk`, the optimiser over log N in
 :mod:`.optimise`; :mod:`bayes_scaling.present.text` prints plans and targets.
 """
 

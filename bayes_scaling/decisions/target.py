@@ -1,10 +1,13 @@
 """Targets: the smallest compute that reaches a loss with a given probability, and P(L <= x) at given runs.
 
 :func:`target_from_draws` finds C = min{C : g(C) <= x}, with g(C) the smallest ``prob``-quantile of
-L(N, C/(kN)) over N. g is non-increasing in C, so a bisection in log C on [k, max_compute] (also
-capped at k·max_params·max_tokens) finds it, vectorised over targets, probabilities and groups.
-Before searching it refuses targets no compute can reach: at or below the irreducible loss with
-the requested probability, or below the best loss within the limits on N and D.
+L(N, C/(kN)) over N, on [k, max_compute] (also capped at k·max_params·max_tokens), vectorised over
+targets, probabilities and groups. The law's own g is non-increasing in C, but with the structural
+error beyond the runs (:func:`compute_for_target`'s default) it is not: far enough out the error
+grows faster than the law gains. So g is scanned on a grid of :data:`SCAN_POINTS` budgets, and the
+first step that reaches the target is bisected. Before searching it refuses targets no compute can
+reach: at or below the law's irreducible loss with the requested probability, or below the best
+loss within the limits on N and D.
 :func:`prob_below_from_draws` gives P(L <= x) for the mean law or, predictively, for an observed run.
 """
 
@@ -23,6 +26,7 @@ from scipy import special
 from ..data.reach import reach, reach_warnings
 from ..errors import DataWarning, QueryError
 from ..structural import mixing_scales, structural_extra
+from .beyond import StructuralLoss, law_params, with_structural
 from .draws import (
     SAMPLE_DIMS,
     Draws,
@@ -38,6 +42,8 @@ if TYPE_CHECKING:
     from ..result.fit import Fit
 
 BISECTION_ITERATIONS = 50  # log C bracket (<= ~140 nats) to ~1e-13 nats
+#: Budgets, log-spaced from k to max_compute, at which the best quantile is evaluated before bisecting.
+SCAN_POINTS = 24
 DEFAULT_MAX_COMPUTE = 1e40
 HUGE_LOG = float(np.log(1e300))  # log N or log D standing in for "infinite" scale
 
@@ -83,6 +89,35 @@ def _check_reachable(draws: Draws, target: xr.DataArray, p: xr.DataArray, max_pa
             f"{max_params} and max_tokens={max_tokens}: the best attainable {pr:g}-quantile of loss "
             f"is {best:.4g}"
         )
+
+
+def _scan(solve: Callable[[np.ndarray], dict[str, np.ndarray]], lo_m: np.ndarray, hi_m: np.ndarray,
+          x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The first of :data:`SCAN_POINTS` log-spaced budgets in [lo_m, hi_m] whose best objective is <= x,
+    and the one before it (elementwise), with a mask of where none is; and the least objective seen."""
+    found, best = np.zeros(np.shape(x), dtype=bool), np.full(np.shape(x), np.inf)
+    first, before = np.array(hi_m, dtype=float), np.array(lo_m, dtype=float)
+    for t in np.linspace(0.0, 1.0, SCAN_POINTS):
+        m = lo_m + t * (hi_m - lo_m)
+        objective = solve(m)["objective"]
+        best = np.minimum(best, objective)
+        new = ~found & (objective <= x)
+        first, found = np.where(new, m, first), found | new
+        before = np.where(found, before, m)
+    return before, first, ~found, best
+
+
+def _refuse_unreached(missed: xr.DataArray, best: xr.DataArray, target: xr.DataArray, p: xr.DataArray,
+                      max_compute: float, structural: bool) -> None:
+    """A QueryError for the first (target, prob) that no scanned budget reaches, with the least quantile seen."""
+    bad = _infeasible(missed, target, p)
+    if bad:
+        x, pr = bad[0]
+        least = float(best.sel(target=x, prob=pr).min())
+        why = " (beyond the runs the law's structural error grows faster than the law gains)" if structural else ""
+        raise QueryError(f"target loss {x:.4g} with probability {pr:g} is not reached by any budget up to "
+                         f"max_compute={max_compute:.4g} FLOPs: the least {pr:g}-quantile of loss found is "
+                         f"{least:.4g}{why}")
 
 
 def _bisect(solve: Callable[[np.ndarray], dict[str, np.ndarray]], lo_m: np.ndarray, hi_m: np.ndarray,
@@ -142,7 +177,7 @@ def target_from_draws(
     max_tokens = optional_limit(max_tokens, "max_tokens")
     if not np.isfinite(max_compute) or max_compute <= k:
         raise QueryError(f"max_compute must be a number above k = {k:g}, got {max_compute!r}")
-    _check_reachable(draws, target, p, max_params, max_tokens)
+    _check_reachable(draws.with_sampled(law_params(draws.sampled)), target, p, max_params, max_tokens)
     log_hi = np.log(max_compute / k)
     if max_params is not None and max_tokens is not None:
         log_hi = min(log_hi, float(np.log(max_params) + np.log(max_tokens)))
@@ -160,13 +195,10 @@ def target_from_draws(
                         keep_curve=False)
 
     zero = np.zeros(frame.shape())
-    top = solve(zero + log_hi)
-    bad = _infeasible(frame.da(top["objective"] > x_np, frame.rest), target, p)
-    if bad:
-        x, pr = bad[0]
-        raise QueryError(f"target loss {x:.4g} with probability {pr:g} needs more than max_compute="
-                         f"{k * np.exp(log_hi):.4g} FLOPs (the largest budget searched)")
-    log_m = _bisect(solve, zero, zero + log_hi, x_np)
+    before, first, missed, best = _scan(solve, zero, zero + log_hi, x_np)
+    _refuse_unreached(frame.da(missed, frame.rest), frame.da(best, frame.rest), target, p, k * np.exp(log_hi),
+                      isinstance(draws.law, StructuralLoss))
+    log_m = _bisect(solve, before, first, x_np)
     res = solve(log_m)
     u = res["u"]
     out = xr.Dataset({
@@ -231,14 +263,18 @@ def prob_below_from_draws(
 
 def compute_for_target(fit: Fit, loss: float | Sequence[float], prob: float | Sequence[float] = 0.9,
                        max_params: float | None = None, max_tokens: float | None = None,
-                       max_compute: float = DEFAULT_MAX_COMPUTE) -> xr.Dataset:
+                       max_compute: float = DEFAULT_MAX_COMPUTE, structural: bool = True) -> xr.Dataset:
     """Smallest compute reaching L <= ``loss`` with probability >= ``prob`` for a Fit.
 
-    See :func:`target_from_draws` for the returned Dataset (dims ``target, prob``). ``attrs["reach"]``
-    holds the decades beyond the fitted runs of the compute, N and D found, and
-    ``attrs["warnings"]`` says where they extrapolate.
+    See :func:`target_from_draws` for the returned Dataset (dims ``target, prob``). With ``structural``
+    (default) L beyond the fitted runs carries the spec's structural error, as a plan's does
+    (:func:`bayes_scaling.decisions.beyond.with_structural`); ``attrs["structural"]`` says whether it
+    did. ``attrs["reach"]`` holds the decades beyond the fitted runs of the compute, N and D found,
+    and ``attrs["warnings"]`` says where they extrapolate.
     """
-    ds = target_from_draws(Draws.from_fit(fit), loss, prob, max_params, max_tokens, max_compute)
+    draws = with_structural(fit, Draws.from_fit(fit)) if structural else Draws.from_fit(fit)
+    ds = target_from_draws(draws, loss, prob, max_params, max_tokens, max_compute)
+    ds.attrs["structural"] = int(structural and fit.spec.discrepancy.active)
     found = {name: np.ravel(ds[name].values) for name in ("budget", "params", "tokens") if name in ds}
     found = {k: v[np.isfinite(v)] for k, v in found.items()}
     distances = reach(fit.runs, compute=found.get("budget"), params=found.get("params"), tokens=found.get("tokens"))

@@ -19,10 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..decisions.frontier import (
-    PUBLISHED_FITS,
-    frontier_table,
-)
+from ..decisions.frontier import PUBLISHED_FITS, frontier_table
 from ..defaults import REPORT_COMPUTE
 from ..errors import InputError, QueryError
 from ..result.fit import Fit, package_version
@@ -33,7 +30,8 @@ from .text import describe
 #: Budgets (FLOPs) the report gives the allocation at when none are asked for.
 DEFAULT_COMPUTE = REPORT_COMPUTE
 #: Quantities of the compute-optimal allocation, in report order, with their labels.
-OPTIMAL = {"params": ("N*", "N^*"), "tokens": ("D*", "D^*"), "ratio": ("D*/N*", "D^*/N^*"), "loss": ("L*", "L^*")}
+OPTIMAL = {"params": ("N*", "N^*"), "tokens": ("D*", "D^*"), "ratio": ("D*/N*", "D^*/N^*"), "loss": ("L*", "L^*"),
+           "loss_pred": ("L of a run", r"L_{\mathrm{run}}")}
 #: LaTeX names of natural parameters (others are set in \texttt).
 LATEX_NAMES = {"E": "E", "A": "A", "B": "B", "alpha": r"\alpha", "beta": r"\beta", "a": r"a = \beta/(\alpha+\beta)",
                "sigma": r"\sigma", "nu": r"\nu", "x0": "x_0", "C0": "C_0", "N_c": "N_c", "D_c": "D_c",
@@ -313,15 +311,16 @@ def _labels(labels: Sequence[str], most: int = 8) -> str:
 def _optimal_section(optimal: pd.DataFrame, prob: float) -> list[str]:
     groups = _groups_of(optimal)
     out = ["", "## Compute-optimal allocation", "",
-           (f"Posterior median and {prob:.0%} interval of the compute-optimal model size N*, tokens D*, "
-            "tokens per parameter D*/N* and loss L* at each budget (every draw optimised on its own)."), ""]
+           (f"Posterior median and {prob:.0%} interval of the compute-optimal model size N*, tokens D*, tokens per "
+            "parameter D*/N* and the law's loss L* at each budget (every draw optimised on its own), and the loss "
+            "of one run trained there (its noise, and the law's structural error beyond the runs)."), ""]
     keys = ["compute", *groups]
     rows = []
     for key, part in optimal.groupby(keys, sort=False):
         key = key if isinstance(key, tuple) else (key,)
         by_var = part.set_index("variable")
         cells = [_num(key[0])] + [str(v) for v in key[1:]]
-        cells += [_interval(by_var.loc[v]) for v in OPTIMAL]
+        cells += [_interval(by_var.loc[v]) if v in by_var.index else "–" for v in OPTIMAL]
         rows.append(cells)
     out += _markdown_table(["C (FLOPs)", *groups, *(label for label, _ in OPTIMAL.values())], rows)
     names = [n for n in PUBLISHED_FITS if n in optimal.columns]

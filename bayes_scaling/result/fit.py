@@ -25,12 +25,7 @@ from ..inference import Diagnostics, SamplerSettings
 from ..laws import Law
 from ..laws.allocation import optimal_allocation
 from ..spec import LEVEL_RANK, ModelSpec, base_level
-from ..structural import (
-    StructuralError,
-    beyond_coord,
-    family_effect,
-    structural_extra,
-)
+from ..structural import StructuralError, beyond_coord, family_effect, structural_extra
 from ..version import package_version
 from .intervals import (
     DEFAULT_PROB,
@@ -233,16 +228,23 @@ class Fit:
         -------
         xarray.Dataset
             Dims ``(chain, draw, compute[, domain | task])``; summarise with
-            :func:`bayes_scaling.interval_table`. ``attrs["reach"]`` holds the decades of compute, N*
+            :func:`bayes_scaling.interval_table`. ``loss`` is the law's L*; ``loss_pred`` that of one run
+            trained at the optimum, with its noise and the structural error beyond the runs
+            (:func:`bayes_scaling.result.optimum.optimum_loss_pred`; absent where the noise varies
+            at a finer level than the answer). ``attrs["reach"]`` holds the decades of compute, N*
             and D* (medians) beyond the fitted runs, ``attrs["warnings"]`` says where they extrapolate.
             A budget more than a decade below every fitted run is refused (``QueryError``), as ``plan``
             refuses it.
         """
+        from .optimum import optimum_loss_pred
+
         ds = optimal_allocation(self.law, self.sampled(level), self.pivots_at(level), compute,
                                 self.runs.compute_factor, method, unique_tokens=unique_tokens)
         check_budget(self.runs, ds["compute"].values)
         if np.unique(ds["compute"].values).size != ds.sizes["compute"]:
             raise QueryError(f"compute budgets must differ from each other, got {ds['compute'].values.tolist()}")
+        pred = optimum_loss_pred(self, ds, self.check_level(level), unique_tokens)
+        ds = ds if pred is None else ds.assign(loss_pred=pred)
         distances = reach(self.runs, compute=ds["compute"].values, params=ds["params"].median(("chain", "draw")).values.ravel(),
                           tokens=ds["tokens"].median(("chain", "draw")).values.ravel())
         ds.attrs.update(reach=distances, warnings=reach_warnings(distances, "the optimum"))

@@ -21,21 +21,11 @@ from .defaults import NOISE_LEVELS
 from .errors import SpecError
 from .laws import LAWS, Law, get_law
 from .resources import resource_dir
+from .priors import DISTRIBUTIONS, POSITIVE_DISTRIBUTIONS, Prior, is_positive, positive_support
 from .structural import StructuralError
 from .structural import override as override_structural
 from .structural import parse as parse_structural
 
-#: Allowed prior families and their parameters (the PyMC names).
-DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
-    "Normal": ("mu", "sigma"),
-    "HalfNormal": ("sigma",),
-    "LogNormal": ("mu", "sigma"),
-    "Gamma": ("alpha", "beta"),
-    "Exponential": ("lam",),
-    "TruncatedNormal": ("mu", "sigma", "lower", "upper"),
-    "Uniform": ("lower", "upper"),
-    "HalfStudentT": ("nu", "sigma"),
-}
 #: ``shared``: one value for all runs. ``domain`` / ``task``: partial pooling (a non-centred
 #: hierarchy; tasks nest in domains). ``domain_separate`` / ``task_separate``: no pooling (each
 #: group gets the spec's prior independently), kept to compare pooling choices.
@@ -55,79 +45,6 @@ NOISE = ("sigma", "nu")
 
 
 
-@dataclass(frozen=True)
-class Prior:
-    """A prior distribution described as data, e.g. ``Prior("Normal", mu=0.0, sigma=1.0)``."""
-
-    dist: str
-    params: tuple[tuple[str, float], ...]
-
-    def __init__(self, dist: str, **params: float) -> None:
-        if dist not in DISTRIBUTIONS:
-            raise SpecError(f"unknown prior distribution '{dist}'; known: {', '.join(DISTRIBUTIONS)}")
-        allowed = DISTRIBUTIONS[dist]
-        extra = sorted(set(params) - set(allowed))
-        if extra:
-            raise SpecError(f"prior {dist} takes {list(allowed)}, not {extra}")
-        try:
-            clean = tuple((k, float(params[k])) for k in allowed if k in params)
-        except (TypeError, ValueError):
-            raise SpecError(f"prior {dist} parameters must be numbers, got {params}") from None
-        _check_support(dist, dict(clean))
-        object.__setattr__(self, "dist", dist)
-        object.__setattr__(self, "params", clean)
-
-    @property
-    def kwargs(self) -> dict[str, float]:
-        """Parameters as keyword arguments."""
-        return dict(self.params)
-
-    def to_pymc(self, name: str, dims: str | tuple[str, ...] | None = None) -> Any:
-        """Create the PyMC random variable inside the current model context."""
-        import pymc as pm
-
-        return getattr(pm, self.dist)(name, **self.kwargs, dims=dims)
-
-    def to_dict(self) -> dict[str, Any]:
-        """``{"dist": ..., <param>: value, ...}``, the TOML/JSON form."""
-        return {"dist": self.dist, **self.kwargs}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any], where: str = "prior") -> Prior:
-        """Inverse of :meth:`to_dict`."""
-        if not isinstance(data, Mapping) or "dist" not in data:
-            raise SpecError(f"{where} must be a table with a 'dist' key, got {data!r}")
-        return cls(str(data["dist"]), **{k: v for k, v in data.items() if k != "dist"})
-
-    def __str__(self) -> str:
-        return f"{self.dist}({', '.join(f'{k}={v:g}' for k, v in self.params)})"
-
-
-#: Parameters every prior family must be given (the others have PyMC's defaults or are optional).
-REQUIRED: dict[str, tuple[str, ...]] = {
-    "Normal": ("mu", "sigma"), "HalfNormal": ("sigma",), "LogNormal": ("mu", "sigma"),
-    "Gamma": ("alpha", "beta"), "Exponential": ("lam",), "TruncatedNormal": ("mu", "sigma"),
-    "Uniform": ("lower", "upper"), "HalfStudentT": ("nu", "sigma"),
-}
-#: Parameters that must be positive wherever they appear (scales, rates, shapes, degrees of freedom).
-POSITIVE_PARAMETERS = ("sigma", "lam", "alpha", "beta", "nu")
-
-
-def _check_support(dist: str, params: dict[str, float]) -> None:
-    """Refuse prior parameters outside their support, before any model is built."""
-    missing = [k for k in REQUIRED[dist] if k not in params]
-    if missing:
-        raise SpecError(f"prior {dist} needs {list(REQUIRED[dist])}; missing {missing}")
-    bad = {k: v for k, v in params.items() if not np.isfinite(v)}
-    if bad:
-        raise SpecError(f"prior {dist} parameters must be finite numbers, got {bad}")
-    for k in POSITIVE_PARAMETERS:
-        if k in params and params[k] <= 0:
-            raise SpecError(f"prior {dist}: {k} must be positive, got {params[k]:g}")
-    if "lower" in params and "upper" in params and not params["lower"] < params["upper"]:
-        raise SpecError(f"prior {dist}: lower ({params['lower']:g}) must be below upper ({params['upper']:g})")
-
-
 #: Default priors of each law's sampled parameters, read from the law components (``laws/<name>.py``).
 LAW_PRIORS: dict[str, dict[str, Prior]] = {
     name: {k: Prior.from_dict(v, where=f"the '{name}' law's default prior for '{k}'") for k, v in law.priors.items()}
@@ -137,15 +54,6 @@ LAW_PRIORS: dict[str, dict[str, Prior]] = {
 #: positive parameters such as exponents (0.5 lets groups differ by a factor of ~1.6 at one sd), on the
 #: parameter's own scale otherwise (log levels, log E).
 DEFAULT_SCALE_PRIOR = Prior("HalfNormal", sigma=0.5)
-POSITIVE_DISTRIBUTIONS = ("HalfNormal", "LogNormal", "Gamma", "Exponential", "HalfStudentT")
-
-
-def is_positive(prior: Prior) -> bool:
-    """True if the prior's support is (0, inf): such parameters are pooled on the log scale."""
-    lower = prior.kwargs.get("lower")
-    return prior.dist in POSITIVE_DISTRIBUTIONS or (lower is not None and lower >= 0.0)
-
-
 NOISE_PRIORS: dict[str, Prior] = {
     "sigma": Prior("HalfNormal", sigma=0.1),
     "nu": Prior("Gamma", alpha=2.0, beta=0.1),
@@ -208,6 +116,10 @@ class ModelSpec:
                 f"have; its parameters are {list(law.sampled) + list(NOISE)}"
             )
         merged = {**LAW_PRIORS[law.name], **NOISE_PRIORS, **self.priors}
+        _check_priors(self.name, law.name, merged, self.scales)
+        if not isinstance(self.discrepancy, StructuralError):
+            raise SpecError(f"spec '{self.name}': discrepancy is a StructuralError (or a [discrepancy] block in a "
+                            f"spec file), got {self.discrepancy!r}")
         object.__setattr__(self, "priors", merged)
         unknown = sorted(set(self.pooling) - set(law.sampled))
         if unknown:
@@ -332,6 +244,21 @@ class ModelSpec:
     def to_json(self) -> str:
         """The spec as a JSON string."""
         return json.dumps(self.to_dict(), sort_keys=True)
+
+
+def _check_priors(spec: str, law: str, priors: Mapping[str, Any], scales: Mapping[str, Any]) -> None:
+    """Refuse priors that are not :class:`Prior`, and supports a parameter cannot take: the noise (sigma,
+    nu) and the between-group scales are positive; a parameter the law's default keeps positive (an
+    exponent) cannot have a prior at or below zero only."""
+    for name, prior in {**priors, **{f"scale of {k}": v for k, v in scales.items()}}.items():
+        if not isinstance(prior, Prior):
+            raise SpecError(f"spec '{spec}': the prior for '{name}' is a bs.Prior, e.g. Prior('HalfNormal', "
+                            f"sigma=0.5), got {prior!r}")
+        must_be_positive = name in NOISE or name.startswith("scale of ")
+        if (must_be_positive and positive_support(prior) is not True) or (
+                name in LAW_PRIORS[law] and is_positive(LAW_PRIORS[law][name]) and positive_support(prior) is False):
+            raise SpecError(f"spec '{spec}': '{name}' is positive, but its prior {prior} puts "
+                            f"{'mass' if positive_support(prior) is None else 'all its mass'} at or below zero")
 
 
 def resolve_parameter(name: str, law: Law) -> str:

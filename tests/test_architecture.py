@@ -19,7 +19,7 @@ LAYERS = [
     ("data", {"data"}),
     ("laws", {"laws"}),
     ("structural", {"structural"}),
-    ("spec", {"spec"}),
+    ("spec", {"priors", "spec"}),
     ("model", {"model"}),
     ("inference", {"compiled", "graph_key", "inference", "mcmc_stats"}),
     ("result", {"result"}),

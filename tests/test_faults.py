@@ -211,11 +211,16 @@ def _read_only_folder(tmp_path: Path) -> Path:
     return folder
 
 
-@pytest.mark.parametrize("where", ["missing folder", "read-only folder", "a directory"])
+def _fifo(tmp_path: Path) -> Path:
+    os.mkfifo(tmp_path / "pipe.nc")
+    return tmp_path / "pipe.nc"
+
+
+@pytest.mark.parametrize("where", ["missing folder", "read-only folder", "a directory", "a named pipe"])
 def test_unwritable_output_is_refused_before_sampling(tmp_path, where):
-    out = {"missing folder": tmp_path / "no" / "such" / "fit.nc",
-           "read-only folder": _read_only_folder(tmp_path) / "fit.nc",
-           "a directory": tmp_path}[where]
+    out = {"missing folder": lambda: tmp_path / "no" / "such" / "fit.nc",
+           "read-only folder": lambda: _read_only_folder(tmp_path) / "fit.nc",
+           "a directory": lambda: tmp_path, "a named pipe": lambda: _fifo(tmp_path)}[where]()
     proc = start("fit", "chinchilla_sim", "--out", str(out), *SMALL, cwd=tmp_path)
     code, out_text, err = finish(proc)
     assert code == 2, err
@@ -250,3 +255,19 @@ def test_a_ctrl_c_in_a_finaliser_is_not_printed_as_an_ignored_traceback(capsys):
     err = capsys.readouterr().err
     assert "KeyboardInterrupt" not in err and "ZeroDivisionError" in err
     assert ref() is None and ref2() is None
+
+
+def test_a_save_never_replaces_a_device_or_pipe_and_writes_through_a_link(tmp_path, sim_fit):
+    """Renaming over a path replaces whatever is there: a save refuses what is not a regular file and,
+    at a symbolic link, replaces the file it points to and keeps the link."""
+    pipe = _fifo(tmp_path)
+    with pytest.raises(bs.FitFileError, match="not a regular file"):
+        sim_fit.save(pipe)
+    assert pipe.is_fifo() and temp_files(tmp_path) == []
+    target = tmp_path / "real.nc"
+    target.write_text("an older file")
+    link = tmp_path / "link.nc"
+    link.symlink_to(target)
+    sim_fit.save(link)
+    assert link.is_symlink() and link.resolve() == target
+    assert bs.load_fit(link).posterior["alpha"].equals(sim_fit.posterior["alpha"])

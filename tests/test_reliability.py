@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import warnings
@@ -69,6 +70,20 @@ def test_duplicate_column_names_are_refused(tmp_path, capsys, sim_runs):
     with pytest.raises(bs.InputError, match="more than one column"):
         bs.read_runs(pd.DataFrame([[1e6, 1e9, 3.0, 3.0]], columns=["params", "tokens", "loss", "loss"]))
     assert not (tmp_path / "x.nc").exists()
+
+
+@pytest.mark.parametrize("label", ["co\x00de", "a\tb", "caf\udce9"])
+def test_labels_a_fit_file_cannot_hold_are_refused_before_sampling(tmp_path, capsys, sim_runs, label):
+    table = sim_runs.table[["params", "tokens", "loss"]].copy()
+    table["domain"] = pd.Series(["web", label] * (len(table) // 2), index=table.index, dtype=object)
+    with pytest.raises(bs.InputError, match="control or unencodable characters in rows 1, 3"):
+        bs.read_runs(table)
+    if label != "caf\udce9":  # a CSV holds UTF-8, which has no lone surrogates
+        csv = tmp_path / "labels.csv"
+        table.to_csv(csv, index=False)
+        code, _, err = run(capsys, "fit", csv, "--out", tmp_path / "x.nc")
+        one_error(code, err, "column 'domain' has labels with control")
+        assert not (tmp_path / "x.nc").exists()
 
 
 def test_spaces_around_column_names_are_read_with_a_warning(tmp_path, sim_runs):
@@ -134,6 +149,20 @@ def test_priors_outside_their_support_are_refused_at_load(tmp_path, capsys, prio
         bs.load_spec(spec)
     code, _, err = run(capsys, "fit", "chinchilla_sim", "--spec", spec, "--out", tmp_path / "x.nc")
     one_error(code, err, words)
+
+
+@pytest.mark.parametrize(("priors", "words"), [
+    ({"sigma": bs.Prior("Normal", mu=-1.0, sigma=0.01)}, "'sigma' is positive, but its prior Normal(mu=-1, sigma=0.01) puts mass"),
+    ({"nu": bs.Prior("Uniform", lower=-5.0, upper=5.0)}, "'nu' is positive"),
+    ({"alpha": bs.Prior("TruncatedNormal", mu=0.0, sigma=1.0, upper=-0.1)}, "puts all its mass at or below zero"),
+    ({"alpha": 3}, "the prior for 'alpha' is a bs.Prior"),
+])
+def test_priors_a_parameter_cannot_take_are_refused(sim_runs, priors, words):
+    with pytest.raises(bs.SpecError, match=re.escape(words)):
+        bs.ModelSpec(name="x", law="chinchilla", priors=priors)
+    bs.ModelSpec(name="x", law="chinchilla", priors={"alpha": bs.Prior("Normal", mu=0.3, sigma=0.1)})  # may be negative
+    with pytest.raises(bs.SpecError, match="discrepancy is a StructuralError"):
+        bs.ModelSpec(name="x", law="chinchilla", discrepancy="none")
 
 
 def test_a_prior_that_excludes_the_data_warns_and_names_e(sim_runs):

@@ -9,6 +9,7 @@ checks the data again.
 from __future__ import annotations
 
 import hashlib
+import re
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -354,10 +355,17 @@ def _check_compute(table: pd.DataFrame, k: float) -> None:
                       "reads compute)", DataWarning, stacklevel=3)
 
 
+#: Characters a group label may not hold: control characters and lone surrogates (NetCDF cannot store them).
+UNPRINTABLE = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
+
+
 def _labels(frame: pd.DataFrame, label: str) -> pd.Series:
     if label not in frame.columns:
         return pd.Series(DEFAULT_GROUP, index=frame.index)
     column = frame[label]
+    unprintable = pd.Series([UNPRINTABLE.search(str(v)) is not None for v in column], index=column.index, dtype=bool)
+    if unprintable.any():  # NUL, tabs, lone surrogates: a saved fit cannot hold them
+        raise InputError(f"column '{label}' has labels with control or unencodable characters in {_rows(unprintable)}")
     missing = column.isna() | (column.astype(str).str.strip() == "")
     if missing.any():
         raise InputError(f"column '{label}' has empty labels in {_rows(missing)}")

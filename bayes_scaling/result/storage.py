@@ -9,6 +9,7 @@ are stored in the file and checked when it is read back, so an altered array is 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -40,9 +41,13 @@ def check_writable(path: str | Path) -> Path:
         Naming the path and the reason.
     """
     path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
     if path.is_dir():
         raise FitFileError(f"cannot write {path}: it is a directory")
+    try:
+        path = destination(path)
+    except OSError as exc:
+        raise FitFileError(f"cannot write {path}: {exc.strerror}") from None
+    folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise FitFileError(f"cannot write {path}: no such directory {folder}")
     try:
@@ -54,13 +59,24 @@ def check_writable(path: str | Path) -> Path:
     return path
 
 
+def destination(path: Path) -> Path:
+    """The file a save replaces: ``path``, or the file a symbolic link at ``path`` points to (the link
+    stays). An existing destination that is not a regular file (a device, a pipe, a socket) is refused
+    with an OSError: renaming over it would replace it."""
+    if path.is_symlink():
+        path = path.resolve()
+    if path.exists() and not path.is_file():
+        raise OSError(errno.EEXIST, "it exists and is not a regular file", str(path))
+    return path
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """A temporary path beside ``path``; on success it is flushed and renamed over ``path``.
+    """A temporary path beside ``path`` (:func:`destination`); on success it is flushed and renamed over it.
 
     On any failure (or interrupt) the temporary file is removed and ``path`` is left as it was.
     """
-    path = Path(path)
+    path = destination(Path(path))
     folder = path.parent if str(path.parent) else Path(".")
     fd, name = tempfile.mkstemp(prefix=TEMP_PREFIX + path.name + ".", suffix=".tmp", dir=folder)
     os.close(fd)

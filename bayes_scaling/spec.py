@@ -14,14 +14,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from .data.groups import LEVEL_RANK, base_level
 from .defaults import NOISE_LEVELS
 from .errors import SpecError
 from .laws import LAWS, Law, get_law
+from .priors import Prior, is_positive, positive_support
 from .resources import resource_dir
-from .priors import DISTRIBUTIONS, POSITIVE_DISTRIBUTIONS, Prior, is_positive, positive_support
 from .structural import StructuralError
 from .structural import override as override_structural
 from .structural import parse as parse_structural

@@ -86,6 +86,51 @@ def test_labels_a_fit_file_cannot_hold_are_refused_before_sampling(tmp_path, cap
         assert not (tmp_path / "x.nc").exists()
 
 
+@pytest.mark.parametrize("argv", [
+    ("fit", "{csv}", "--out", "{csv}"),
+    ("backtest", "{csv}", "--save", "{csv}"),
+    ("predict-final", "{csv}", "--out", "{csv}"),
+    ("report", "{fit}", "--out", "{fit}"),
+    ("plot", "{fit}", "--kind", "curve", "--out", "{fit}"),
+])
+def test_an_output_that_is_the_input_is_refused_and_the_input_kept(tmp_path, capsys, sim_runs, fit_file, argv):
+    csv, fit = tmp_path / "runs.csv", tmp_path / "fit.nc"
+    sim_runs.table[["params", "tokens", "loss"]].to_csv(csv, index=False)
+    fit.write_bytes(fit_file.read_bytes())
+    before = {p: p.read_bytes() for p in (csv, fit)}
+    code, _, err = run(capsys, *(a.format(csv=csv, fit=fit) for a in argv))
+    one_error(code, err, "is the input file", "choose another path")
+    assert {p: p.read_bytes() for p in (csv, fit)} == before
+
+
+def test_a_comma_ending_every_row_is_not_an_index_column(tmp_path, sim_runs):
+    table = sim_runs.table[["params", "tokens", "loss"]]
+    csv = tmp_path / "trailing.csv"
+    csv.write_text("params,tokens,loss\n" + "".join(f"{n!r},{d!r},{loss!r},\n" for n, d, loss in table.values.tolist()))
+    runs = bs.read_runs(csv)
+    np.testing.assert_array_equal(runs.table[["params", "tokens", "loss"]].to_numpy(), table.to_numpy())
+
+
+@pytest.mark.parametrize(("text", "words"), [
+    (b"", "No columns to parse"),
+    (b"curve,tokens,loss,total_tokens\n", "has no rows"),
+    (b"curve,tokens,loss,total_tokens\nr0,1e9,3.0,1e10\nr0,2e9,2.9,1e10,5\n", "Expected 4 fields in line 3"),
+    (b"curve,tokens,loss,total_tokens\nr0,1e9,3.0\xe9,1e10\n", "can't decode byte 0xe9"),
+    (b"curve,tokens,loss,total_tokens,loss\nr0,1e9,3.0,1e10,2.0\n", "more than one column named ['loss']"),
+])
+def test_a_checkpoint_table_is_read_as_a_table_of_runs_is(tmp_path, capsys, text, words):
+    csv = tmp_path / "checkpoints.csv"
+    csv.write_bytes(text)
+    code, _, err = run(capsys, "predict-final", csv)
+    one_error(code, err, words)
+
+
+def test_a_report_named_tex_is_refused(tmp_path, capsys, fit_file):
+    code, _, err = run(capsys, "report", fit_file, "--out", tmp_path / "r.tex")
+    one_error(code, err, "give a .md path")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_spaces_around_column_names_are_read_with_a_warning(tmp_path, sim_runs):
     csv = tmp_path / "spaces.csv"
     sim_runs.table[["params", "tokens", "loss"]].rename(columns={"loss": " loss "}).to_csv(csv, index=False)

@@ -200,6 +200,20 @@ def spec_from(args: argparse.Namespace) -> ModelSpec:
     return spec
 
 
+def not_an_input(out: str | Path | None, *inputs: str | Path | None, option: str = "--out") -> None:
+    """Refuse an output path that is one of the command's input files: writing it would replace what was read."""
+    import os
+
+    if not out or not Path(out).exists():
+        return
+    for source in inputs:
+        if source and Path(source).is_file() and os.path.samefile(out, source):
+            from ..errors import InputError
+
+            raise InputError(f"{option} {out} is the input file {source}: writing it would replace the input; "
+                             "choose another path")
+
+
 def load(args: argparse.Namespace) -> Fit:
     """The fit named by ``args.fit``.
 

@@ -6,7 +6,15 @@ import argparse
 import sys
 from pathlib import Path
 
-from .common import header, positive_float, print_json, prob_arg, records, sampler_args
+from .common import (
+    header,
+    not_an_input,
+    positive_float,
+    print_json,
+    prob_arg,
+    records,
+    sampler_args,
+)
 
 DEFAULT_SPEC = "curve_power"
 SCHEDULE_SPEC = "curve_schedule"  # the default where the table gives each run's learning-rate schedule
@@ -51,6 +59,7 @@ def _fit(args: argparse.Namespace):
         from ..result.storage import check_writable
 
         check_writable(args.out)
+        not_an_input(args.out, path)
     if args.warmup is not None and args.warmup_tokens is not None:
         raise InputError("--warmup and --warmup-tokens are alternatives: give one")
     ck = read_checkpoints(path, args.warmup if args.warmup is not None else WARMUP, args.warmup_tokens)

@@ -16,6 +16,7 @@ from .. import defaults
 from ..errors import InputError
 from .common import (
     data_args,
+    not_an_input,
     pooling_args,
     positive_float,
     positive_int,
@@ -144,6 +145,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     from ..result.storage import check_writable
 
     check_writable(args.out)
+    not_an_input(args.out, args.data)
     spec = spec_from(args)
     if args.compute and not spec.law_obj.has_allocation:  # refused before sampling: nothing is written
         from ..laws.allocation import no_allocation
@@ -281,6 +283,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     data = _backtest_data(args, spec.law_obj.inputs)
     if args.save:
         check_writable(args.save)
+        not_an_input(args.save, args.data, option="--save")
     if isinstance(data, tuple):  # refuse a bad split before the status line and the sampler
         check_split(*data, spec, "the given split")
         train = data[0]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .. import defaults
 from ..errors import InputError
-from .common import level_arg, load, positive_float, prob_arg
+from .common import level_arg, load, not_an_input, positive_float, prob_arg
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -57,6 +57,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
     if args.param is not None and args.kind != "forest":
         raise InputError(f"--param applies to --kind forest, not {args.kind}")
     _check_folder(args.out)
+    not_an_input(args.out, args.fit)
     if args.kind == "pit":
         return _plot_pit(args)
     result = load(args)
@@ -92,6 +93,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     from ..present.report import write_report
 
     _check_folder(args.out)
+    if Path(args.out).suffix == ".tex":
+        raise InputError(f"--out {args.out} is the Markdown report; its LaTeX table goes beside it as .tex: give a .md path")
+    not_an_input(args.out, args.fit)
+    not_an_input(Path(args.out).with_suffix(".tex"), args.fit)
     result = load(args)
     written = write_report(result, args.out, compute=args.compute, prob=args.prob, figures=args.figures,
                            fit_path=args.fit)

@@ -36,6 +36,7 @@ import pandas as pd
 from ..errors import DataWarning, InputError
 from .runs import Runs, numeric_column, read_runs
 from .schedules import columns_at, read_schedules
+from .tables import as_frame, clean_columns
 
 WARMUP = 0.02
 #: A curve whose last checkpoints lie this far above its lowest loss rises (the laws cannot follow it).
@@ -62,7 +63,10 @@ def _table(source: pd.DataFrame | str | Path) -> pd.DataFrame:
     path = Path(source)
     if not path.is_file():
         raise InputError(f"no checkpoint table at {path}")
-    return pd.read_csv(path)
+    table = clean_columns(as_frame(path)[0])  # read as the runs are: one-line errors, names checked
+    if table.empty:
+        raise InputError(f"the checkpoint table {path} has no rows")
+    return table
 
 
 def _x_column(table: pd.DataFrame) -> tuple[str, str | None]:

@@ -38,7 +38,7 @@ def as_frame(data: object) -> tuple[pd.DataFrame, str]:
             raise InputError(f"no such file: {path}")
         try:
             header = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False)
-            frame = pd.read_csv(path)
+            frame = pd.read_csv(path, index_col=False)  # a delimiter ending each row is not an index column
         except OSError as exc:
             raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:

@@ -277,9 +277,26 @@ def test_an_altered_posterior_is_refused_by_its_checksum(tmp_path, capsys, fit_f
     altered.write_bytes(Path(fit_file).read_bytes())
     with h5py.File(altered, "r+") as handle:
         handle["posterior/alpha"][0, 0] = 0.123
-    with pytest.raises(bs.FitFileError, match=r"\['posterior'\] differ from what was saved"):
+    with pytest.raises(bs.FitFileError, match="group 'posterior' differ from what was saved"):
         bs.load_fit(altered)
     code, _, err = run(capsys, "summary", altered, "--json")
+    one_error(code, err, "checksum mismatch")
+
+
+@pytest.mark.parametrize(("attr", "edit"), [
+    ("diagnostics", lambda d: {**d, "divergences": 99}),
+    ("spec", lambda d: {**d, "discrepancy": {**d["discrepancy"], "scale": 5.0}}),
+    ("pivots", lambda d: {k: v * 10 if isinstance(v, float) else v for k, v in d.items()}),
+])
+def test_altered_provenance_is_refused_by_its_checksum(tmp_path, capsys, fit_file, attr, edit):
+    """What a fit is read back with (its diagnostics, spec, pivots) is covered as its groups are."""
+    altered = tmp_path / "altered.nc"
+    altered.write_bytes(Path(fit_file).read_bytes())
+    with h5py.File(altered, "r+") as handle:
+        handle.attrs[attr] = json.dumps(edit(json.loads(handle.attrs[attr])))
+    with pytest.raises(bs.FitFileError, match=r"its provenance \(root attributes\) differ"):
+        bs.load_fit(altered)
+    code, _, err = run(capsys, "predict", altered, "--params", "1e9", "--tokens", "2e10")
     one_error(code, err, "checksum mismatch")
 
 
@@ -399,6 +416,7 @@ def test_checksums_taken_in_memory_equal_those_of_the_file(tmp_path):
                         "when": ("run", np.array(["2026-01-01", "NaT", "2026-03-01", "2026-04-01"], "datetime64[ns]"))},
                        coords={"run": run, "domain": ("run", ["a", "bb", "a", "ccc"])})
     tree = xr.DataTree.from_dict({"runs": group})
+    tree.attrs.update(format="test", converged=1, spec=json.dumps({"law": "chinchilla"}))
     assert _round_trips(tree)
     path = write_tree(tree, tmp_path / "t.nc")
     back = read_tree(path)

@@ -25,6 +25,8 @@ from ..errors import FitFileError
 
 #: Root attribute of a saved tree that holds the checksum of each group (JSON).
 CHECKSUM_ATTR = "checksums"
+#: The key of the root attributes' checksum among the groups'.
+ROOT = "/"
 #: Prefix of the temporary files a save writes beside its destination.
 TEMP_PREFIX = ".bayes_scaling-"
 
@@ -222,9 +224,20 @@ def dataset_checksum(ds: xr.Dataset) -> str:
     return digest.hexdigest()
 
 
+def attrs_checksum(attrs: dict) -> str:
+    """SHA-256 of the root attributes (the provenance a fit is read back with), the checksums left out."""
+    digest = hashlib.sha256()
+    for key in sorted(k for k in attrs if k != CHECKSUM_ATTR):
+        value = attrs[key].tolist() if hasattr(attrs[key], "tolist") else attrs[key]  # numpy scalars read back
+        digest.update(f"{key}\x1f{value}\x1e".encode())
+    return digest.hexdigest()
+
+
 def group_checksums(tree: xr.DataTree) -> dict[str, str]:
-    """One checksum per child group of ``tree`` (see :func:`dataset_checksum`)."""
-    return {name: dataset_checksum(tree[name].to_dataset()) for name in sorted(tree.children)}
+    """One checksum per child group of ``tree`` (see :func:`dataset_checksum`), and one of its root
+    attributes under :data:`ROOT` (files saved before it was kept are checked on their groups)."""
+    return {ROOT: attrs_checksum(dict(tree.attrs)),
+            **{name: dataset_checksum(tree[name].to_dataset()) for name in sorted(tree.children)}}
 
 
 def verify_checksums(tree: xr.DataTree, expected: dict[str, str], path: str | Path) -> None:
@@ -235,5 +248,6 @@ def verify_checksums(tree: xr.DataTree, expected: dict[str, str], path: str | Pa
         raise FitFileError(f"{path} lacks group(s) {missing} that were saved")
     changed = sorted(name for name, digest in expected.items() if actual[name] != digest)
     if changed:
-        raise FitFileError(f"{path}: group(s) {changed} differ from what was saved (checksum mismatch): "
+        what = ", ".join("its provenance (root attributes)" if n == ROOT else f"group '{n}'" for n in changed)
+        raise FitFileError(f"{path}: {what} differ from what was saved (checksum mismatch): "
                            "the file was altered or damaged")

@@ -210,6 +210,18 @@ def test_priors_a_parameter_cannot_take_are_refused(sim_runs, priors, words):
         bs.ModelSpec(name="x", law="chinchilla", discrepancy="none")
 
 
+def test_an_input_that_never_varies_is_named_before_sampling(sim_runs):
+    from bayes_scaling.result.checks import warn_constant_inputs
+
+    table = sim_runs.table[["params", "tokens", "loss"]].assign(params=1e8)
+    with pytest.warns(bs.DataWarning, match=r"'params' \(1e\+08\) takes one value in every run"):
+        text = warn_constant_inputs(bs.read_runs(table), bs.load_spec("chinchilla"))
+    assert "fit runs that vary params" in text
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", bs.DataWarning)
+        assert warn_constant_inputs(sim_runs, bs.load_spec("chinchilla")) is None
+
+
 def test_a_prior_that_excludes_the_data_warns_and_names_e(sim_runs):
     spec = bs.load_spec("chinchilla").with_priors(log_e=bs.Prior("Uniform", lower=np.log(20), upper=np.log(55)))
     with pytest.warns(bs.PriorWarning, match="out of reach.*prior of E"):

@@ -105,6 +105,22 @@ def warn_several_groups(runs: Runs, spec: ModelSpec) -> str | None:
     return None
 
 
+def warn_constant_inputs(runs: Runs, spec: ModelSpec) -> str | None:
+    """Warn when an input of the law takes one value in every run: the terms in it are then not
+    identified by the runs (their exponent and level trade against E), and the posterior of those
+    parameters is their prior. Returns the warning text (or None)."""
+    law = spec.law_obj
+    constant = [name for name in law.inputs if name in runs.table and name not in law.follows
+                and name not in runs.filled and runs.table[name].nunique() == 1]
+    if not constant:
+        return None
+    shown = ", ".join(f"'{name}' ({runs.table[name].iloc[0]:.4g})" for name in constant)
+    text = (f"{shown} takes one value in every run, so the runs cannot separate the law's terms in it from E: "
+            f"those parameters of spec '{spec.name}' are their priors; fit runs that vary {' and '.join(constant)}")
+    warnings.warn(text, DataWarning, stacklevel=3)
+    return text
+
+
 def warn_no_repeats(runs: Runs, spec: ModelSpec) -> str | None:
     """Warn when a law with a term for repeated data is fitted to runs that repeat none (every run's
     tokens at most its unique tokens): its decay constants are then its priors, and so is every answer

@@ -18,7 +18,7 @@ from ..errors import BackendError
 from ..inference import SamplerSettings, diagnose, sample, warn_if_unconverged
 from ..model import build_model, model_pivots
 from ..spec import ModelSpec, Prior, load_spec
-from .checks import check_priors, warn_no_repeats, warn_several_groups
+from .checks import check_priors, warn_constant_inputs, warn_no_repeats, warn_several_groups
 from .diagnosis import checked_names, explain
 from .fit import Fit
 from .intervals import convergence_stats
@@ -83,6 +83,7 @@ def fit(
     model = build_model(runs, spec)
     warn_several_groups(runs, spec)
     warn_no_repeats(runs, spec)
+    warn_constant_inputs(runs, spec)
     check_priors(runs, spec)
     if sampler is not None and not isinstance(sampler, SamplerSettings):
         raise BackendError(f"sampler is a bs.SamplerSettings (e.g. bs.SamplerSettings(draws=2000)), got {sampler!r}")

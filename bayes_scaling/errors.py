@@ -56,3 +56,11 @@ class SamplingInterrupted(KeyboardInterrupt):
     A subclass of :class:`KeyboardInterrupt`, so code that stops on Ctrl-C keeps stopping; pass
     ``keep_partial=True`` to :func:`bayes_scaling.result.fit` to keep the draws taken so far instead.
     """
+
+
+def require_bool(value: object, name: str) -> bool:
+    """``value`` if it is True or False, else a :class:`QueryError` naming the switch ``name`` (a string
+    such as ``"no"`` is truthy, so it would silently turn the switch on)."""
+    if not isinstance(value, bool):
+        raise QueryError(f"{name} is True or False, got {value!r}")
+    return value

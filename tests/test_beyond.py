@@ -125,3 +125,12 @@ def test_plan_target_and_optimal_say_so_on_the_command_line(sim_fit, tmp_path, c
     assert "carries the law's structural error (--law-exact: without it)" in capsys.readouterr().out
     assert main(["target", str(path), "--loss", "2.0", "--p", "0.9", "--law-exact", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["structural"]["used"] is False
+
+
+@pytest.mark.parametrize("value", ["no", "False", None, 1])
+def test_the_structural_switch_is_true_or_false(sim_fit, value):
+    for ask in (lambda: sim_fit.predict(params=7e10, tokens=1.4e12, structural=value),
+                lambda: P.plan(sim_fit, FAR, structural=value),
+                lambda: P.compute_for_target(sim_fit, 2.0, 0.9, structural=value)):
+        with pytest.raises(bs.QueryError, match="structural is True or False"):
+            ask()

@@ -16,7 +16,7 @@ import numpy as np
 import xarray as xr
 
 from ..data.reach import check_budget, reach, warn_reach
-from ..errors import QueryError
+from ..errors import QueryError, require_bool
 from ..laws.allocation import unique_input
 from .beyond import law_params, with_structural
 from .draws import (
@@ -221,7 +221,7 @@ def plan(fit: Fit, budget: float | Sequence[float], objective: str = "mean", q: 
     the plan extrapolates (also raised as :class:`~bayes_scaling.ExtrapolationWarning`).
     """
     check_budget(fit.runs, budget)
-    draws = with_structural(fit, Draws.from_fit(fit)) if structural else Draws.from_fit(fit)
+    draws = with_structural(fit, Draws.from_fit(fit)) if require_bool(structural, "structural") else Draws.from_fit(fit)
     fixed = unique_input(fit.law, unique_tokens)
     if fixed:
         draws = replace(draws, law=FixedInputs(fit.law, fixed))
@@ -243,5 +243,5 @@ def regret(fit: Fit, budget: float | Sequence[float], objective: str = "mean", q
     See :func:`regret_from_draws`. Both plans are scored with the structural error beyond the runs
     unless ``structural`` is False (as :func:`plan`); the point estimate has none.
     """
-    draws = with_structural(fit, Draws.from_fit(fit)) if structural else Draws.from_fit(fit)
+    draws = with_structural(fit, Draws.from_fit(fit)) if require_bool(structural, "structural") else Draws.from_fit(fit)
     return regret_from_draws(draws, budget, objective, q, max_params, max_tokens)

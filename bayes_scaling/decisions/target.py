@@ -24,7 +24,7 @@ import xarray as xr
 from scipy import special
 
 from ..data.reach import reach, reach_warnings
-from ..errors import DataWarning, QueryError
+from ..errors import DataWarning, QueryError, require_bool
 from ..structural import mixing_scales, structural_extra
 from .beyond import StructuralLoss, law_params, with_structural
 from .draws import (
@@ -272,7 +272,7 @@ def compute_for_target(fit: Fit, loss: float | Sequence[float], prob: float | Se
     did. ``attrs["reach"]`` holds the decades beyond the fitted runs of the compute, N and D found,
     and ``attrs["warnings"]`` says where they extrapolate.
     """
-    draws = with_structural(fit, Draws.from_fit(fit)) if structural else Draws.from_fit(fit)
+    draws = with_structural(fit, Draws.from_fit(fit)) if require_bool(structural, "structural") else Draws.from_fit(fit)
     ds = target_from_draws(draws, loss, prob, max_params, max_tokens, max_compute)
     ds.attrs["structural"] = int(structural and fit.spec.discrepancy.active)
     found = {name: np.ravel(ds[name].values) for name in ("budget", "params", "tokens") if name in ds}

@@ -32,7 +32,7 @@ import xarray as xr
 from ..data.reach import reach, reach_warnings
 from ..decisions.draws import SAMPLE_DIMS
 from ..decisions.optimise import draw_optimum
-from ..errors import QueryError
+from ..errors import QueryError, require_bool
 from ..structural import structural_extra
 from .batch import best_batch
 from .candidates import Limits, candidate_budgets, grid
@@ -157,7 +157,7 @@ def propose(fit: Fit, budget: float, target_compute: float, target: str = "ratio
     table = table[table["compute"] <= budget * (1 + 1e-9)].reset_index(drop=True)
     values, kind = target_values(fit, index, target, float(target_compute), threshold)
     mu, sigma, nu = _moments(fit, table, index)
-    extra = structural_extra(fit, table, "candidate") if structural else None
+    extra = structural_extra(fit, table, "candidate") if require_bool(structural, "structural") else None
     extra = None if extra is None else _flat(extra.transpose(*SAMPLE_DIMS, "candidate"), index)
     outcomes = simulate(mu, sigma, nu, n_sim, seed, extra)
     uncertainty = Uncertainty(values, kind, LEVEL)

@@ -18,7 +18,12 @@ from ..errors import BackendError
 from ..inference import SamplerSettings, diagnose, sample, warn_if_unconverged
 from ..model import build_model, model_pivots
 from ..spec import ModelSpec, Prior, load_spec
-from .checks import check_priors, warn_constant_inputs, warn_no_repeats, warn_several_groups
+from .checks import (
+    check_priors,
+    warn_constant_inputs,
+    warn_no_repeats,
+    warn_several_groups,
+)
 from .diagnosis import checked_names, explain
 from .fit import Fit
 from .intervals import convergence_stats

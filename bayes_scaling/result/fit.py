@@ -20,7 +20,7 @@ import xarray as xr
 from ..data.groups import Groups, expand
 from ..data.reach import check_budget, reach, reach_warnings
 from ..data.runs import Runs
-from ..errors import QueryError
+from ..errors import QueryError, require_bool
 from ..inference import Diagnostics, SamplerSettings
 from ..laws import Law
 from ..laws.allocation import optimal_allocation
@@ -303,7 +303,7 @@ class Fit:
         family = family_effect(self.spec.discrepancy, self.runs.table, post, table, "point")
         if family is not None:
             mu, sigma = mu + family[0], np.sqrt(sigma**2 + family[1])
-        error = self.spec.discrepancy if structural else StructuralError()
+        error = self.spec.discrepancy if require_bool(structural, "structural") else StructuralError()
         rng = np.random.default_rng(self.settings.seed if seed is None else query_seed(seed))
         nu = post["nu"].values if self.spec.likelihood == "student_t" else None
         pred = mu + sigma * xr.DataArray(predictive_noise(rng, mu.shape, nu), dims=mu.dims)

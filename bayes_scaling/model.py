@@ -30,7 +30,13 @@ import pytensor.tensor as pt
 import xarray as xr
 
 from .data.groups import GROUP_LEVELS, Groups, expand
-from .data.runs import Runs, require_groups, require_runs, require_sizes
+from .data.requirements import (
+    require_groups,
+    require_runs,
+    require_sizes,
+    require_table,
+)
+from .data.runs import Runs
 from .errors import InputError
 from .laws import Law
 from .spec import ModelSpec, Prior, base_level, is_positive, load_spec
@@ -105,6 +111,7 @@ def build_model(runs: Runs, spec: ModelSpec | str | Path, centred: bool = True, 
     """
     spec = load_spec(spec)
     law = spec.law_obj
+    require_table(runs)
     require_runs(runs, law.n_parameters, law.name)
     require_sizes(runs, law.inputs, law.name)
     groups = Groups.from_runs(runs)

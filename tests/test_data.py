@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 import bayes_scaling as bs
-from bayes_scaling.data.runs import require_groups
+from bayes_scaling.data.requirements import require_groups
 
 
 def good() -> pd.DataFrame:

@@ -210,6 +210,15 @@ def test_priors_a_parameter_cannot_take_are_refused(sim_runs, priors, words):
         bs.ModelSpec(name="x", law="chinchilla", discrepancy="none")
 
 
+def test_runs_built_by_hand_are_held_to_what_the_reader_makes(sim_runs):
+    table = sim_runs.table.copy()
+    for runs, words in [(bs.Runs(table.assign(loss=np.where(table.index == 3, np.nan, table["loss"]))), "column 'loss'"),
+                        (bs.Runs(table.drop(columns=["domain", "task"])), "lacks column(s) ['domain', 'task']"),
+                        (bs.Runs(table["loss"]), "bs.Runs holding a DataFrame")]:
+        with pytest.raises(bs.InputError, match=re.escape(words) + ".*bs.read_runs"):
+            bs.fit(runs, draws=10, tune=10, chains=1)
+
+
 def test_an_input_that_never_varies_is_named_before_sampling(sim_runs):
     from bayes_scaling.result.checks import warn_constant_inputs
 

@@ -125,7 +125,7 @@ def fit_from(args: argparse.Namespace, runs: Runs, spec: ModelSpec) -> Fit:
     from ..result.estimator import fit
 
     stop_if_interrupted("sampling")
-    from ..data.runs import require_runs, require_sizes
+    from ..data.requirements import require_runs, require_sizes
     from ..model import check_groups
 
     for name in spec.law_obj.inputs:  # refusals are the one line of an error, before any progress line
@@ -273,7 +273,7 @@ def _backtest_data(args: argparse.Namespace, inputs: tuple[str, ...]) -> Runs | 
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:
-    from ..data.runs import require_sizes
+    from ..data.requirements import require_sizes
     from ..model import check_groups
     from ..result.storage import atomic_path, check_writable
     from ..validation.backtest import backtest

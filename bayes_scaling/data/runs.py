@@ -207,54 +207,6 @@ def read_runs(
     return Runs(table, float(compute_factor), source or default_source, ("params",) if filled else ())
 
 
-def require_runs(runs: Runs, n_parameters: int, law: str) -> None:
-    """Refuse to fit a law with as many parameters as runs (or more).
-
-    Raises
-    ------
-    InputError
-        If ``len(runs) <= n_parameters``.
-    """
-    if len(runs) <= n_parameters:
-        raise InputError(
-            f"{len(runs)} runs cannot determine the {n_parameters} parameters of the '{law}' law; "
-            f"give at least {n_parameters + 1} runs"
-        )
-
-
-def require_sizes(runs: Runs, inputs: Sequence[str], law: str) -> None:
-    """Refuse a law that reads model sizes for runs that give none (``params`` in :attr:`Runs.filled`:
-    learning curves read without a params column).
-
-    Raises
-    ------
-    InputError
-        Naming the law, the missing column and the laws that need no model size.
-    """
-    if "params" in inputs and "params" in runs.filled:
-        raise InputError(f"the '{law}' law reads each run's model size, but these runs give none (no params "
-                         "column): give the table a params column, or fit a law of one curve in tokens "
-                         "(specs curve_power, saturating, bnsl, m4)")
-
-
-def require_groups(runs: Runs, level: str, minimum: int = 2) -> None:
-    """Refuse a pooling level at which some group has fewer than ``minimum`` runs.
-
-    Raises
-    ------
-    InputError
-        Naming the groups that are too small.
-    """
-    counts = runs.table[level].value_counts()
-    small = counts[counts < minimum]
-    if len(small):
-        names = ", ".join(f"'{g}' ({n} run{'s' if n != 1 else ''})" for g, n in small.items())
-        raise InputError(
-            f"{level} group(s) {names} have fewer than {minimum} runs: a parameter pooled by "
-            f"{level} cannot be estimated from them; add runs or pool that parameter at a coarser level"
-        )
-
-
 def _require_columns(table: pd.DataFrame, columns: list[str]) -> None:
     """params with tokens or compute, or compute alone (laws in C), and loss."""
     compute_only = "compute" in table and "params" not in table and "tokens" not in table

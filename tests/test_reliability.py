@@ -125,6 +125,15 @@ def test_a_checkpoint_table_is_read_as_a_table_of_runs_is(tmp_path, capsys, text
     one_error(code, err, words)
 
 
+def test_a_report_writes_all_of_its_files_or_none(tmp_path, capsys, fit_file):
+    (tmp_path / "r.md").write_text("an earlier report")
+    (tmp_path / "r.tex").mkdir()  # its LaTeX table cannot be written
+    code, _, err = run(capsys, "report", fit_file, "--out", tmp_path / "r.md")
+    one_error(code, err, "cannot write", "r.tex")
+    assert (tmp_path / "r.md").read_text() == "an earlier report"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.md", "r.tex"]  # no temporary file left
+
+
 def test_a_report_named_tex_is_refused(tmp_path, capsys, fit_file):
     code, _, err = run(capsys, "report", fit_file, "--out", tmp_path / "r.tex")
     one_error(code, err, "give a .md path")

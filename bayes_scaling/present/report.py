@@ -24,7 +24,8 @@ from ..defaults import REPORT_COMPUTE
 from ..errors import InputError, QueryError
 from ..result.fit import Fit, package_version
 from ..result.intervals import DEFAULT_PROB, check_prob
-from .figures import figure, report_figures, save_figure
+from .figures import figure, report_figures
+from .files import write_all
 from .text import describe
 
 #: Budgets (FLOPs) the report gives the allocation at when none are asked for.
@@ -382,17 +383,13 @@ def write_report(
     compute = [float(c) for c in compute]
     if not compute or not all(np.isfinite(c) and c > 0 for c in compute):
         raise QueryError(f"compute budgets must be positive and finite, got {compute}")
-    written: list[Path] = []
-    links: dict[str, str] = {}
-    if figures:
-        for kind in report_figures(fit):
-            path = out.with_name(f"{out.stem}_{kind}.png")
-            written.append(save_figure(figure(fit, kind, prob=prob, compute=compute), path))
-            links[kind] = path.name
+    paths = {kind: out.with_name(f"{out.stem}_{kind}.png") for kind in (report_figures(fit) if figures else [])}
+    drawn = {path: figure(fit, kind, prob=prob, compute=compute) for kind, path in paths.items()}
     tex = out.with_suffix(".tex")
-    out.write_text(report_markdown(fit, compute, prob, links, fit_path, latex_file=tex.name))
-    tex.write_text(latex_table(fit, compute, prob))
-    return [out, tex, *written]
+    links = {kind: path.name for kind, path in paths.items()}
+    texts = {out: report_markdown(fit, compute, prob, links, fit_path, latex_file=tex.name),
+             tex: latex_table(fit, compute, prob)}
+    return write_all(texts, drawn)  # every destination checked first, each written atomically
 
 
 __all__ = ["DEFAULT_COMPUTE", "latex_table", "report_markdown", "write_report"]

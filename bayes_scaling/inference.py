@@ -87,7 +87,8 @@ class SamplerSettings:
         check_backend(self.backend)
         for name in ("draws", "tune", "chains", "seed"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer, float)) or float(value) != int(value):
+            if (isinstance(value, bool) or not isinstance(value, (int, np.integer, float))
+                    or isinstance(value, float) and not value.is_integer()):  # a large int is whole, as a float may not be
                 raise BackendError(f"{name} must be a whole number, got {value!r}")
         for name in ("draws", "tune", "chains"):
             if int(getattr(self, name)) < 1:

@@ -134,3 +134,8 @@ def test_the_structural_switch_is_true_or_false(sim_fit, value):
                 lambda: P.compute_for_target(sim_fit, 2.0, 0.9, structural=value)):
         with pytest.raises(bs.QueryError, match="structural is True or False"):
             ask()
+
+
+def test_a_target_reached_only_far_below_the_runs_is_refused(sim_fit):
+    with pytest.raises(bs.QueryError, match="decades below the smallest fitted run"):
+        P.compute_for_target(sim_fit, [2.0, 100.0], 0.9)

@@ -275,6 +275,12 @@ def test_read_arguments_out_of_range(capsys, fit_file):
         one_error(code, err, words)
 
 
+def test_a_seed_as_large_as_an_int64_is_a_whole_number():
+    bs.SamplerSettings(seed=2**63 - 1).check()  # as a float it rounds up to 2**63: not "whole"
+    with pytest.raises(bs.BackendError, match="whole number"):
+        bs.SamplerSettings(seed=1.5).check()
+
+
 def test_version(capsys):
     code, out, _ = run(capsys, "--version")
     assert code == 0 and out.strip() == f"bayes-scaling {bs.__version__}"

@@ -23,7 +23,7 @@ import pandas as pd
 import xarray as xr
 from scipy import special
 
-from ..data.reach import reach, reach_warnings
+from ..data.reach import MAX_DECADES_BELOW, reach, reach_warnings
 from ..errors import DataWarning, QueryError, require_bool
 from ..structural import mixing_scales, structural_extra
 from .beyond import StructuralLoss, law_params, with_structural
@@ -274,12 +274,26 @@ def compute_for_target(fit: Fit, loss: float | Sequence[float], prob: float | Se
     """
     draws = with_structural(fit, Draws.from_fit(fit)) if require_bool(structural, "structural") else Draws.from_fit(fit)
     ds = target_from_draws(draws, loss, prob, max_params, max_tokens, max_compute)
+    _refuse_below_runs(fit, ds)
     ds.attrs["structural"] = int(structural and fit.spec.discrepancy.active)
     found = {name: np.ravel(ds[name].values) for name in ("budget", "params", "tokens") if name in ds}
     found = {k: v[np.isfinite(v)] for k, v in found.items()}
     distances = reach(fit.runs, compute=found.get("budget"), params=found.get("params"), tokens=found.get("tokens"))
     ds.attrs.update(reach=distances, warnings=reach_warnings(distances, "the target"))
     return ds
+
+
+def _refuse_below_runs(fit: Fit, ds: xr.Dataset) -> None:
+    """A QueryError for a target reached only far below the runs' compute, where the law was never observed
+    (as :func:`bayes_scaling.data.reach.check_budget` refuses such a budget)."""
+    smallest = float(fit.runs.column("compute").min())
+    below = np.log10(smallest / ds["budget"])
+    if bool((below > MAX_DECADES_BELOW + 1e-9).any()):
+        where = below.where(below == below.max(), drop=True)
+        x = float(where["target"].values.ravel()[0])
+        raise QueryError(f"target loss {x:.4g} is reached {float(below.max()):.1f} decades below the smallest fitted "
+                         f"run ({smallest:.4g} FLOPs), where the law was never observed: ask for a loss the runs "
+                         "reach or beat, or fit runs at that scale")
 
 
 def convolved_noise(fit: Fit, noise: dict[str, xr.DataArray], points: pd.DataFrame) -> dict[str, xr.DataArray]:

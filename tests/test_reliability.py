@@ -643,3 +643,24 @@ def test_read_commands_say_what_a_prediction_beyond_the_runs_adds_and_its_record
     assert code == 0 and "loss_pred beyond the runs adds the law's structural error" in out
     code, out, _ = run(capsys, "predict", fit_file, "--params", "1e9", "--tokens", "2e10")
     assert code == 0 and "structural error" not in out  # inside the runs nothing is added
+
+
+def test_api_arguments_of_the_wrong_kind_are_the_library_s_errors(sim_fit, sim_runs):
+    from bayes_scaling.decisions import planning as P
+
+    table = sim_runs.table[["params", "tokens", "loss"]]
+    cases = [
+        (lambda: bs.read_runs(table, compute_factor="6"), bs.InputError, "compute_factor must be a positive number"),
+        (lambda: bs.read_runs(table, columns=["params"]), bs.InputError, "columns maps the table's names"),
+        (lambda: sim_fit.predict(params=[7e10, [1e9]], tokens=[1.4e12, 1e10]), bs.QueryError, "must be numbers"),
+        (lambda: sim_fit.predict(params=np.full((2, 2), 7e10), tokens=np.full((2, 2), 1e12)), bs.QueryError,
+         "an array of shape (2, 2)"),
+        (lambda: P.compute_for_target(sim_fit, loss=[2.3, [2.4]]), bs.QueryError, "one or more positive numbers"),
+        (lambda: P.plan(sim_fit, 1e21, objective="quantile", q="high"), bs.QueryError, "strictly between 0 and 1"),
+        (lambda: P.plan("fit.nc", 1e21), bs.QueryError, "computed from a fit (bs.fit or bs.load_fit), got str"),
+        (lambda: bs.interval_table([1, 2, 3]), bs.QueryError, "summarises xarray draws"),
+        (lambda: sim_fit.save(5), bs.FitFileError, "saved to a path, got int"),
+    ]
+    for ask, error, words in cases:
+        with pytest.raises(error, match=re.escape(words)):
+            ask()

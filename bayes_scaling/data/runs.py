@@ -165,9 +165,12 @@ def read_runs(
         label used in two domains.
     """
     frame, default_source = as_frame(data)
+    if columns is not None and not isinstance(columns, Mapping):
+        raise InputError(f"columns maps the table's names to ours, e.g. {{'Model Size': 'params'}}, got {columns!r}")
     frame = rename_columns(clean_columns(frame), columns or {}, (*NUMERIC, *OPTIONAL, *LABELS))
     frame = frame.rename(columns={a: c for a, c in ALIASES.items() if a in frame.columns and c not in frame.columns})
-    if not np.isfinite(compute_factor) or compute_factor <= 0:
+    if (isinstance(compute_factor, bool) or not isinstance(compute_factor, (int, float, np.number))
+            or not np.isfinite(compute_factor) or compute_factor <= 0):
         raise InputError(f"compute_factor must be a positive number, got {compute_factor!r}")
     table = pd.DataFrame(index=pd.RangeIndex(len(frame)))
     for name in NUMERIC + OPTIONAL:

@@ -53,7 +53,12 @@ class Draws:
 
     @classmethod
     def from_fit(cls, fit: Fit) -> Draws:
-        """The draws of a fit at its finest level, with its noise and compute factor."""
+        """The draws of a fit at its finest level, with its noise and compute factor (a QueryError for
+        anything but a :class:`~bayes_scaling.Fit`, such as a path: load it with ``bs.load_fit``)."""
+        from ..result.fit import Fit
+
+        if not isinstance(fit, Fit):
+            raise QueryError(f"this answer is computed from a fit (bs.fit or bs.load_fit), got {type(fit).__name__}")
         post = fit.posterior
         noise = {n: post[n] for n in NOISE_VARS if n in post}
         return cls(fit.law, fit.sampled(), fit.pivots_at(), noise, float(fit.runs.compute_factor))
@@ -114,7 +119,10 @@ class FixedInputs:
 
 def positive_1d(values: Any, name: str, dim: str) -> xr.DataArray:
     """One or more positive finite values as a DataArray along ``dim`` (its own coordinate)."""
-    arr = np.atleast_1d(np.asarray(values, dtype=float))
+    try:
+        arr = np.atleast_1d(np.asarray(values, dtype=float))
+    except (TypeError, ValueError):  # text, or nested lists of unequal lengths
+        raise QueryError(f"{name} must be one or more positive numbers, got {values!r}") from None
     if arr.ndim != 1 or arr.size == 0:
         raise QueryError(f"give one or more values of {name}")
     if not np.all(np.isfinite(arr)) or np.any(arr <= 0):
@@ -124,7 +132,10 @@ def positive_1d(values: Any, name: str, dim: str) -> xr.DataArray:
 
 def probability(value: Any, name: str, dim: str | None = None) -> float | xr.DataArray:
     """A probability strictly inside (0, 1): one float, or (with ``dim``) a DataArray of them."""
-    arr = np.atleast_1d(np.asarray(value, dtype=float))
+    try:
+        arr = np.atleast_1d(np.asarray(value, dtype=float))
+    except (TypeError, ValueError):
+        raise QueryError(f"{name} must lie strictly between 0 and 1, got {value!r}") from None
     if arr.ndim != 1 or arr.size == 0 or not np.all(np.isfinite(arr)) or np.any((arr <= 0) | (arr >= 1)):
         raise QueryError(f"{name} must lie strictly between 0 and 1, got {np.ravel(arr).tolist()}")
     if dim is None:

@@ -220,8 +220,8 @@ def plan(fit: Fit, budget: float | Sequence[float], objective: str = "mean", q: 
     ``attrs["reach"]`` holds the decades beyond the fitted runs and ``attrs["warnings"]`` says where
     the plan extrapolates (also raised as :class:`~bayes_scaling.ExtrapolationWarning`).
     """
-    check_budget(fit.runs, budget)
     draws = with_structural(fit, Draws.from_fit(fit)) if require_bool(structural, "structural") else Draws.from_fit(fit)
+    check_budget(fit.runs, budget)
     fixed = unique_input(fit.law, unique_tokens)
     if fixed:
         draws = replace(draws, law=FixedInputs(fit.law, fixed))

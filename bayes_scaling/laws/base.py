@@ -142,16 +142,18 @@ class Law:
 
         given = {n: v for n, v in (("params", params), ("tokens", tokens), ("compute", compute), ("unique_tokens", unique))
                  if v is not None}
-        flags = [n for n, v in given.items() if isinstance(v, bool | np.bool_)
-                 or (isinstance(v, np.ndarray | list | tuple) and np.asarray(v).dtype == bool)]
+        try:
+            flags = [n for n, v in given.items() if isinstance(v, bool | np.bool_)
+                     or (isinstance(v, np.ndarray | list | tuple) and np.asarray(v).dtype == bool)]
+            arrays = {n: np.atleast_1d(np.asarray(v, dtype=float)) for n, v in given.items()}
+        except (TypeError, ValueError):  # text, or nested lists of unequal lengths
+            raise QueryError(f"params, tokens, compute and unique_tokens must be numbers, got {given}") from None
         if flags:
             raise QueryError(f"{flags[0]} must be numbers, got True/False")
-        try:
-            arrays = {n: np.atleast_1d(np.asarray(v, dtype=float)) for n, v in given.items()}
-        except (TypeError, ValueError):
-            raise QueryError(f"params, tokens, compute and unique_tokens must be numbers, got {given}") from None
         for name, values in arrays.items():
-            if values.ndim != 1 or not values.size or not np.all(np.isfinite(values)) or np.any(values <= 0):
+            if values.ndim != 1:
+                raise QueryError(f"{name} must be one number or a list of numbers, got an array of shape {values.shape}")
+            if not values.size or not np.all(np.isfinite(values)) or np.any(values <= 0):
                 raise QueryError(f"{name} must be positive finite numbers, got {np.ravel(values).tolist()}")
         if "params" in arrays and not {"params", "compute"} & set(self.inputs):
             raise QueryError(f"the '{self.name}' law is a curve in {' and '.join(self.inputs)}: it reads no params")

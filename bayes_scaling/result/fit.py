@@ -351,7 +351,6 @@ class Fit:
         The write is atomic: a temporary file beside ``path`` is flushed and renamed over it, so an
         interrupted save leaves any previous file at ``path`` as it was.
         """
-        path = Path(path)
         tree = self.idata.copy()
         tree["runs"] = xr.DataTree(self.runs.to_dataset())
         tree.attrs.update(self.provenance())

@@ -47,6 +47,8 @@ def interval_table(draws: xr.Dataset | xr.DataArray, prob: float = DEFAULT_PROB)
     """
     if isinstance(draws, xr.DataArray):
         draws = draws.to_dataset(name=draws.name or "value")
+    if not isinstance(draws, xr.Dataset):
+        raise QueryError(f"interval_table summarises xarray draws with dims (chain, draw), got {type(draws).__name__}")
     prob = check_prob(prob)
     tails = [(1.0 - prob) / 2.0, (1.0 + prob) / 2.0]
     frames = []

@@ -127,8 +127,10 @@ def write_tree(tree: xr.DataTree, path: str | Path, checksums: bool = True) -> P
     Raises
     ------
     FitFileError
-        The destination cannot be written.
+        The destination cannot be written, or is not a path.
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise FitFileError(f"a fit is saved to a path, got {type(path).__name__}")
     path = Path(path)
     if path.is_dir():
         raise FitFileError(f"cannot write {path}: it is a directory")

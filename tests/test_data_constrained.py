@@ -196,6 +196,8 @@ def test_plan_under_a_unique_data_budget(datablations_fit, tmp_path):
     assert float(tight["objective"].values.ravel()[0]) > float(loose["objective"].values.ravel()[0])
     plain = bs.plan(fit, [1e22])
     np.testing.assert_allclose(loose["params"].values, plain["params"].values, rtol=1e-3)
+    exact = bs.plan(fit, [1e22], unique_tokens=1e10, structural=False)  # 1e22 lies just above the runs' compute
+    assert tight.attrs["structural"] == 1 and float(tight["objective"][0]) != float(exact["objective"][0])
     path = fit.save(tmp_path / "dc.nc")
     out = subprocess.run([sys.executable, "-m", "bayes_scaling.cli", "plan", str(path), "--budget", "1e22",
                           "--unique-tokens", "1e10", "--json"], capture_output=True, text=True, check=True)

@@ -228,6 +228,16 @@ def test_runs_built_by_hand_are_held_to_what_the_reader_makes(sim_runs):
             bs.fit(runs, draws=10, tune=10, chains=1)
 
 
+def test_one_run_decades_away_from_every_other_is_named(sim_runs):
+    table = sim_runs.table[["params", "tokens", "loss"]].copy()
+    table.loc[3, "params"] = 1e200
+    with pytest.warns(bs.DataWarning, match=r"column 'params' is 1e\+200 in row 3, \d+ decades above the next largest"):
+        bs.read_runs(table)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", bs.DataWarning)
+        bs.read_runs(sim_runs.table[["params", "tokens", "loss"]])
+
+
 def test_an_input_that_never_varies_is_named_before_sampling(sim_runs):
     from bayes_scaling.result.checks import warn_constant_inputs
 

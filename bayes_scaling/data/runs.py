@@ -39,6 +39,8 @@ DEFAULT_GROUP = "all"
 MAX_LOSS = 30.0
 #: Smallest plausible largest model / token count when counts are given raw.
 MIN_PLAUSIBLE_COUNT = 1_000.0
+#: Decades between one run's value and every other's beyond which the reader warns of a typo.
+ISOLATED_DECADES = 3.0
 #: Decades a given compute may differ from k·params·tokens unnamed (attention FLOPs: under 2x).
 COMPUTE_SLACK = 0.5
 
@@ -196,6 +198,7 @@ def read_runs(
     for name in [*(c for c in NUMERIC if c in table), *(c for c in OPTIONAL if c in table)]:
         _check_values(table[name], name)
     _check_unique(table)
+    _warn_isolated(table)
     if check_units:
         _check_units(table.drop(columns=["params", "tokens"], errors="ignore") if curve else table)
     if all_three and not filled:
@@ -298,6 +301,21 @@ def _check_units(table: pd.DataFrame) -> None:
             f"column 'loss' reaches {largest:g}: that looks like a percentage or a scaled loss; "
             "give loss in nats (cross-entropy) or error as a fraction in (0, 1]"
         )
+
+
+def _warn_isolated(table: pd.DataFrame) -> None:
+    """Warn of a run whose size or loss lies more than :data:`ISOLATED_DECADES` from every other run's
+    (1e200 parameters among runs of 1e9): a typo or a unit slip, which would also silence the
+    warnings of answers beyond the data."""
+    for name in [c for c in (*NUMERIC, *OPTIONAL) if c in table and c != "budget"]:
+        x = np.log10(table[name].to_numpy(dtype=float))
+        if x.size < 3:
+            continue
+        order = np.argsort(x)
+        for i, j, side in ((order[-1], order[-2], "above the next largest"), (order[0], order[1], "below the next smallest")):
+            if abs(x[i] - x[j]) > ISOLATED_DECADES:
+                warnings.warn(f"column '{name}' is {table[name].iloc[i]:.4g} in row {int(i)}, {abs(x[i] - x[j]):.0f} decades "
+                              f"{side} ({table[name].iloc[j]:.4g}): a typo or a unit slip?", DataWarning, stacklevel=4)
 
 
 def _check_compute(table: pd.DataFrame, k: float) -> None:

@@ -60,6 +60,8 @@ class StructuralLoss:
         d = 0.0
         for axis, lo in self.lo.items():
             value = x[axis] if axis in x else x[self._law.follows[axis]]  # unique tokens follow tokens
+            if axis == "unique_tokens":  # a run sees at most the tokens it trains on: a larger budget is unused
+                value = np.minimum(value, x["tokens"])
             d = np.maximum(d, log_distance(value, lo, self.hi[axis], self.span))
         return d * (d > EDGE_DECADES)
 

@@ -224,7 +224,7 @@ def plan(fit: Fit, budget: float | Sequence[float], objective: str = "mean", q: 
     check_budget(fit.runs, budget)
     fixed = unique_input(fit.law, unique_tokens)
     if fixed:
-        draws = replace(draws, law=FixedInputs(fit.law, fixed))
+        draws = replace(draws, law=FixedInputs(draws.law, fixed))  # over the structural error, if any
     ds = plan_from_draws(draws, budget, objective, q, max_params, max_tokens, params, n_grid, span)
     if fixed:
         ds["epochs"] = np.maximum(ds["tokens"] / float(unique_tokens), 1.0)

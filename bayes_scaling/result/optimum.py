@@ -41,7 +41,7 @@ def optimum_loss_pred(fit: Fit, ds: xr.Dataset, level: str, unique_tokens: float
     if error.active:
         points = pd.DataFrame({k: ds[k].broadcast_like(log_l).transpose(*log_l.dims).values.ravel()
                                for k in ("params", "tokens", "compute")})
-        points["unique_tokens"] = points["tokens"] if unique_tokens is None else float(unique_tokens)
+        points["unique_tokens"] = np.minimum(points["tokens"], np.inf if unique_tokens is None else float(unique_tokens))
         d = error.distance_to(fit.runs.table, points, fit.law.distance_inputs, False).reshape(log_l.shape)
         tau = growth_draws(error.scale, error.spread, log_l.shape[0] * log_l.shape[1], fit.settings.seed)
         tau = tau.reshape(log_l.shape[:2] + (1,) * (log_l.ndim - 2))

@@ -210,15 +210,42 @@ def plan(fit: Fit, budget: float | Sequence[float], objective: str = "mean", q: 
          span: float = DEFAULT_SPAN, unique_tokens: float | None = None, structural: bool = True) -> xr.Dataset:
     """Risk-aware allocation of each compute budget for a :class:`~bayes_scaling.Fit`.
 
-    See :func:`plan_from_draws` for the parameters and the returned Dataset. ``unique_tokens`` (a
-    law that reads it, such as ``data_constrained``) holds the unique data fixed: tokens beyond it
-    repeat it, and the Dataset gains ``epochs`` = max(D/U_D, 1). With ``structural`` (default) the
-    loss beyond the fitted runs carries the spec's structural error
-    (:func:`bayes_scaling.decisions.beyond.with_structural`), so the objective charges for how far an
-    allocation reaches; ``attrs["structural"]`` says whether it did. A budget far below
-    every fitted run is refused (:func:`bayes_scaling.data.reach.check_budget`); the Dataset's
-    ``attrs["reach"]`` holds the decades beyond the fitted runs and ``attrs["warnings"]`` says where
-    the plan extrapolates (also raised as :class:`~bayes_scaling.ExtrapolationWarning`).
+    Parameters
+    ----------
+    fit : Fit
+        A fit of a law with an N/D split.
+    budget : float or sequence of float
+        Budgets C = k·N·D in FLOPs.
+    objective : {"mean", "quantile", "cvar"}
+        E[L], the q-quantile of L, or the mean of L over the worst 1 − q of draws.
+    q : float
+        Level of the quantile or CVaR, in (0, 1).
+    max_params, max_tokens : float, optional
+        Upper limits on N (memory) and D (data).
+    params : float or sequence of float, optional
+        A fixed N (one, or one per budget), only evaluated.
+    n_grid, span : optional
+        The grid of N the loss curve is evaluated on (see :func:`plan_from_draws`).
+    unique_tokens : float, optional
+        For a law that reads it (``data_constrained``): the unique data, held fixed; tokens beyond
+        it repeat it, and the Dataset gains ``epochs`` = max(D/U_D, 1).
+    structural : bool
+        Give the loss beyond the fitted runs the spec's structural error
+        (:func:`bayes_scaling.decisions.beyond.with_structural`), so the objective charges for how
+        far an allocation reaches (default); False plans on the law's loss alone.
+
+    Returns
+    -------
+    xarray.Dataset
+        As :func:`plan_from_draws`. ``attrs["structural"]`` says whether the loss carried the error,
+        ``attrs["reach"]`` holds the decades beyond the fitted runs and ``attrs["warnings"]`` says
+        where the plan extrapolates (also raised as :class:`~bayes_scaling.ExtrapolationWarning`).
+
+    Raises
+    ------
+    QueryError
+        A budget far below every fitted run (:func:`bayes_scaling.data.reach.check_budget`), and
+        every refusal of :func:`plan_from_draws`.
     """
     draws = with_structural(fit, Draws.from_fit(fit)) if require_bool(structural, "structural") else Draws.from_fit(fit)
     check_budget(fit.runs, budget)

@@ -266,11 +266,34 @@ def compute_for_target(fit: Fit, loss: float | Sequence[float], prob: float | Se
                        max_compute: float = DEFAULT_MAX_COMPUTE, structural: bool = True) -> xr.Dataset:
     """Smallest compute reaching L <= ``loss`` with probability >= ``prob`` for a Fit.
 
-    See :func:`target_from_draws` for the returned Dataset (dims ``target, prob``). With ``structural``
-    (default) L beyond the fitted runs carries the spec's structural error, as a plan's does
-    (:func:`bayes_scaling.decisions.beyond.with_structural`); ``attrs["structural"]`` says whether it
-    did. ``attrs["reach"]`` holds the decades beyond the fitted runs of the compute, N and D found,
-    and ``attrs["warnings"]`` says where they extrapolate.
+    Parameters
+    ----------
+    fit : Fit
+        A fit of a law with an N/D split.
+    loss : float or sequence of float
+        Target losses (dim ``target``).
+    prob : float or sequence of float
+        Required probabilities P(L <= loss), in (0, 1) (dim ``prob``).
+    max_params, max_tokens : float, optional
+        Upper limits on N and D.
+    max_compute : float
+        The largest budget searched, in FLOPs.
+    structural : bool
+        Give L beyond the fitted runs the spec's structural error, as a plan does
+        (:func:`bayes_scaling.decisions.beyond.with_structural`; default); False: the law alone.
+
+    Returns
+    -------
+    xarray.Dataset
+        As :func:`target_from_draws` (dims ``target, prob``). ``attrs["structural"]`` says whether L
+        carried the error, ``attrs["reach"]`` holds the decades beyond the fitted runs of the
+        compute, N and D found, and ``attrs["warnings"]`` says where they extrapolate.
+
+    Raises
+    ------
+    QueryError
+        A target no budget up to ``max_compute`` reaches, one below the irreducible loss or beyond
+        the limits, or one reached only far below the runs' compute.
     """
     draws = with_structural(fit, Draws.from_fit(fit)) if require_bool(structural, "structural") else Draws.from_fit(fit)
     ds = target_from_draws(draws, loss, prob, max_params, max_tokens, max_compute)

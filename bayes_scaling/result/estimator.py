@@ -63,7 +63,7 @@ def fit(
         beyond the runs, not the posterior.
     sampler : SamplerSettings, optional
         How to sample (default ``SamplerSettings()``: nutpie's NUTS, 4 chains x 1000 draws after 1000
-        warm-up, seed 0).
+        warm-up, seed 1).
     backend, draws, tune, chains, seed, target_accept : optional
         Override single fields of ``sampler``.
     progressbar : bool

@@ -279,6 +279,8 @@ def parse_pooling(text: str) -> dict[str, str]:
             raise SpecError(f"--pool items look like alpha=domain; got '{item}'")
         if level.strip() not in POOLING_LEVELS:
             raise SpecError(f"unknown pooling level '{level.strip()}' for '{name.strip()}'; levels are {list(POOLING_LEVELS)}")
+        if name.strip() in levels:
+            raise SpecError(f"pool names '{name.strip()}' twice ({levels[name.strip()]} and {level.strip()}): give one level")
         levels[name.strip()] = level.strip()
     if not levels:
         raise SpecError("pool is empty: give items such as alpha=domain, or leave it out")

@@ -674,3 +674,17 @@ def test_api_arguments_of_the_wrong_kind_are_the_library_s_errors(sim_fit, sim_r
     for ask, error, words in cases:
         with pytest.raises(error, match=re.escape(words)):
             ask()
+
+
+def test_quiet_slips_in_options_are_refused(sim_fit, sim_runs):
+    from bayes_scaling.decisions import planning as P
+    from bayes_scaling.design.approach2 import isoflop_table
+    from bayes_scaling.spec import parse_pooling
+
+    with pytest.raises(bs.SpecError, match="pool names 'alpha' twice"):
+        parse_pooling("alpha=domain,alpha=shared")
+    with pytest.raises(bs.QueryError, match="n_grid must be a whole number"):
+        P.plan(sim_fit, 1e21, n_grid=10.5)
+    for tolerance in (-1, 0, 1.5):
+        with pytest.raises(bs.InputError, match="tolerance is the decades"):
+            isoflop_table(sim_runs, tolerance=tolerance)

@@ -1,9 +1,11 @@
 """How far an answer reaches beyond the fitted runs, in decades of each input.
 
 Every input's distance is signed: positive above the largest fitted value, negative below the
-smallest, zero inside the range. An answer outside the range gets an :class:`ExtrapolationWarning`;
-a budget far below every run (where the law was never observed and small-scale effects dominate)
-is refused as too small.
+smallest, zero inside the range. An answer outside the range says so: its ``attrs["reach"]`` holds
+the distances and ``attrs["warnings"]`` one sentence per input (which the CLI prints, and which
+``plan`` also raises as :class:`ExtrapolationWarning` through :func:`warn_reach`); a budget far
+below every run (where the law was never observed and small-scale effects dominate) is refused as
+too small.
 """
 
 from __future__ import annotations

@@ -112,8 +112,8 @@ def plan_from_draws(
     """
     draws.check(("budget", "n_grid"))
     q = check_objective(objective, q)
-    if int(n_grid) < 3:
-        raise QueryError(f"n_grid must be at least 3, got {n_grid}")
+    if isinstance(n_grid, bool) or not isinstance(n_grid, (int, np.integer)) or n_grid < 3:
+        raise QueryError(f"n_grid must be a whole number of at least 3, got {n_grid!r}")
     try:
         span = float(span)
     except (TypeError, ValueError):

@@ -63,6 +63,8 @@ def isoflop_table(runs: Runs | pd.DataFrame, tolerance: float = TOLERANCE) -> pd
         When the runs hold more than one task (losses of different studies are not comparable), or
         no budget with three sizes is left.
     """
+    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not 0 < tolerance < 1:
+        raise InputError(f"tolerance is the decades within which runs share a budget, in (0, 1), got {tolerance!r}")
     table = (runs.table if isinstance(runs, Runs) else runs).copy()
     tasks = sorted(set(table["task"])) if "task" in table else []
     if len(tasks) > 1:

@@ -313,10 +313,12 @@ def load_spec(spec: str | Path | ModelSpec) -> ModelSpec:
 def read_toml(path: str | Path, what: str) -> dict[str, Any]:
     """Parse a TOML file, or raise a one-line :class:`SpecError` naming ``what`` it is (missing, not TOML)."""
     path = Path(path)
+    if path.is_dir():
+        raise SpecError(f"{what} {path} is a directory, not a TOML file")
     if not path.is_file():
         raise SpecError(f"{what} not found: {path}")
     try:
-        return tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text(encoding="utf-8-sig"))  # a byte-order mark is not TOML's
     except OSError as exc:
         raise SpecError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:

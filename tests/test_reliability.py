@@ -688,3 +688,17 @@ def test_quiet_slips_in_options_are_refused(sim_fit, sim_runs):
     for tolerance in (-1, 0, 1.5):
         with pytest.raises(bs.InputError, match="tolerance is the decades"):
             isoflop_table(sim_runs, tolerance=tolerance)
+
+
+def test_files_of_the_wrong_kind_say_what_they_are(tmp_path, capsys, sim_runs):
+    csv = tmp_path / "runs.csv"
+    sim_runs.table[["params", "tokens", "loss"]].to_csv(csv, index=False)
+    code, _, err = run(capsys, "summary", csv)
+    one_error(code, err, "is not a fit file: it is text (a CSV of runs?")
+    code, _, err = run(capsys, "summary", "/dev/null")
+    one_error(code, err, "is not a regular file")
+    with pytest.raises(bs.InputError, match="is a directory, not a CSV of runs"):
+        bs.read_runs(tmp_path)
+    spec = tmp_path / "bom.toml"
+    spec.write_bytes(b'\xef\xbb\xbflaw = "chinchilla"\n')
+    assert bs.load_spec(spec).law == "chinchilla"  # a byte-order mark from a Windows editor is read

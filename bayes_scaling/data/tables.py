@@ -34,6 +34,8 @@ def as_frame(data: object) -> tuple[pd.DataFrame, str]:
         return data.reset_index(drop=True), "DataFrame"
     if isinstance(data, (str, Path)):
         path = Path(data)
+        if path.is_dir():
+            raise InputError(f"{path} is a directory, not a CSV of runs")
         if not path.is_file():
             raise InputError(f"no such file: {path}")
         try:

@@ -184,15 +184,20 @@ def read_tree(path: str | Path) -> xr.DataTree:
     path = Path(path)
     if path.is_dir():
         raise FitFileError(f"{path} is a directory, not a fit file")
+    if path.exists() and not path.is_file():
+        raise FitFileError(f"{path} is not a regular file (a device or a pipe), not a fit file")
     if not path.is_file():
         raise FitFileError(f"no such fit file: {path}")
     try:
         with open(path, "rb") as handle:
-            handle.read(1)
+            magic = handle.read(8)
     except OSError as exc:
         raise FitFileError(f"cannot read {path}: {exc.strerror or exc}") from None
     if path.stat().st_size == 0:
         raise FitFileError(f"{path} is empty (0 bytes): not a fit file")
+    if not magic.startswith((b"\x89HDF", b"CDF")):  # a fit is NetCDF-4 (HDF5)
+        kind = "text (a CSV of runs? fit it with 'bayes-scaling fit')" if _is_text(magic) else "not NetCDF"
+        raise FitFileError(f"{path} is not a fit file: it is {kind}")
     try:
         with xr.open_datatree(path, engine="h5netcdf") as tree:
             return tree.load()
@@ -200,6 +205,14 @@ def read_tree(path: str | Path) -> xr.DataTree:
         raise FitFileError(f"cannot read {path}: {exc.strerror or exc}") from None
     except Exception as exc:  # noqa: BLE001 -- h5py/netCDF raise many types for a damaged file
         raise FitFileError(f"{path} is not a readable fit file (corrupt or truncated?): {type(exc).__name__}") from None
+
+
+def _is_text(head: bytes) -> bool:
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return all(c >= 32 or c in b"\t\r\n" for c in head)
 
 
 def _canonical(values: np.ndarray) -> bytes:

@@ -211,3 +211,9 @@ def test_design_and_layout_commands(sim_fit, tmp_path):
     pd.DataFrame({"params": [1e8, 2e8], "tokens": [1e9, 5e8], "loss": [3.0, 3.1]}).to_csv(thin, index=False)
     err = _cli("isoflop", str(thin))
     assert err.returncode == 2 and "at least one budget" in err.stderr
+
+
+def test_a_probability_every_draw_agrees_on_is_refused(sim_fit):
+    for threshold, words in ((0.5, "in no posterior draw"), (50.0, "in every posterior draw")):
+        with pytest.raises(bs.QueryError, match=words + ".*nothing for new runs to learn"):
+            design.propose(sim_fit, 3e21, 1e22, "prob", k=2, threshold=threshold, n_sim=32)

@@ -84,7 +84,13 @@ def target_values(fit: Fit, index: np.ndarray, target: str, target_compute: floa
     log_l = law.log_loss(p, {"params": u_plan, "tokens": log_m - u_plan}, piv)
     if target == "loss":
         return log_l / np.log(10), "width"
-    return (log_l <= np.log(threshold)).astype(float), "sd"
+    reached = (log_l <= np.log(threshold)).astype(float)
+    if reached.min() == reached.max():  # every draw agrees: no run can change the answer
+        lo, hi = np.exp(np.quantile(log_l, [0.05, 0.95]))
+        raise QueryError(f"the planned run at {target_compute:.4g} FLOPs reaches loss {threshold:.4g} in "
+                         f"{'every' if reached[0] else 'no'} posterior draw: there is nothing for new runs to learn; "
+                         f"give a threshold the posterior is unsure of (its 90% interval there is [{lo:.4g}, {hi:.4g}])")
+    return reached, "sd"
 
 
 def _moments(fit: Fit, table: pd.DataFrame, index: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:

@@ -702,3 +702,8 @@ def test_files_of_the_wrong_kind_say_what_they_are(tmp_path, capsys, sim_runs):
     spec = tmp_path / "bom.toml"
     spec.write_bytes(b'\xef\xbb\xbflaw = "chinchilla"\n')
     assert bs.load_spec(spec).law == "chinchilla"  # a byte-order mark from a Windows editor is read
+
+
+def test_isoflop_check_refuses_options_for_a_table(capsys, fit_file):
+    code, _, err = run(capsys, "isoflop", fit_file, "--check", "--drop-outliers")
+    one_error(code, err, "--check reads the runs the fit was made from; --drop-outliers apply")

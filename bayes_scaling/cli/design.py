@@ -118,6 +118,9 @@ def cmd_isoflop(args: argparse.Namespace) -> int:
     if args.check:
         if not Path(args.data).is_file():
             raise_input(f"--check needs a fit file; {args.data} is not one")
+        given = [o for o, v in (("--split", args.split), ("--columns", args.columns), ("--drop-outliers", args.drop_outliers)) if v]
+        if given:
+            raise_input(f"--check reads the runs the fit was made from; {', '.join(given)} apply to a table of runs")
         args.fit = args.data
         fitted = load(args)
         runs = fitted.runs
@@ -131,6 +134,8 @@ def cmd_isoflop(args: argparse.Namespace) -> int:
            "diagnostics": ds.attrs["diagnostics"], "optimum": _iso_rows(ds, args.prob)}
     check = check_frontier(fitted, ds, args.prob) if fitted is not None else None
     warnings = [f"isoflop sampler: {p}" for p in ds.attrs["diagnostics"]]
+    if fitted is not None and args.json:  # the text mode prints the fit's own problems after the answer
+        warnings += [f"the fit: {p}" for p in fitted.diagnostics.problems]
     if check is not None:
         warnings += check.attrs["warnings"]
         warnings += [f"the law's N* and Approach 2's disagree at {c:.3g} FLOPs (P(law larger) = {p:.2f})"

@@ -707,3 +707,8 @@ def test_files_of_the_wrong_kind_say_what_they_are(tmp_path, capsys, sim_runs):
 def test_isoflop_check_refuses_options_for_a_table(capsys, fit_file):
     code, _, err = run(capsys, "isoflop", fit_file, "--check", "--drop-outliers")
     one_error(code, err, "--check reads the runs the fit was made from; --drop-outliers apply")
+
+
+def test_an_absurd_budget_is_refused_before_numpy_overflows(capsys, fit_file):
+    code, _, err = run(capsys, "optimal", fit_file, "--compute", "1e300")
+    one_error(code, err, "above 1e+60 FLOPs")

@@ -20,6 +20,8 @@ from . import Law
 
 ITERATIONS = 120  # shrinks a 60-nat bracket below 1e-20
 METHODS = ("auto", "closed", "numeric")
+#: The largest budget (FLOPs) an answer is computed at: far beyond any run, short of overflow.
+MAX_BUDGET = 1e60
 
 
 def compute_grid(compute: float | Sequence[float] | np.ndarray) -> xr.DataArray:
@@ -32,6 +34,9 @@ def compute_grid(compute: float | Sequence[float] | np.ndarray) -> xr.DataArray:
         raise QueryError("give one or more compute budgets (FLOPs)")
     if not np.all(np.isfinite(values)) or np.any(values <= 0):
         raise QueryError(f"compute budgets must be positive and finite, got {values.tolist()}")
+    if np.any(values > MAX_BUDGET):
+        raise QueryError(f"compute budget {values.max():.4g} is above {MAX_BUDGET:.0e} FLOPs, where the arithmetic of a "
+                         "law fitted to today's runs overflows long before it means anything")
     return xr.DataArray(values, dims="compute", coords={"compute": values}, name="compute")
 
 

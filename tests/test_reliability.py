@@ -712,3 +712,15 @@ def test_isoflop_check_refuses_options_for_a_table(capsys, fit_file):
 def test_an_absurd_budget_is_refused_before_numpy_overflows(capsys, fit_file):
     code, _, err = run(capsys, "optimal", fit_file, "--compute", "1e300")
     one_error(code, err, "above 1e+60 FLOPs")
+
+
+def test_options_that_would_be_ignored_are_refused(tmp_path, capsys, sim_runs, sim_fit):
+    csv = tmp_path / "runs.csv"
+    sim_runs.table[["params", "tokens", "loss"]].to_csv(csv, index=False)
+    code, _, err = run(capsys, "fit", csv, "--drop-outliers", "--out", tmp_path / "x.nc")
+    one_error(code, err, "--drop-outliers applies to registered datasets")
+    code, _, err = run(capsys, "backtest", csv, "--resamples", "5")
+    one_error(code, err, "give --baselines too")
+    with pytest.raises(bs.QueryError, match="a loss threshold applies to the 'prob' target, not to 'ratio'"):
+        bs.design.propose(sim_fit, 3e21, 1e22, "ratio", k=2, threshold=2.2)
+    assert not (tmp_path / "x.nc").exists()

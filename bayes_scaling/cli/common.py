@@ -168,6 +168,8 @@ def read_data(source: str, columns: str, drop_outliers: bool, split: str | None 
     if Path(source).exists():
         if split:
             raise InputError("--split and --split-test apply to registered datasets, not to CSV files")
+        if drop_outliers:
+            raise InputError("--drop-outliers applies to registered datasets, which mark their outliers, not to CSV files")
         return read_runs(source, columns=mapping(columns), inputs=inputs)
     if source in datasets.registry():
         if columns.strip():

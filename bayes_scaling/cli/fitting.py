@@ -110,7 +110,7 @@ def _backtest_parser(sub: argparse._SubParsersAction) -> None:
                    help="also score the posterior with an out-of-sample discrepancy learned by a nested backtest "
                         "inside the training runs (RULE: its split; default the same rule as --holdout)")
     p.add_argument("--baselines", action="store_true", help="also score Huber + bootstrap (Chinchilla) or M4 (learning curves)")
-    p.add_argument("--resamples", type=positive_int, default=200, help="bootstrap resamples of the baseline (default 200)")
+    p.add_argument("--resamples", type=positive_int, default=None, help="bootstrap resamples of the baseline (default 200)")
     p.add_argument("--levels", type=probability, nargs="+", default=[0.5, 0.8, 0.9, 0.95], help="interval masses scored")
     p.add_argument("--save", default=None, metavar="CSV",
                    help="also write the per-run rows (method, median, pit, lpd, interval bounds) as a CSV, "
@@ -279,6 +279,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     from ..validation.backtest import backtest
     from ..validation.splits import DEFAULT_HOLDOUT, check_split, split_holdout
 
+    if args.resamples is not None and not args.baselines:
+        raise InputError("--resamples sets the baselines' bootstrap: give --baselines too")
     spec = spec_from(args)
     data = _backtest_data(args, spec.law_obj.inputs)
     if args.save:
@@ -295,7 +297,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
           f"{', with baselines' if args.baselines else ''})...", file=sys.stderr)
     result = backtest(data, spec, holdout=args.holdout, baselines=args.baselines, levels=args.levels,
                       draws=args.draws, tune=args.tune, chains=args.chains, seed=args.seed, backend=args.backend,
-                      n_resamples=args.resamples, discrepancy=args.discrepancy,
+                      n_resamples=200 if args.resamples is None else args.resamples, discrepancy=args.discrepancy,
                       structural=getattr(args, "structural", None))
     if args.save:
         with atomic_path(args.save) as temp:

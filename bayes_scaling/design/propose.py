@@ -67,6 +67,8 @@ def _check(fit: Fit, budget: float, target_compute: float, target: str, k: int, 
             raise QueryError(f"{name} must be a positive number of FLOPs, got {value!r}")
     if target == "prob" and (threshold is None or not np.isfinite(threshold) or threshold <= 0):
         raise QueryError("the 'prob' target needs a positive loss threshold")
+    if target != "prob" and threshold is not None:
+        raise QueryError(f"a loss threshold applies to the 'prob' target, not to '{target}'")
 
 
 def target_values(fit: Fit, index: np.ndarray, target: str, target_compute: float,

@@ -714,7 +714,7 @@ def test_an_absurd_budget_is_refused_before_numpy_overflows(capsys, fit_file):
     one_error(code, err, "above 1e+60 FLOPs")
 
 
-def test_options_that_would_be_ignored_are_refused(tmp_path, capsys, sim_runs, sim_fit):
+def test_table_and_baseline_options_that_would_be_ignored_are_refused(tmp_path, capsys, sim_runs, sim_fit):
     csv = tmp_path / "runs.csv"
     sim_runs.table[["params", "tokens", "loss"]].to_csv(csv, index=False)
     code, _, err = run(capsys, "fit", csv, "--drop-outliers", "--out", tmp_path / "x.nc")

@@ -724,3 +724,16 @@ def test_table_and_baseline_options_that_would_be_ignored_are_refused(tmp_path, 
     with pytest.raises(bs.QueryError, match="a loss threshold applies to the 'prob' target, not to 'ratio'"):
         bs.design.propose(sim_fit, 3e21, 1e22, "ratio", k=2, threshold=2.2)
     assert not (tmp_path / "x.nc").exists()
+
+
+def test_budgets_and_formats_are_named_for_what_they_are(tmp_path, sim_fit, fit_file):
+    with pytest.raises(bs.QueryError, match=re.escape("an array of shape (1, 1)")):
+        sim_fit.optimal(np.array([[1e21]]))
+    with pytest.raises(bs.QueryError, match="give one or more compute budgets"):
+        sim_fit.optimal(None)
+    other = tmp_path / "v2.nc"
+    other.write_bytes(Path(fit_file).read_bytes())
+    with h5py.File(other, "r+") as handle:
+        handle.attrs["format"] = "bayes_scaling.result.fit/2"
+    with pytest.raises(bs.FitFileError, match="cannot read: read it with the version that wrote it"):
+        bs.load_fit(other)

@@ -30,8 +30,10 @@ def compute_grid(compute: float | Sequence[float] | np.ndarray) -> xr.DataArray:
         values = np.atleast_1d(np.asarray(compute, dtype=float))
     except (TypeError, ValueError):
         raise QueryError(f"compute budgets must be numbers (FLOPs), got {compute!r}") from None
-    if values.ndim != 1 or values.size == 0:
+    if compute is None or values.size == 0:
         raise QueryError("give one or more compute budgets (FLOPs)")
+    if values.ndim != 1:
+        raise QueryError(f"compute budgets are one number or a list of numbers, got an array of shape {values.shape}")
     if not np.all(np.isfinite(values)) or np.any(values <= 0):
         raise QueryError(f"compute budgets must be positive and finite, got {values.tolist()}")
     if np.any(values > MAX_BUDGET):

@@ -33,6 +33,9 @@ def load_fit(path: str | Path) -> Fit:
     tree = read_tree(path)
     attrs = tree.attrs
     if attrs.get("format") != FORMAT:
+        if str(attrs.get("format", "")).startswith(FORMAT.split("/")[0] + "/"):
+            raise FitFileError(f"{path} is a bayes_scaling fit in format {attrs['format']!r}, which this version "
+                               f"({FORMAT!r}) cannot read: read it with the version that wrote it")
         raise FitFileError(f"{path} was not written by bayes_scaling (format {attrs.get('format')!r})")
     if CHECKSUM_ATTR not in attrs:
         raise FitFileError(f"{path} has no checksums of its groups: it was written by bayes_scaling 0.1.0 "

@@ -737,3 +737,10 @@ def test_budgets_and_formats_are_named_for_what_they_are(tmp_path, sim_fit, fit_
         handle.attrs["format"] = "bayes_scaling.result.fit/2"
     with pytest.raises(bs.FitFileError, match="cannot read: read it with the version that wrote it"):
         bs.load_fit(other)
+
+
+def test_layout_and_calibrate_refuse_their_budgets_first(capsys):
+    code, _, err = run(capsys, "layout", "--budgets", "1e18", "1e18")
+    one_error(code, err, "budgets must differ")
+    code, _, err = run(capsys, "calibrate", "--compute", "1e5", "--n", "1")
+    one_error(code, err, "budget 1e+05 FLOPs is too small")  # before any simulated fit prints its progress

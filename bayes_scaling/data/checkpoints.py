@@ -91,8 +91,9 @@ def _totals(table: pd.DataFrame, column: str) -> pd.Series:
     bad = values.notna() & (~np.isfinite(values.fillna(1.0)) | (values.fillna(1.0) <= 0))
     if bad.any():
         i = int(np.argmax(bad.to_numpy()))
-        raise InputError(f"column '{column}' must be a positive finite number; it has {table[column].iloc[i]!r} in "
-                         f"row {i}")
+        value = table[column].iloc[i]
+        raise InputError(f"column '{column}' must be a positive finite number; it has "
+                         f"{repr(value) if isinstance(value, str) else value} in row {i}")
     varying = values.groupby(table["curve"], sort=False).nunique() > 1
     if varying.any():
         raise InputError(f"curve {varying.index[varying][0]!r}: {column} must be one value per curve (the run's planned "

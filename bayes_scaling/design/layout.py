@@ -38,6 +38,8 @@ def layout(budgets: Sequence[float], per_budget: int = PER_BUDGET, span: float =
     values = np.atleast_1d(np.asarray(budgets, dtype=float))
     if values.size == 0 or np.any(~np.isfinite(values)) or np.any(values <= 0):
         raise QueryError(f"budgets must be positive numbers of FLOPs, got {values.tolist()}")
+    if np.unique(values).size != values.size:
+        raise QueryError(f"budgets must differ from each other, got {values.tolist()}")
     if int(per_budget) < 3:
         raise QueryError(f"per_budget must be at least 3 (a parabola per budget needs three sizes), got {per_budget}")
     if not np.isfinite(span) or span <= 0:

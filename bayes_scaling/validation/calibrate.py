@@ -30,12 +30,13 @@ import pymc as pm
 import xarray as xr
 from scipy import stats
 
+from ..data.reach import check_budget
 from ..data.runs import Runs, read_runs
 from ..defaults import CHINCHILLA_COMPUTE
 from ..errors import InputError, SamplerWarning
 from ..inference import SamplerSettings
 from ..laws import Law
-from ..laws.allocation import optimal_allocation
+from ..laws.allocation import compute_grid, optimal_allocation
 from ..model import model_pivots
 from ..result.estimator import fit as fit_runs
 from ..result.fit import Fit
@@ -181,18 +182,9 @@ def calibrate(
     InputError
         A pooled spec, a fit of another law, a bad design or arguments, or too many rejected draws.
     """
-    from .simulate import isoflop_design
-
     spec = load_spec(spec)
     law = spec.law_obj
-    if spec.level() != "shared" or spec.noise_pooling != "shared":
-        raise InputError(f"calibrate simulates one group of runs: spec '{spec.name}' pools by group; use a shared spec")
-    if n_datasets < 1 or rank_draws < 1 or bins < 1:
-        raise InputError("n_datasets, rank_draws and bins must be at least 1")
-    levels = tuple(float(p) for p in levels)
-    if not levels or any(not 0 < p < 1 for p in levels):
-        raise InputError(f"levels must lie strictly between 0 and 1, got {list(levels)}")
-    design_runs = _design(isoflop_design() if design is None else design)
+    levels, design_runs = _checked(spec, n_datasets, rank_draws, bins, levels, design, compute)
     frame = design_runs.table[[c for c in ("params", "tokens", "compute") if c in design_runs.table]]
     rng = np.random.default_rng(seed)
     truths, label = _truth_source(spec, design_runs, truth, rng)
@@ -223,6 +215,24 @@ def calibrate(
                 "loss_range": list(loss_range), "design_runs": len(design_runs), "rank_draws": rank_draws}
     return Calibration(coverage, ranks.drop(columns=[c for c in ranks if c.startswith("covered_")]), histogram,
                        spec.name, label, rejected, levels, float(compute), settings)
+
+
+def _checked(spec: ModelSpec, n_datasets: int, rank_draws: int, bins: int, levels: Sequence[float],
+             design: pd.DataFrame | Runs | None, compute: float) -> tuple[tuple[float, ...], Runs]:
+    """The arguments of :func:`calibrate` refused before any simulated fit; the levels and the design runs."""
+    from .simulate import isoflop_design
+
+    if spec.level() != "shared" or spec.noise_pooling != "shared":
+        raise InputError(f"calibrate simulates one group of runs: spec '{spec.name}' pools by group; use a shared spec")
+    if n_datasets < 1 or rank_draws < 1 or bins < 1:
+        raise InputError("n_datasets, rank_draws and bins must be at least 1")
+    levels = tuple(float(p) for p in levels)
+    if not levels or any(not 0 < p < 1 for p in levels):
+        raise InputError(f"levels must lie strictly between 0 and 1, got {list(levels)}")
+    design_runs = _design(isoflop_design() if design is None else design)
+    if spec.law_obj.has_allocation:  # the D*/N* check's budget, as an answer's would be
+        check_budget(design_runs, compute_grid(compute).values)
+    return levels, design_runs
 
 
 def _simulate_dataset(spec: ModelSpec, true: Mapping[str, float], frame: pd.DataFrame, rng: np.random.Generator,

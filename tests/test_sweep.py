@@ -191,6 +191,8 @@ def test_bad_sweep_files_give_one_clear_error(tmp_path, text, message):
     (Job("chinchilla_sim", "kaplan", priors={"E": {"dist": "Normal", "mu": 0, "sigma": 1}}), bs.SpecError),
     (Job("chinchilla_sim", "chinchilla", holdout="flops:0.2"), bs.SpecError),
     (Job("chinchilla_sim", "chinchilla", draws=0), bs.BackendError),
+    (Job("chinchilla_sim", "chinchilla", seed=-1), bs.BackendError),
+    (Job("chinchilla_sim", "chinchilla", target_accept=1.5), bs.BackendError),
 ])
 def test_invalid_jobs_are_refused_before_anything_runs(tmp_path, job, error):
     with pytest.raises(error):
@@ -306,3 +308,8 @@ def test_cli_sweep_resumes_on_an_existing_scheduler(tmp_path, capsys, serial, gr
     assert code == 0 and "3/4 done (3 from earlier runs)" in captured.err
     assert f"4/4 done (3 from earlier runs), 0 failed, 0 running, 0 waiting; last {rerun.key} ok" in captured.err
     assert "chinchilla" in captured.out and "kaplan" in captured.out and "compute:0.2" in captured.out
+
+
+def test_a_fractional_sampler_count_is_refused_not_truncated():
+    with pytest.raises(bs.BackendError, match="draws must be a whole number, got 50.5"):
+        Job("chinchilla_sim", "chinchilla", draws=50.5)

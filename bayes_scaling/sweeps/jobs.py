@@ -80,6 +80,10 @@ class Job:
     tags: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
+        for name in ("seed", "draws", "tune", "chains"):  # 50.5 draws would be cut to 50 below
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not float(value).is_integer():
+                raise BackendError(f"{name} must be a whole number, got {value!r}")
         canonical = {
             "dataset": str(self.dataset), "spec": str(self.spec),
             "pool": {str(k): str(v) for k, v in sorted(dict(self.pool).items())},
@@ -267,8 +271,7 @@ def validate_job(job: Job) -> None:
                         "e.g. 'compute:0.2' (see bayes_scaling.validation.splits.split_holdout)")
     if job.backend not in BACKENDS:
         raise BackendError(f"unknown backend '{job.backend}'; choose one of {', '.join(BACKENDS)}")
-    if min(job.draws, job.tune, job.chains) < 1:
-        raise BackendError(f"draws, tune and chains must be at least 1, got {job.draws}, {job.tune}, {job.chains}")
+    job.sampler().check()  # draws, tune and chains at least 1, a seed of 0 or more, target_accept in (0, 1)
 
 
 __all__ = ["Job", "job_runs", "job_spec", "jobs_from_dict", "jobs_from_toml", "validate_job"]

@@ -744,3 +744,8 @@ def test_layout_and_calibrate_refuse_their_budgets_first(capsys):
     one_error(code, err, "budgets must differ")
     code, _, err = run(capsys, "calibrate", "--compute", "1e5", "--n", "1")
     one_error(code, err, "budget 1e+05 FLOPs is too small")  # before any simulated fit prints its progress
+
+
+def test_a_prediction_whose_compute_underflows_is_refused(sim_fit):
+    with pytest.raises(bs.QueryError, match="underflows"):
+        sim_fit.predict(params=1e-300, tokens=1e-300)

@@ -164,11 +164,11 @@ class Law:
         except ValueError:
             raise QueryError("params, tokens and compute must have the same length (or length 1)") from None
         if "params" in arrays and "tokens" in arrays:
-            with np.errstate(over="ignore"):
+            with np.errstate(over="ignore", under="ignore"):
                 implied = k * arrays["params"] * arrays["tokens"]
-            if not np.all(np.isfinite(implied)):
-                raise QueryError(f"compute = {k:g}·params·tokens overflows for params {arrays['params'].tolist()} and "
-                                 f"tokens {arrays['tokens'].tolist()}")
+            if not np.all(np.isfinite(implied) & (implied > 0)):
+                raise QueryError(f"compute = {k:g}·params·tokens {'overflows' if np.any(implied > 0) else 'underflows'} "
+                                 f"for params {arrays['params'].tolist()} and tokens {arrays['tokens'].tolist()}")
             if "compute" in arrays and not np.allclose(arrays["compute"], implied, rtol=1e-3):
                 raise QueryError(f"compute must be {k:g}·params·tokens when all three are given: give two of them")
             arrays.setdefault("compute", implied)

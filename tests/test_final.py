@@ -285,3 +285,16 @@ def test_a_curve_s_total_wins_and_the_fraction_serves_the_others(early_fit):
     final = dict(zip(ds["curve"].values, ds["final"].values, strict=True))
     assert final["r1"] == pytest.approx(TOTAL)
     assert final["r2"] == pytest.approx(ck.seen["r2"] / 0.5)
+
+
+def test_a_saved_curve_fit_keeps_the_planned_lengths_it_was_made_with(tmp_path):
+    from bayes_scaling.result.final import fit_checkpoints
+
+    ck = read_checkpoints(_checkpoints(0.3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bs.SamplerWarning)  # a short run: the lengths are the point here
+        fit = fit_checkpoints(ck, "curve_power", draws=200, tune=300, chains=2, seed=SEED)
+        before = fit.predict_final(ck)
+        after = bs.load_fit(fit.save(tmp_path / "curves.nc")).predict_final()  # no lengths given again
+    np.testing.assert_array_equal(after["final"].values, before["final"].values)
+    np.testing.assert_array_equal(after["loss_pred"].values, before["loss_pred"].values)

@@ -11,6 +11,7 @@ length under its own schedule, which the checkpoints carry (:mod:`bayes_scaling.
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
 
 #: Attribute of a fit's tree (and saved file) holding the curves' learning-rate schedules, as JSON.
 SCHEDULE_ATTR = "lr_schedules"
+#: The root attribute that keeps the planned length of each curve a fit was made with (laws without a schedule).
+PLANNED_ATTR = "planned_lengths"
 SCHEDULE_NOTE = ("the prediction continues each curve as fitted; where a run's learning rate decays to its end "
                  "(cosine), the loss drops faster near the end than an intermediate checkpoint shows, so the "
                  "final loss may be lower than predicted")
@@ -199,6 +202,8 @@ def fit_checkpoints(checkpoints: Checkpoints, spec: str = "curve_power", **optio
     if _reads_schedule(model.law_obj):  # the schedules are kept with the fit, and in its saved file
         kept = checkpoints.schedule.assign(total=checkpoints.total.reindex(checkpoints.schedule.index))
         result.idata.attrs[SCHEDULE_ATTR] = kept.to_json(orient="split", double_precision=15)
+    elif checkpoints.total.notna().any():  # the planned lengths, so a saved fit answers without them again
+        result.idata.attrs[PLANNED_ATTR] = json.dumps({str(k): float(v) for k, v in checkpoints.total.dropna().items()})
     return result
 
 
@@ -227,6 +232,8 @@ def predict_final(fit: Fit, total: Any = None, fraction_seen: Any = None, curves
         _check_schedule_lengths(fit, stored, total, fraction_seen)
     if stored is not None and total is None:  # the planned lengths it was made with
         total = stored["total"]
+    if stored is None and total is None and fraction_seen is None and PLANNED_ATTR in fit.idata.attrs:
+        total = json.loads(fit.idata.attrs[PLANNED_ATTR])
     points = final_points(fit, total, fraction_seen, curves)
     names = list(points.index)
     sampled = {k: (v.sel(task=names) if "task" in v.dims else v) for k, v in fit.sampled("task").items()}

@@ -268,7 +268,8 @@ def decades_beyond(train: pd.DataFrame, points: pd.DataFrame, inputs: tuple[str,
     axes = list(inputs) + (["compute"] if {"params", "tokens"} <= set(inputs) else [])
     out = np.zeros(len(points))
     for axis in axes:
-        x = np.log10(points[axis].to_numpy(dtype=float))
+        x = np.log10((np.minimum(points[axis], points["tokens"]) if axis == "unique_tokens" and "tokens" in points
+                      else points[axis]).to_numpy(dtype=float))  # a run uses at most the tokens it trains on
         lo = np.full(len(points), np.log10(train[axis].min()))
         hi = np.full(len(points), np.log10(train[axis].max()))
         if per_task and "task" in points:

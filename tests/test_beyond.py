@@ -13,6 +13,7 @@ import bayes_scaling as bs
 from bayes_scaling.cli import main
 from bayes_scaling.decisions import planning as P
 from bayes_scaling.decisions.beyond import TZ, StructuralLoss, with_structural
+from bayes_scaling.decisions.target import compute_for_target
 from bayes_scaling.laws import get_law
 from bayes_scaling.structural import decades_beyond, growth_draws
 
@@ -139,3 +140,42 @@ def test_the_structural_switch_is_true_or_false(sim_fit, value):
 def test_a_target_reached_only_far_below_the_runs_is_refused(sim_fit):
     with pytest.raises(bs.QueryError, match="decades below the smallest fitted run"):
         P.compute_for_target(sim_fit, [2.0, 100.0], 0.9)
+
+
+@pytest.mark.filterwarnings("ignore::bayes_scaling.errors.ExtrapolationWarning")
+def test_a_target_is_the_first_budget_that_reaches_it_where_the_error_is_not_monotone(sim_fit):
+    """Just past the largest run the error rises before the law's gains bring the quantile down again,
+    and near its least value a window of budgets can be narrower than any scan's step: the answer is
+    the first budget that reaches the target, whatever max_compute is."""
+    edge = float(sim_fit.runs.table["compute"].max())
+    at_edge = float(P.plan(sim_fit, edge, objective="quantile", q=0.9)["objective"][0])
+    beyond = float(P.plan(sim_fit, edge * 1.3, objective="quantile", q=0.9)["objective"][0])
+    assert beyond > at_edge  # the bump the scan must not step over
+    for max_compute in (1e25, 1e32, 1e40):
+        c = float(compute_for_target(sim_fit, at_edge * (1 + 1e-5), 0.9, max_compute=max_compute)["budget"][0, 0])
+        assert c <= edge * (1 + 1e-6)
+    grid = np.logspace(27, 36, 181)
+    least = P.plan(sim_fit, grid, objective="quantile", q=0.9)["objective"].values
+    x = float(least.min()) * (1 + 2e-6)  # reached only near the least quantile
+    c = float(compute_for_target(sim_fit, x, 0.9)["budget"][0, 0])
+    assert float(P.plan(sim_fit, c, objective="quantile", q=0.9)["objective"][0]) <= x * (1 + 1e-9)
+    assert c <= grid[np.argmax(least <= x)] * 1.01
+
+
+def test_a_run_at_each_task_s_optimum_is_measured_from_that_task_s_runs(sim_runs):
+    """A fit whose tasks have their own ranges: the loss of a run at a task's optimum carries the
+    structural error at that task's distance, as predict gives it there."""
+    import warnings
+
+    table = sim_runs.table.copy()
+    table["task"] = np.where(table["params"] < table["params"].median(), "small", "large")
+    table["domain"] = "all"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a short fit; what is checked is where the error is measured from
+        fit = bs.fit(table, "chinchilla", pool="log_e=task,alpha=task", draws=300, tune=400, chains=2, seed=3)
+        opt = fit.optimal(1e21).sel(task="small", compute=1e21)
+        n, d = (float(opt[k].median()) for k in ("params", "tokens"))
+        pred = fit.predict(params=n, tokens=d).sel(task="small").isel(point=0)
+    assert float(pred["beyond"]) > 0.2  # the small task's runs end well below this budget
+    spread = [float(np.log(a / b).std()) for a, b in ((opt["loss_pred"], opt["loss"]), (pred["loss_pred"], pred["loss_mean"]))]
+    assert spread[0] == pytest.approx(spread[1], rel=0.25)

@@ -302,6 +302,10 @@ def test_the_family_effect_shares_an_offset_within_a_model_size(sim_runs):
     offset = np.log(seen["loss_pred"]).std() - np.log(plain.predict(params=[known], tokens=[tokens])["loss_pred"]).std()
     wider = np.log(new["loss_pred"]).std() - np.log(plain.predict(params=[known * 1.37], tokens=[tokens])["loss_pred"]).std()
     assert float(wider) > 0 and float(wider) > float(offset) - 1e-3  # a new size is at least as uncertain
+    # a run at the compute optimum is a new size too: its loss carries the family's variance, as predict's does
+    spread = [float(np.log(o["loss_pred"] / o["loss"]).std()) for o in (fit.optimal(1e20), plain.optimal(1e20))]
+    sd = float(np.sqrt((post["family_sd"] ** 2).mean()))
+    assert spread[0] > spread[1] and spread[0] ** 2 == pytest.approx(spread[1] ** 2 + sd**2, rel=0.35)
 
 
 def test_within_study_update_of_the_error_scale_follows_its_evidence():

@@ -4,10 +4,13 @@
 L(N, C/(kN)) over N, on [k, max_compute] (also capped at k·max_params·max_tokens), vectorised over
 targets, probabilities and groups. The law's own g is non-increasing in C, but with the structural
 error beyond the runs (:func:`compute_for_target`'s default) it is not: far enough out the error
-grows faster than the law gains. So g is scanned on a grid of :data:`SCAN_POINTS` budgets, and the
-first step that reaches the target is bisected. Before searching it refuses targets no compute can
-reach: at or below the law's irreducible loss with the requested probability, or below the best
-loss within the limits on N and D.
+grows faster than the law gains, and it jumps just past the largest run, where the error starts. So
+g is evaluated at the largest run's compute and at :data:`BEYOND` decades past it, the first step
+that reaches the target is bisected (inside the runs g falls with compute, so one step serves
+there), and where no step reaches it, the least value is refined before the target is refused.
+Before searching it refuses targets no compute can reach: at or below the law's irreducible loss
+with the requested probability (an error that grows with distance does not make ignorance a way to
+reach a loss the law says is out of reach), or below the best loss within the limits on N and D.
 :func:`prob_below_from_draws` gives P(L <= x) for the mean law or, predictively, for an observed run.
 """
 
@@ -25,6 +28,7 @@ from scipy import special
 
 from ..data.reach import MAX_DECADES_BELOW, reach, reach_warnings
 from ..errors import DataWarning, QueryError, require_bool
+from ..search import golden
 from ..structural import mixing_scales, structural_extra
 from .beyond import StructuralLoss, law_params, with_structural
 from .draws import (
@@ -42,8 +46,11 @@ if TYPE_CHECKING:
     from ..result.fit import Fit
 
 BISECTION_ITERATIONS = 50  # log C bracket (<= ~140 nats) to ~1e-13 nats
-#: Budgets, log-spaced from k to max_compute, at which the best quantile is evaluated before bisecting.
-SCAN_POINTS = 24
+#: Decades beyond the largest run at which the best quantile is evaluated before bisecting: dense near
+#: the edge of the runs, where the structural error rises fastest, then every half decade and decade.
+BEYOND = (0.01, 0.03, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0, *range(7, 61))
+#: Golden-section steps that refine the least scanned objective (0.618^30: a window 1e-6 of a step wide).
+REFINE_ITERATIONS = 30
 DEFAULT_MAX_COMPUTE = 1e40
 HUGE_LOG = float(np.log(1e300))  # log N or log D standing in for "infinite" scale
 
@@ -91,20 +98,32 @@ def _check_reachable(draws: Draws, target: xr.DataArray, p: xr.DataArray, max_pa
         )
 
 
-def _scan(solve: Callable[[np.ndarray], dict[str, np.ndarray]], lo_m: np.ndarray, hi_m: np.ndarray,
-          x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The first of :data:`SCAN_POINTS` log-spaced budgets in [lo_m, hi_m] whose best objective is <= x,
-    and the one before it (elementwise), with a mask of where none is; and the least objective seen."""
+def _scan(solve: Callable[[np.ndarray], dict[str, np.ndarray]], hi_m: float, x: np.ndarray,
+          edge: float | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per element, the first bracket [a, b] of log(C/k) whose b reaches ``x`` (its best objective <= x) and
+    whose a does not, along budgets from k: the largest run's compute (``edge``; None for the law alone,
+    whose objective falls with compute), :data:`BEYOND` decades past it, and ``hi_m``. Inside the runs the
+    objective falls with compute, so one bracket [0, edge] serves there; beyond them the structural error
+    can raise it before the law brings it down again. Where no scanned budget reaches ``x``, the least
+    objective is refined by a golden-section search between its neighbours. Returns a, b, a mask of the
+    elements nothing reaches, and the least objective seen."""
+    steps = [] if edge is None else [edge, *(edge + d * np.log(10) for d in BEYOND)]
+    points = [m for m in steps if m < hi_m] + [hi_m]
     found, best = np.zeros(np.shape(x), dtype=bool), np.full(np.shape(x), np.inf)
-    first, before = np.array(hi_m, dtype=float), np.array(lo_m, dtype=float)
-    for t in np.linspace(0.0, 1.0, SCAN_POINTS):
-        m = lo_m + t * (hi_m - lo_m)
-        objective = solve(m)["objective"]
-        best = np.minimum(best, objective)
+    a, b, at = np.zeros(np.shape(x)), np.full(np.shape(x), hi_m), np.zeros(np.shape(x), dtype=int)
+    for i, m in enumerate(points):
+        objective = solve(np.full(np.shape(x), m))["objective"]
         new = ~found & (objective <= x)
-        first, found = np.where(new, m, first), found | new
-        before = np.where(found, before, m)
-    return before, first, ~found, best
+        a, b, found = np.where(new, points[i - 1] if i else 0.0, a), np.where(new, m, b), found | new
+        at, best = np.where(objective < best, i, at), np.minimum(best, objective)
+    if not found.all():  # a window narrower than the scan's step, around the least objective seen
+        grid = np.array([0.0, *points, hi_m])
+        m = golden(lambda u: solve(u)["objective"], grid[at], grid[at + 2], REFINE_ITERATIONS)
+        objective = solve(m)["objective"]
+        new = ~found & (objective <= x)
+        a, b, found = np.where(new, grid[at], a), np.where(new, m, b), found | new
+        best = np.minimum(best, objective)
+    return a, b, ~found, best
 
 
 def _refuse_unreached(missed: xr.DataArray, best: xr.DataArray, target: xr.DataArray, p: xr.DataArray,
@@ -115,9 +134,9 @@ def _refuse_unreached(missed: xr.DataArray, best: xr.DataArray, target: xr.DataA
         x, pr = bad[0]
         least = float(best.sel(target=x, prob=pr).min())
         why = " (beyond the runs the law's structural error grows faster than the law gains)" if structural else ""
-        raise QueryError(f"target loss {x:.4g} with probability {pr:g} is not reached by any budget up to "
+        raise QueryError(f"target loss {x:.6g} with probability {pr:g} is not reached by any budget up to "
                          f"max_compute={max_compute:.4g} FLOPs: the least {pr:g}-quantile of loss found is "
-                         f"{least:.4g}{why}")
+                         f"{least:.6g}{why}")
 
 
 def _bisect(solve: Callable[[np.ndarray], dict[str, np.ndarray]], lo_m: np.ndarray, hi_m: np.ndarray,
@@ -194,8 +213,10 @@ def target_from_draws(
         return optimise(draws.law, params_np, draws.pivots, lm, lo, hi, "quantile", q_np, int(n_grid), 0.0, (0, 1),
                         keep_curve=False)
 
-    zero = np.zeros(frame.shape())
-    before, first, missed, best = _scan(solve, zero, zero + log_hi, x_np)
+    law = draws.law
+    edge = (float(law.hi["compute"] * np.log(10) - np.log(k)) if isinstance(law, StructuralLoss) and "compute" in law.hi
+            else None)  # log(C/k) of the largest run, where the structural error starts
+    before, first, missed, best = _scan(solve, log_hi, x_np * np.ones(frame.shape()), edge)
     _refuse_unreached(frame.da(missed, frame.rest), frame.da(best, frame.rest), target, p, k * np.exp(log_hi),
                       isinstance(draws.law, StructuralLoss))
     log_m = _bisect(solve, before, first, x_np)

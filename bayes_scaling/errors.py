@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 class BayesScalingError(Exception):
     """Base class of every error the package raises on purpose.
@@ -64,3 +66,12 @@ def require_bool(value: object, name: str) -> bool:
     if not isinstance(value, bool):
         raise QueryError(f"{name} is True or False, got {value!r}")
     return value
+
+
+def require_file(path: Path, error: type[BayesScalingError], what: str, missing: str) -> None:
+    """Raise ``error`` where ``path`` is a folder (``"<path> is a directory, not <what>"``) or does not
+    exist (``missing``, which may name the path as ``{path}``)."""
+    if path.is_dir():
+        raise error(f"{path} is a directory, not {what}")
+    if not path.is_file():
+        raise error(missing.format(path=path))

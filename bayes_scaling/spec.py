@@ -16,7 +16,7 @@ from typing import Any
 
 from .data.groups import LEVEL_RANK, base_level
 from .defaults import NOISE_LEVELS
-from .errors import SpecError
+from .errors import SpecError, require_file
 from .laws import LAWS, Law, get_law
 from .priors import Prior, is_positive, positive_support
 from .resources import resource_dir
@@ -313,10 +313,7 @@ def load_spec(spec: str | Path | ModelSpec) -> ModelSpec:
 def read_toml(path: str | Path, what: str) -> dict[str, Any]:
     """Parse a TOML file, or raise a one-line :class:`SpecError` naming ``what`` it is (missing, not TOML)."""
     path = Path(path)
-    if path.is_dir():
-        raise SpecError(f"{what} {path} is a directory, not a TOML file")
-    if not path.is_file():
-        raise SpecError(f"{what} not found: {path}")
+    require_file(path, SpecError, f"a TOML {what}", f"{what} not found: {{path}}")
     try:
         return tomllib.loads(path.read_text(encoding="utf-8-sig"))  # a byte-order mark is not TOML's
     except OSError as exc:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..errors import DataWarning, InputError
+from ..errors import DataWarning, InputError, require_file
 
 
 def fit_file_hint(path: Path) -> str | None:
@@ -34,10 +34,7 @@ def as_frame(data: object) -> tuple[pd.DataFrame, str]:
         return data.reset_index(drop=True), "DataFrame"
     if isinstance(data, (str, Path)):
         path = Path(data)
-        if path.is_dir():
-            raise InputError(f"{path} is a directory, not a CSV of runs")
-        if not path.is_file():
-            raise InputError(f"no such file: {path}")
+        require_file(path, InputError, "a CSV of runs", "no such file: {path}")
         try:
             header = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False)
             frame = pd.read_csv(path, index_col=False)  # a delimiter ending each row is not an index column

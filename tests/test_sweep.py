@@ -171,7 +171,7 @@ def test_a_toml_grid_expands_into_jobs(tmp_path):
     ("[sweep]\nspecs = ['chinchilla']", "needs datasets"),
     ("[sweep]\ndatasets = ['chinchilla_sim']\nholdout = ['none']", "unknown key(s) ['holdout']"),
     ("[sweep]\ndatasets = 'chinchilla_sim'", "'datasets' must be a non-empty list"),
-    ("[sweep]\ndatasets = ['chinchilla_sim']\n[sampler]\ndraws = 'many'", "malformed value"),
+    ("[sweep]\ndatasets = ['chinchilla_sim']\n[sampler]\ndraws = 'many'", "draws must be a whole number, got 'many'"),
     ("[sweep]\ndatasets = ['chinchilla_sim']\n[priors.alpha]\ndist = 'Normal'", "must hold variant tables"),
     ("[sweep]\ndatasets = ['chinchilla_sim']\n[priors.a.x]\nalpha = { dist = 'Cauchy' }", "unknown prior distribution"),
     (("[sweep]\ndatasets = ['chinchilla_sim']\n[priors.a.x]\nalpha = { dist = 'HalfNormal', sigma = 1 }\n"

@@ -749,3 +749,13 @@ def test_layout_and_calibrate_refuse_their_budgets_first(capsys):
 def test_a_prediction_whose_compute_underflows_is_refused(sim_fit):
     with pytest.raises(bs.QueryError, match="underflows"):
         sim_fit.predict(params=1e-300, tokens=1e-300)
+
+
+def test_a_bad_checkpoint_loss_is_named_by_its_row_in_the_table(tmp_path, capsys):
+    x = np.geomspace(1e8, 3e9, 12)
+    table = pd.DataFrame({"curve": "r0", "tokens": x, "loss": 2.0 + 3.0 * (x / 1e8) ** -0.3, "total_tokens": 1e10})
+    table.loc[6, "loss"] = 0.0  # the first rows are warm-up, dropped before the fit
+    csv = tmp_path / "ck.csv"
+    table.to_csv(csv, index=False)
+    code, _, err = run(capsys, "predict-final", csv)
+    one_error(code, err, "column 'loss' must be a positive finite number; it has 0.0 in row 6")

@@ -137,6 +137,11 @@ def read_checkpoints(source: pd.DataFrame | str | Path, warmup: float = WARMUP,
     table[x] = numeric_column(table[x], x)
     if table[x].isna().any() or (table[x] <= 0).any() or np.isinf(table[x]).any():
         raise InputError(f"{x} must be positive finite numbers in every row")
+    loss = numeric_column(table["loss"], "loss")  # checked before the warm-up is dropped: rows as the table numbers them
+    bad = loss.isna() | ~np.isfinite(loss.fillna(1.0)) | (loss.fillna(1.0) <= 0)
+    if bad.any():
+        i = int(np.argmax(bad.to_numpy()))
+        raise InputError(f"column 'loss' must be a positive finite number; it has {table['loss'].iloc[i]} in row {i}")
     empty = table["curve"].isna() | (table["curve"].astype(str).str.strip() == "")
     if empty.any():
         raise InputError(f"column 'curve' is empty in row {int(np.argmax(empty.to_numpy()))}: every checkpoint "

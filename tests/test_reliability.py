@@ -323,7 +323,7 @@ def test_an_altered_posterior_is_refused_by_its_checksum(tmp_path, capsys, fit_f
     altered.write_bytes(Path(fit_file).read_bytes())
     with h5py.File(altered, "r+") as handle:
         handle["posterior/alpha"][0, 0] = 0.123
-    with pytest.raises(bs.FitFileError, match="group 'posterior' differ from what was saved"):
+    with pytest.raises(bs.FitFileError, match="group 'posterior' differs from what was saved"):
         bs.load_fit(altered)
     code, _, err = run(capsys, "summary", altered, "--json")
     one_error(code, err, "checksum mismatch")
@@ -340,7 +340,7 @@ def test_altered_provenance_is_refused_by_its_checksum(tmp_path, capsys, fit_fil
     altered.write_bytes(Path(fit_file).read_bytes())
     with h5py.File(altered, "r+") as handle:
         handle.attrs[attr] = json.dumps(edit(json.loads(handle.attrs[attr])))
-    with pytest.raises(bs.FitFileError, match=r"its provenance \(root attributes\) differ"):
+    with pytest.raises(bs.FitFileError, match=r"its provenance \(root attributes\) differs"):
         bs.load_fit(altered)
     code, _, err = run(capsys, "predict", altered, "--params", "1e9", "--tokens", "2e10")
     one_error(code, err, "checksum mismatch")
@@ -706,7 +706,7 @@ def test_files_of_the_wrong_kind_say_what_they_are(tmp_path, capsys, sim_runs):
 
 def test_isoflop_check_refuses_options_for_a_table(capsys, fit_file):
     code, _, err = run(capsys, "isoflop", fit_file, "--check", "--drop-outliers")
-    one_error(code, err, "--check reads the runs the fit was made from; --drop-outliers apply")
+    one_error(code, err, "--check reads the runs the fit was made from; --drop-outliers applies")
 
 
 def test_an_absurd_budget_is_refused_before_numpy_overflows(capsys, fit_file):

@@ -120,7 +120,8 @@ def cmd_isoflop(args: argparse.Namespace) -> int:
             raise_input(f"--check needs a fit file; {args.data} is not one")
         given = [o for o, v in (("--split", args.split), ("--columns", args.columns), ("--drop-outliers", args.drop_outliers)) if v]
         if given:
-            raise_input(f"--check reads the runs the fit was made from; {', '.join(given)} apply to a table of runs")
+            raise_input(f"--check reads the runs the fit was made from; {', '.join(given)} "
+                        f"{'applies' if len(given) == 1 else 'apply'} to a table of runs")
         args.fit = args.data
         fitted = load(args)
         runs = fitted.runs

@@ -264,5 +264,6 @@ def verify_checksums(tree: xr.DataTree, expected: dict[str, str], path: str | Pa
     changed = sorted(name for name, digest in expected.items() if actual[name] != digest)
     if changed:
         what = ", ".join("its provenance (root attributes)" if n == ROOT else f"group '{n}'" for n in changed)
-        raise FitFileError(f"{path}: {what} differ from what was saved (checksum mismatch): "
+        verb = "differs" if len(changed) == 1 else "differ"
+        raise FitFileError(f"{path}: {what} {verb} from what was saved (checksum mismatch): "
                            "the file was altered or damaged")

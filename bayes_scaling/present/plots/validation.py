@@ -145,7 +145,7 @@ def pit_histogram(per_run: pd.DataFrame, ax: Axes | None = None, bins: int = 10)
     bad = (per_run["pit"].notna() & pit.isna()) | (pit < 0) | (pit > 1)
     if bad.any():
         i = int(np.argmax(bad.to_numpy()))
-        raise QueryError(f"column 'pit' holds probabilities in [0, 1]; row {i} has {per_run['pit'].iloc[i]!r}")
+        raise QueryError(f"column 'pit' holds probabilities in [0, 1]; row {i} has {per_run['pit'].iloc[i]}")
     per_run = per_run.assign(pit=pit)
     groups = [(m, f["pit"].to_numpy(dtype=float)) for m, f in per_run.groupby("method", sort=False)]
     groups = [(m, p[np.isfinite(p)]) for m, p in groups if np.isfinite(p).any()]

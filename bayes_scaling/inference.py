@@ -384,7 +384,7 @@ def diagnose(idata: xr.DataTree, var_names: list[str] | None = None) -> Diagnost
     if chains == 1:
         problems.append("one chain only: R-hat cannot be computed; run at least 2 chains")
     elif not np.isfinite(rhat) or rhat > RHAT_MAX:
-        problems.append(f"R-hat up to {rhat:.3f} (> {RHAT_MAX})")
+        problems.append(f"R-hat up to {rhat:.{3 if round(rhat, 3) > RHAT_MAX else 4}f} (> {RHAT_MAX})")  # not 1.010
     if not ess_bulk >= need:
         problems.append(f"bulk ESS as low as {ess_bulk:.0f} (< {need} = {ESS_PER_CHAIN_MIN} per chain)")
     if not ess_tail >= need:

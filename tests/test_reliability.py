@@ -759,3 +759,11 @@ def test_a_bad_checkpoint_loss_is_named_by_its_row_in_the_table(tmp_path, capsys
     table.to_csv(csv, index=False)
     code, _, err = run(capsys, "predict-final", csv)
     one_error(code, err, "column 'loss' must be a positive finite number; it has 0.0 in row 6")
+
+
+def test_an_r_hat_just_over_the_limit_is_shown_over_it():
+    from bayes_scaling.inference import diagnose
+
+    draws = np.random.default_rng(0).standard_normal((2, 2000)) + np.array([[0.0], [0.22]])
+    tree = xr.DataTree.from_dict({"posterior": xr.Dataset({"a": (("chain", "draw"), draws)})})
+    assert diagnose(tree).problems == ("R-hat up to 1.0103 (> 1.01)",)  # at three decimals it read 1.010 > 1.01

@@ -767,3 +767,11 @@ def test_an_r_hat_just_over_the_limit_is_shown_over_it():
     draws = np.random.default_rng(0).standard_normal((2, 2000)) + np.array([[0.0], [0.22]])
     tree = xr.DataTree.from_dict({"posterior": xr.Dataset({"a": (("chain", "draw"), draws)})})
     assert diagnose(tree).problems == ("R-hat up to 1.0103 (> 1.01)",)  # at three decimals it read 1.010 > 1.01
+
+
+def test_labels_with_spaces_around_them_are_read_with_a_warning(sim_runs):
+    table = sim_runs.table[["params", "tokens", "loss"]].copy()
+    table["domain"] = np.where(np.arange(len(table)) % 2 == 0, "web", "web ")
+    with pytest.warns(bs.DataWarning, match=r"column 'domain' has labels with spaces around them \('web '"):
+        runs = bs.read_runs(table)
+    assert runs.domains == ["web"]

@@ -343,6 +343,10 @@ def _labels(frame: pd.DataFrame, label: str) -> pd.Series:
     if missing.any():
         raise InputError(f"column '{label}' has empty labels in {_rows(missing)}")
     text = column.astype(str).str.strip()
+    spaced = column.astype(str) != text
+    if spaced.any():  # "a" and "a " are one group: say so, as spaces around column names are said
+        warnings.warn(f"column '{label}' has labels with spaces around them ({column[spaced].iloc[0]!r} in "
+                      f"{_rows(spaced)}); they are read without them", DataWarning, stacklevel=3)
     kinds = (pd.Series([type(v).__name__ for v in column], index=column.index).groupby(text).nunique()
              if column.dtype == object else None)  # only an object column can mix numbers and text
     if kinds is not None and kinds.max() > 1:  # 1 and "1" (tables concatenated) would fit as one group

@@ -26,8 +26,10 @@ FLOOR = [sys.executable, "-c", "import pandas, xarray, h5netcdf"]
 
 
 def _wall(argv: list[str]) -> float:
+    from bench_peers import user_env
+
     start = time.perf_counter()
-    subprocess.run(argv, check=True, capture_output=True)
+    subprocess.run(argv, check=True, capture_output=True, env=user_env())
     return time.perf_counter() - start
 
 

@@ -775,3 +775,19 @@ def test_labels_with_spaces_around_them_are_read_with_a_warning(sim_runs):
     with pytest.warns(bs.DataWarning, match=r"column 'domain' has labels with spaces around them \('web '"):
         runs = bs.read_runs(table)
     assert runs.domains == ["web"]
+
+
+def test_a_fit_file_keeps_the_groups_checksums_earlier_versions_read(fit_file):
+    """The provenance's checksum is an attribute of its own: the groups' checksums, which earlier
+    versions verify, stay exactly the groups', so those versions still read a file saved now."""
+    from bayes_scaling.result.storage import (
+        CHECKSUM_ATTR,
+        PROVENANCE_ATTR,
+        group_checksums,
+        read_tree,
+    )
+
+    tree = read_tree(fit_file)
+    assert json.loads(tree.attrs[CHECKSUM_ATTR]) == group_checksums(tree)
+    assert set(json.loads(tree.attrs[CHECKSUM_ATTR])) == set(tree.children)
+    assert len(str(tree.attrs[PROVENANCE_ATTR])) == 64

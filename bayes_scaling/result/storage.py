@@ -25,7 +25,9 @@ from ..errors import FitFileError
 
 #: Root attribute of a saved tree that holds the checksum of each group (JSON).
 CHECKSUM_ATTR = "checksums"
-#: The key of the root attributes' checksum among the groups'.
+#: The root attribute holding the checksum of the other root attributes (the provenance).
+PROVENANCE_ATTR = "provenance_checksum"
+#: How the root attributes are named among the groups in messages.
 ROOT = "/"
 #: Prefix of the temporary files a save writes beside its destination.
 TEMP_PREFIX = ".bayes_scaling-"
@@ -139,9 +141,11 @@ def write_tree(tree: xr.DataTree, path: str | Path, checksums: bool = True) -> P
         with atomic_path(path) as temp:
             tree.to_netcdf(temp, engine="h5netcdf")
             if checksums:
-                digests = json.dumps(group_checksums(tree if _round_trips(tree) else read_tree(temp)))
+                source = tree if _round_trips(tree) else read_tree(temp)
+                digests = json.dumps(group_checksums(source))
                 with h5netcdf.File(temp, "r+") as handle:
                     handle.attrs[CHECKSUM_ATTR] = digests
+                    handle.attrs[PROVENANCE_ATTR] = attrs_checksum(dict(source.attrs))
     except OSError as exc:
         raise FitFileError(f"cannot write {path}: {exc.strerror or exc}") from None
     return path
@@ -242,22 +246,25 @@ def dataset_checksum(ds: xr.Dataset) -> str:
 def attrs_checksum(attrs: dict) -> str:
     """SHA-256 of the root attributes (the provenance a fit is read back with), the checksums left out."""
     digest = hashlib.sha256()
-    for key in sorted(k for k in attrs if k != CHECKSUM_ATTR):
+    for key in sorted(k for k in attrs if k not in (CHECKSUM_ATTR, PROVENANCE_ATTR)):
         value = attrs[key].tolist() if hasattr(attrs[key], "tolist") else attrs[key]  # numpy scalars read back
         digest.update(f"{key}\x1f{value}\x1e".encode())
     return digest.hexdigest()
 
 
 def group_checksums(tree: xr.DataTree) -> dict[str, str]:
-    """One checksum per child group of ``tree`` (see :func:`dataset_checksum`), and one of its root
-    attributes under :data:`ROOT` (files saved before it was kept are checked on their groups)."""
-    return {ROOT: attrs_checksum(dict(tree.attrs)),
-            **{name: dataset_checksum(tree[name].to_dataset()) for name in sorted(tree.children)}}
+    """One checksum per child group of ``tree`` (see :func:`dataset_checksum`)."""
+    return {name: dataset_checksum(tree[name].to_dataset()) for name in sorted(tree.children)}
 
 
 def verify_checksums(tree: xr.DataTree, expected: dict[str, str], path: str | Path) -> None:
-    """Raise :class:`FitFileError` if a group is missing or its values differ from when it was saved."""
+    """Raise :class:`FitFileError` if a group is missing or its values differ from when it was saved, or
+    (where the file has its checksum: :data:`PROVENANCE_ATTR`) its root attributes do."""
     actual = group_checksums(tree)
+    if PROVENANCE_ATTR in tree.attrs:  # beside the groups' checksums, so that earlier versions still read the file
+        expected = {**expected, ROOT: str(tree.attrs[PROVENANCE_ATTR])}
+    if ROOT in expected:
+        actual = {**actual, ROOT: attrs_checksum(dict(tree.attrs))}
     missing = sorted(set(expected) - set(actual))
     if missing:
         raise FitFileError(f"{path} lacks group(s) {missing} that were saved")

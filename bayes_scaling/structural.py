@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .data.reach import log_distance
+from .data.reach import distance_axes, log_distance
 from .errors import SpecError
 from .resources import resource_dir
 
@@ -265,7 +265,7 @@ def decades_beyond(train: pd.DataFrame, points: pd.DataFrame, inputs: tuple[str,
     runs (a learning curve is extrapolated from its own points), else of all training runs. With
     ``relative`` each axis's distance is divided by the span of the range (at least :data:`MIN_SPAN`).
     """
-    axes = list(inputs) + (["compute"] if {"params", "tokens"} <= set(inputs) else [])
+    axes = distance_axes(inputs)
     out = np.zeros(len(points))
     for axis in axes:
         x = np.log10((np.minimum(points[axis], points["tokens"]) if axis == "unique_tokens" and "tokens" in points

@@ -31,6 +31,11 @@ def decades_beyond(values: float | Sequence[float] | np.ndarray, lo: float, hi: 
     return np.where(v > hi, above, np.where(v < lo, below, 0.0))
 
 
+def distance_axes(inputs: Sequence[str]) -> list[str]:
+    """The axes a distance beyond the runs is measured on: a law's inputs, and compute for a law in N and D."""
+    return list(inputs) + (["compute"] if {"params", "tokens"} <= set(inputs) else [])
+
+
 def log_distance(x: np.ndarray, lo: object, hi: object, span: float | None = None) -> np.ndarray:
     """Decades of the log10 values ``x`` outside ``[lo, hi]`` (log10 too; 0 inside), or, with ``span``,
     in multiples of the range's width (at least ``span`` decades)."""

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import xarray as xr
 
-from ..data.reach import log_distance
+from ..data.reach import distance_axes, log_distance
 from ..structural import EDGE_DECADES, MIN_SPAN, growth_draws
 from .draws import SAMPLE_DIMS, Draws
 
@@ -73,11 +73,6 @@ class StructuralLoss:
         return mean + p[TZ] * np.power(self.distance(log_inputs), self.power)
 
 
-def _axes(fit: Fit) -> list[str]:
-    inputs = list(fit.law.distance_inputs)
-    return inputs + (["compute"] if {"params", "tokens"} <= set(inputs) else [])
-
-
 def with_structural(fit: Fit, draws: Draws, seed: int | None = None) -> Draws:
     """``draws`` with the fit's structural error beyond its runs in every log loss they give (unchanged
     where the spec has none). tau is drawn per posterior draw as ``predict`` draws it; z is seeded by
@@ -86,7 +81,7 @@ def with_structural(fit: Fit, draws: Draws, seed: int | None = None) -> Draws:
     if not error.active:
         return draws
     table = fit.runs.table
-    axes = _axes(fit)
+    axes = distance_axes(fit.law.distance_inputs)
     lo = {a: float(np.log10(table[a].min())) for a in axes}
     hi = {a: float(np.log10(table[a].max())) for a in axes}
     law = StructuralLoss(draws.law, lo, hi, error.power, error.distance == "relative", draws.compute_factor)

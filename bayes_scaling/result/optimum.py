@@ -42,7 +42,7 @@ def optimum_loss_pred(fit: Fit, ds: xr.Dataset, level: str, unique_tokens: float
     if error.active:
         points = pd.DataFrame({k: ds[k].broadcast_like(log_l).transpose(*log_l.dims).values.ravel()
                                for k in ("params", "tokens", "compute")})
-        points["unique_tokens"] = np.minimum(points["tokens"], np.inf if unique_tokens is None else float(unique_tokens))
+        points["unique_tokens"] = points["tokens"] if unique_tokens is None else float(unique_tokens)  # capped at D there
         own = fit.per_task and "task" in log_l.dims  # each task from its own runs, as predict measures it
         if own:
             points["task"] = log_l["task"].broadcast_like(log_l).transpose(*log_l.dims).values.ravel()

@@ -306,6 +306,10 @@ def load_spec(spec: str | Path | ModelSpec) -> ModelSpec:
         raise SpecError(f"a spec is a shipped name, a .toml path or a ModelSpec, got {type(spec).__name__}")
     path = Path(spec) if Path(spec).suffix == ".toml" else resource_dir("models") / f"{spec}.toml"
     if not path.is_file() and Path(spec).suffix != ".toml":
+        if Path(spec).is_dir():
+            raise SpecError(f"spec {spec} is a directory; give a shipped spec's name or a .toml file")
+        if Path(spec).exists():
+            raise SpecError(f"spec {spec} is not a .toml file; a spec file's name ends in .toml")
         raise SpecError(f"unknown spec '{spec}'; shipped specs: {', '.join(available_specs())} (or give a .toml path)")
     return ModelSpec.from_dict(read_toml(path, "spec file"), name=path.stem)
 

@@ -53,6 +53,18 @@ def test_unknown_spec_name_lists_shipped_ones():
         bs.load_spec("chinchila")
 
 
+def test_a_folder_or_a_file_that_is_not_toml_is_named_as_such(tmp_path, monkeypatch):
+    with pytest.raises(bs.SpecError, match="is a directory"):
+        bs.load_spec(tmp_path)
+    text = tmp_path / "myspec.txt"
+    text.write_text("law = 'chinchilla'\n")
+    with pytest.raises(bs.SpecError, match="is not a .toml file"):
+        bs.load_spec(text)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "chinchilla").write_text("not a spec")
+    assert bs.load_spec("chinchilla").law == "chinchilla"  # a shipped name still wins over a file of that name
+
+
 def test_pooling_on_one_domain_is_refused_clearly(sim_runs):
     spec = bs.ModelSpec(name="pooled", law="chinchilla", pooling={"alpha": "domain"})
     with pytest.raises(bs.InputError, match="runs have one domain"):

@@ -166,6 +166,11 @@ def test_predict_final_reads_the_schedule_from_the_table(tmp_path):
     again = json.loads(saved.stdout)["curves"]
     np.testing.assert_allclose([c["median"] for c in again], [c["median"] for c in doc["curves"]], rtol=1e-9)
     assert all(c["final"] == TOTAL for c in again)
+    resample = subprocess.run([sys.executable, "-m", "bayes_scaling.cli", "predict-final", str(tmp_path / "saved.nc"),
+                               "--draws", "50", "--seed", "3"], capture_output=True, text=True, check=False)
+    assert resample.returncode == 2, resample.stderr  # a saved fit would ignore them
+    assert resample.stderr.strip() == ("error: --draws, --seed apply to fitting a checkpoint table, not to a saved fit "
+                                       "(which has its draws)")
     _table(0.3).assign(schedule="step").to_csv(path, index=False)
     bad = subprocess.run([*run, "--out", str(tmp_path / "f.nc")], capture_output=True, text=True, check=False)
     assert bad.returncode == 2 and bad.stderr.strip().startswith("error:") and len(bad.stderr.strip().splitlines()) == 1

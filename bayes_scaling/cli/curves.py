@@ -54,6 +54,10 @@ def _fit(args: argparse.Namespace):
             raise InputError("--warmup applies to a checkpoint table, not to a saved fit")
         if args.spec is not None:
             raise InputError("--spec applies to a checkpoint table, not to a saved fit (which has its spec)")
+        changed = _sampler_options_given(args)
+        if changed:
+            raise InputError(f"{', '.join(changed)} appl{'ies' if len(changed) == 1 else 'y'} to fitting a checkpoint "
+                             "table, not to a saved fit (which has its draws)")
         return load_fit(path), None
     if args.out:
         from ..result.storage import check_writable
@@ -72,6 +76,15 @@ def _fit(args: argparse.Namespace):
     result = fit_checkpoints(ck, args.spec, backend=args.backend, draws=args.draws, tune=args.tune, chains=args.chains,
                              seed=args.seed, target_accept=args.target_accept)
     return result, ck
+
+
+def _sampler_options_given(args: argparse.Namespace) -> list[str]:
+    """The sampler options set to other than their defaults (a saved fit would ignore them)."""
+    from .. import defaults
+
+    expected = {"draws": defaults.DRAWS, "tune": defaults.TUNE, "chains": defaults.CHAINS, "seed": defaults.SEED,
+                "backend": defaults.DEFAULT_BACKEND, "target_accept": defaults.TARGET_ACCEPT}
+    return [f"--{name.replace('_', '-')}" for name, value in expected.items() if getattr(args, name) != value]
 
 
 def cmd_predict_final(args: argparse.Namespace) -> int:

@@ -22,6 +22,7 @@ import numpy as np
 import xarray as xr
 
 from ..errors import FitFileError
+from .h5read import read_plain_tree
 
 #: Root attribute of a saved tree that holds the checksum of each group (JSON).
 CHECKSUM_ATTR = "checksums"
@@ -203,6 +204,9 @@ def read_tree(path: str | Path) -> xr.DataTree:
         kind = "text (a CSV of runs? fit it with 'bayes-scaling fit')" if _is_text(magic) else "not NetCDF"
         raise FitFileError(f"{path} is not a fit file: it is {kind}")
     try:
+        plain = read_plain_tree(str(path))
+        if plain is not None:
+            return plain
         with xr.open_datatree(path, engine="h5netcdf") as tree:
             return tree.load()
     except PermissionError as exc:

@@ -30,8 +30,6 @@ from .errors import (
 )
 from .version import package_version
 
-__version__ = package_version()
-
 #: Public name -> the module that defines it (a name mapped to itself is a submodule).
 _LAZY = {
     "datasets": "data.datasets", "frontier": "decisions.frontier", "planning": "decisions.planning", "report": "present.report",
@@ -53,6 +51,8 @@ _SUBMODULES = {"datasets", "design", "frontier", "planning", "report"}
 
 def __getattr__(name: str) -> Any:
     """Import a public name's module on first use (PEP 562)."""
+    if name == "__version__":
+        return package_version()
     if name not in _LAZY:
         raise AttributeError(f"module 'bayes_scaling' has no attribute {name!r}")
     module = importlib.import_module(f".{_LAZY[name]}", __name__)
@@ -62,7 +62,7 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_LAZY) | {"__version__"})
 
 
 __all__ = [

@@ -44,10 +44,22 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"error: {self.prog}: {message}\n")
 
 
+class _Version(argparse.Action):
+    """``--version``, which reads the installed version only when asked (``importlib.metadata`` is slow to import)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS,
+                         help="show the program's version number and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> None:
+        print(f"bayes-scaling {package_version()}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser of every command (cheap: no heavy imports)."""
     parser = _Parser(prog="bayes-scaling", description="Bayesian inference for neural scaling laws.")
-    parser.add_argument("--version", action="version", version=f"bayes-scaling {package_version()}")
+    parser.add_argument("--version", action=_Version)
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
     fitting.register(sub)
     answers.register(sub)

@@ -388,3 +388,19 @@ def test_format_plan_one_line_per_budget(sim_fit):
     assert len(lines) == 2 + 3
     assert "quantile_0.9(L)" in lines[0] and "max_params=1e+11" in lines[0]
     assert float(pl.params[2]) == pytest.approx(1e11)
+
+
+
+def test_quantile_by_selection_equals_the_sorted_order_statistics():
+    """One level for every element is answered by np.partition; the values equal the sort's, to the bit."""
+    from bayes_scaling.decisions import risk
+
+    x = np.random.default_rng(3).normal(size=(3, 4, 2, 250))
+    for level in (0.0, 0.05, 0.5, 0.9, 0.999, 1.0):
+        mixed = np.array([level, level, level, 0.5 if level != 0.5 else 0.6])  # several levels: sorted
+        by_sort = risk.np_quantile(x, mixed)
+        np.testing.assert_array_equal(risk.np_quantile(x, level)[:, :3], by_sort[:, :3])
+        np.testing.assert_array_equal(risk.np_quantile(x, np.full(4, level))[:, :3], by_sort[:, :3])
+        np.testing.assert_allclose(risk.np_quantile(x, level), np.quantile(x.reshape(3, 4, -1), level, axis=-1),
+                                   rtol=1e-14)
+    assert risk.np_quantile(x, np.full((5, 1, 1), 0.9)).shape == (5, 3, 4)

@@ -41,6 +41,16 @@ def _take(x: np.ndarray, index: np.ndarray) -> np.ndarray:
 
 def np_quantile(x: np.ndarray, q: np.ndarray) -> np.ndarray:
     """The q-quantile over the last two axes of ``x``."""
+    levels = np.asarray(q, dtype=float)
+    if levels.size and np.all(levels == levels.flat[0]):  # one level: two order statistics by selection, not a sort
+        flat = x.reshape(*x.shape[:-2], -1)
+        n = flat.shape[-1]
+        h = float(levels.flat[0]) * (n - 1)
+        lo = int(np.floor(h))
+        hi = min(lo + 1, n - 1)
+        part = np.partition(flat, (lo, hi), axis=-1)
+        value = part[..., lo] * (1.0 - (h - lo)) + part[..., hi] * (h - lo)
+        return np.broadcast_to(value, np.broadcast_shapes(value.shape, levels.shape)).copy()
     s = _sorted_draws(x, q)
     n = s.shape[-1]
     h = np.asarray(q, dtype=float) * (n - 1)

@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 import xarray as xr
-from scipy import special
 
 from ..data.reach import MAX_DECADES_BELOW, reach, reach_warnings
 from ..errors import DataWarning, QueryError, require_bool
@@ -272,6 +271,9 @@ def prob_below_from_draws(
     else:
         if "sigma" not in noise:
             raise QueryError("predictive probabilities need the noise scale 'sigma' in the posterior")
+        # scipy.special here, not at import: 0.2-0.4 s that `target --loss` does not need
+        from scipy import special
+
         z = (np.log(target) - mu) / noise["sigma"]
         cdf = xr.apply_ufunc(special.stdtr, noise["nu"], z) if "nu" in noise else xr.apply_ufunc(special.ndtr, z)
         prob = cdf.mean(SAMPLE_DIMS)

@@ -93,3 +93,58 @@ def test_a_damaged_fit_is_still_refused_in_one_line(sim_fit, tmp_path):
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(FitFileError, match="not a readable fit file"):
         read_tree(path)
+
+
+def _write(path, ds: xr.Dataset) -> None:
+    xr.DataTree.from_dict({"/": xr.Dataset(), "/g": ds}).to_netcdf(path, engine="h5netcdf")
+
+
+def _edited(path, edit) -> None:
+    import h5py
+
+    _write(path, xr.Dataset({"v": ("x", [0.0, 1, 2]), "w": ("y", [0.0, 1, 2])}, coords={"x": [0, 1, 2]}))
+    with h5py.File(path, "r+") as handle:
+        edit(handle["g"])
+
+
+def _reattach(group) -> None:
+    group["v"].dims[0].detach_scale(group["x"])
+    group["v"].dims[0].attach_scale(group["y"])
+
+
+def _string_fill() -> xr.Dataset:
+    ds = xr.Dataset({"s": ("x", ["a", "N/A"])})
+    ds["s"].encoding["_FillValue"] = "N/A"
+    return ds
+
+
+def _ascii_strings(group) -> None:
+    import h5py
+
+    data = group.create_dataset("s", data=np.array([b"a", b"b", b"c"], dtype=object), dtype=h5py.string_dtype("ascii"))
+    data.dims[0].attach_scale(group["x"])
+
+
+FILES = {  # each is read exactly as xarray reads it, or handed to xarray; never read differently
+    "big-endian": lambda p: _write(p, xr.Dataset({"v": ("x", np.arange(3, dtype=">f8"))})),
+    "named like a dimension": lambda p: _write(p, xr.Dataset({"x": ("y", [1, 2]), "v": ("x", [1, 2, 3])})),
+    "string fill value": lambda p: _write(p, _string_fill()),
+    "group attributes named dtype": lambda p: _write(p, xr.Dataset(attrs={"dtype": "float64", "_FillValue": 1.0})),
+    "dimensions re-attached": lambda p: _edited(p, _reattach),
+    "empty attribute": lambda p: _edited(p, lambda g: g.attrs.create("e", __import__("h5py").Empty("S1"))),
+    "bytes array attribute": lambda p: _edited(p, lambda g: g.attrs.__setitem__("s", np.array([b"a", b"b"]))),
+    "non-ASCII bytes attribute": lambda p: _edited(p, lambda g: g.attrs.__setitem__("s", np.bytes_("café".encode()))),
+    "2-d attribute": lambda p: _edited(p, lambda g: g.attrs.__setitem__("m", np.array([[1, 2]]))),
+    "ASCII strings": lambda p: _edited(p, _ascii_strings),
+    "group coordinates as bytes": lambda p: _edited(p, lambda g: g.attrs.__setitem__("coordinates", np.bytes_(b"v"))),
+}
+
+
+@pytest.mark.parametrize("case", list(FILES))
+def test_files_outside_the_plain_subset_are_never_read_differently(tmp_path, case):
+    path = tmp_path / "f.nc"
+    FILES[case](path)
+    fast = read_plain_tree(str(path))
+    if fast is not None:
+        assert_same_tree(fast, _xarray_read(path))
+    assert_same_tree(read_tree(path), _xarray_read(path))

@@ -39,12 +39,12 @@ if TYPE_CHECKING:
 #: Packages each backend needs beyond PyMC: nutpie is a dependency, the JAX ones come with the ``jax`` extra.
 BACKEND_PACKAGES = {"numpyro": ("jax", "numpyro"), "blackjax": ("jax", "blackjax"), "nutpie": ("nutpie", "numba")}
 RHAT_MAX = 1.01
+MAX_ITERATIONS = {"draws": 1_000_000, "tune": 1_000_000, "chains": 256}  # per chain; the trace must fit in memory
 #: Minimum bulk and tail ESS per chain (Vehtari et al. 2021 ask for 100 per chain).
 ESS_PER_CHAIN_MIN = 100
-#: PyTensor flags of every sampling run. Numba's fastmath lets LLVM reorder floating-point arithmetic,
-#: and it does so differently in a fresh compile than in functions loaded from the compile cache: with
-#: it, draws changed in the 5th digit with the state of the cache. Without it the same data, spec and
-#: seed give the same draws, cold cache or warm (no measurable cost on the models here).
+#: PyTensor flags of every sampling run. Numba's fastmath lets LLVM reorder floating-point arithmetic, and
+#: differently in a fresh compile than from the compile cache (draws changed in the 5th digit with the
+#: cache's state); without it the same data, spec and seed give the same draws, at no measurable cost.
 COMPILE_FLAGS = {"numba__fastmath": False}
 #: Largest model (unconstrained parameters) for which ``dense_mass="auto"`` adapts a dense metric.
 DENSE_MAX_DIM = 60
@@ -91,8 +91,9 @@ class SamplerSettings:
                     or isinstance(value, float) and not value.is_integer()):  # a large int is whole, as a float may not be
                 raise BackendError(f"{name} must be a whole number, got {value!r}")
         for name in ("draws", "tune", "chains"):
-            if int(getattr(self, name)) < 1:
-                raise BackendError(f"{name} must be at least 1, got {getattr(self, name)}")
+            if not 1 <= int(getattr(self, name)) <= MAX_ITERATIONS[name]:
+                raise BackendError(f"{name} must be at least 1 and at most {MAX_ITERATIONS[name]:,} (the trace must fit "
+                                   f"in memory), got {int(getattr(self, name)):,}")
         if int(self.seed) < 0:
             raise BackendError(f"seed must be a non-negative integer, got {self.seed}")
         accept = self.target_accept

@@ -84,6 +84,8 @@ def check_budget(runs: Runs, budget: float | Sequence[float] | np.ndarray) -> No
     """
     try:
         values = np.atleast_1d(np.asarray(budget, dtype=float))
+        if any(isinstance(v, bool | np.bool_) for v in np.asarray(budget, dtype=object).ravel().tolist()):
+            raise TypeError  # True among budgets is not 1 FLOP
     except (TypeError, ValueError):
         raise QueryError(f"budgets must be numbers (FLOPs), got {budget!r}") from None
     if values.ndim != 1:

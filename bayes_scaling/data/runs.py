@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..errors import DataWarning, InputError
+from ..errors import DataWarning, InputError, require_bool
 from .tables import as_frame, clean_columns, rename_columns
 
 #: Default FLOPs per parameter per token: C = 6 N D (Kaplan et al. 2020; Hoffmann et al. 2022).
@@ -199,7 +199,7 @@ def read_runs(
         _check_values(table[name], name)
     _check_unique(table)
     _warn_isolated(table)
-    if check_units:
+    if require_bool(check_units, "check_units"):
         _check_units(table.drop(columns=["params", "tokens"], errors="ignore") if curve else table)
     if all_three and not filled:
         _check_compute(table, compute_factor)

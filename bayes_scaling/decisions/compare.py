@@ -88,8 +88,16 @@ def compare(fit: Fit, param: str, by: str = "domain", prob: float = DEFAULT_PROB
     labels = [str(v) for v in draws[by].values]
     if pairs is None:
         pairs = list(itertools.combinations(labels, 2))
-    if any(isinstance(pair, str) or len(pair) != 2 for pair in pairs):
+    try:
+        pairs = list(pairs) if not isinstance(pairs, str) else [pairs]  # a generator is read once
+    except TypeError:
+        raise QueryError(f"pairs must be (group, other) pairs, got {pairs!r}") from None
+    if not pairs:
+        raise QueryError(f"pairs is empty: give (group, other) pairs, e.g. [('{labels[0]}', '{labels[-1]}')], "
+                         "or leave it out for every pair")
+    if any(isinstance(pair, str) or not isinstance(pair, Sequence) or len(pair) != 2 for pair in pairs):
         raise QueryError(f"pairs must be (group, other) pairs, e.g. [('{labels[0]}', '{labels[-1]}')], got {pairs!r}")
+    pairs = [(str(group), str(other)) for group, other in pairs]
     unknown = sorted({g for pair in pairs for g in pair} - set(labels))
     if unknown:
         raise QueryError(f"unknown {by}(s) {unknown}; the fit has {labels}")

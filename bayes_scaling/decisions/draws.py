@@ -117,11 +117,37 @@ class FixedInputs:
         return self._law.log_loss(p, {**self.fixed, **log_inputs}, pivots, xp)
 
 
+#: The most grid points a plan or a target search evaluates per budget (each costs every draw's loss).
+MAX_GRID = 10_000
+
+
+def numbers(values: Any, name: str) -> np.ndarray:
+    """``values`` as a float array of at least one dimension; a :class:`QueryError` for text, ``True`` or
+    ``False`` (which numpy reads as 1 and 0), or nested lists of unequal lengths."""
+    shown = repr(values) if len(repr(values)) <= 80 else repr(values)[:77] + "..."
+    try:
+        raw = values if isinstance(values, np.ndarray) else np.asarray(values, dtype=object)
+        text_or_bool = raw.dtype.kind in "bUS" or (
+            raw.dtype.kind == "O" and any(isinstance(v, bool | np.bool_ | str | bytes) for v in raw.ravel().tolist()))
+        if not text_or_bool:
+            return np.atleast_1d(np.asarray(values, dtype=float))
+    except (TypeError, ValueError, OverflowError):
+        pass
+    raise QueryError(f"{name} must be numbers, got {shown}")
+
+
+def grid_size(n_grid: Any) -> int:
+    """A grid of 3 to :data:`MAX_GRID` points, or a :class:`QueryError`."""
+    if isinstance(n_grid, bool) or not isinstance(n_grid, int | np.integer) or not 3 <= n_grid <= MAX_GRID:
+        raise QueryError(f"n_grid must be a whole number from 3 to {MAX_GRID}, got {n_grid!r}")
+    return int(n_grid)
+
+
 def positive_1d(values: Any, name: str, dim: str) -> xr.DataArray:
     """One or more positive finite values as a DataArray along ``dim`` (its own coordinate)."""
     try:
-        arr = np.atleast_1d(np.asarray(values, dtype=float))
-    except (TypeError, ValueError):  # text, or nested lists of unequal lengths
+        arr = numbers(values, name)
+    except QueryError:
         raise QueryError(f"{name} must be one or more positive numbers, got {values!r}") from None
     if arr.ndim != 1 or arr.size == 0:
         raise QueryError(f"give one or more values of {name}")
@@ -149,7 +175,10 @@ def optional_limit(value: float | None, name: str) -> float | None:
     """An optional upper limit on N or D: None, or a number of at least 1."""
     if value is None:
         return None
-    v = float(value)
+    given = numbers(value, name)
+    if given.size != 1:
+        raise QueryError(f"{name} must be one number, got {value!r}")
+    v = float(given[0])
     if not np.isfinite(v) or v <= 0:
         raise QueryError(f"{name} must be a positive number, got {value!r}")
     if v < 1:

@@ -17,13 +17,15 @@ import xarray as xr
 
 from ..data.reach import check_budget, reach, warn_reach
 from ..errors import QueryError, require_bool
-from ..laws.allocation import unique_input
+from ..laws.allocation import MAX_BUDGET, unique_input
 from .beyond import law_params, with_structural
 from .draws import (
     SAMPLE_DIMS,
     Draws,
     FixedInputs,
+    grid_size,
     limit_attr,
+    numbers,
     optional_limit,
     positive_1d,
 )
@@ -42,10 +44,19 @@ if TYPE_CHECKING:
     from ..result.fit import Fit
 
 
+def _distinct_budgets(c: xr.DataArray) -> None:
+    """Refuse a budget given twice (its answers would share one coordinate) or above :data:`MAX_BUDGET`."""
+    if np.unique(c.values).size != c.size:
+        raise QueryError(f"budgets must differ: {c.values.tolist()} repeats one")
+    if float(c.max()) > MAX_BUDGET:
+        raise QueryError(f"budget {float(c.max()):.4g} is above {MAX_BUDGET:.0e} FLOPs, where the arithmetic of a law "
+                         "fitted to today's runs overflows long before it means anything")
+
+
 def _fixed_log_params(params: Any, c: xr.DataArray, k: float, max_params: float | None,
                       max_tokens: float | None) -> xr.DataArray:
     """log N of a fixed model size (one, or one per budget), checked against the budgets and limits."""
-    n = np.atleast_1d(np.asarray(params, dtype=float))
+    n = numbers(params, "params")
     if n.ndim != 1 or n.size not in (1, c.size) or not np.all(np.isfinite(n)) or np.any(n <= 0):
         raise QueryError(f"params must be one positive number or one per budget, got {np.ravel(n).tolist()}")
     fixed_u = xr.DataArray(np.log(np.broadcast_to(n, c.shape)), dims="budget", coords={"budget": c.values})
@@ -112,8 +123,7 @@ def plan_from_draws(
     """
     draws.check(("budget", "n_grid"))
     q = check_objective(objective, q)
-    if isinstance(n_grid, bool) or not isinstance(n_grid, (int, np.integer)) or n_grid < 3:
-        raise QueryError(f"n_grid must be a whole number of at least 3, got {n_grid!r}")
+    n_grid = grid_size(n_grid)
     try:
         span = float(span)
     except (TypeError, ValueError):
@@ -122,6 +132,7 @@ def plan_from_draws(
         raise QueryError(f"span must be a number >= 1, got {span}")
     k = draws.compute_factor
     c = positive_1d(budget, "budget", "budget")
+    _distinct_budgets(c)
     max_params = optional_limit(max_params, "max_params")
     max_tokens = optional_limit(max_tokens, "max_tokens")
     log_m = np.log(c / k)
@@ -270,5 +281,6 @@ def regret(fit: Fit, budget: float | Sequence[float], objective: str = "mean", q
     See :func:`regret_from_draws`. Both plans are scored with the structural error beyond the runs
     unless ``structural`` is False (as :func:`plan`); the point estimate has none.
     """
+    check_budget(fit.runs, budget)
     draws = with_structural(fit, Draws.from_fit(fit)) if require_bool(structural, "structural") else Draws.from_fit(fit)
     return regret_from_draws(draws, budget, objective, q, max_params, max_tokens)

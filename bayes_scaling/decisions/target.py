@@ -33,7 +33,9 @@ from .beyond import StructuralLoss, law_params, with_structural
 from .draws import (
     SAMPLE_DIMS,
     Draws,
+    grid_size,
     limit_attr,
+    numbers,
     optional_limit,
     positive_1d,
     probability,
@@ -193,8 +195,11 @@ def target_from_draws(
     k = draws.compute_factor
     max_params = optional_limit(max_params, "max_params")
     max_tokens = optional_limit(max_tokens, "max_tokens")
-    if not np.isfinite(max_compute) or max_compute <= k:
+    limit = numbers(max_compute, "max_compute")
+    if limit.size != 1 or not np.isfinite(limit[0]) or limit[0] <= k:
         raise QueryError(f"max_compute must be a number above k = {k:g}, got {max_compute!r}")
+    max_compute = float(limit[0])
+    n_grid = grid_size(n_grid)
     _check_reachable(draws.with_sampled(law_params(draws.sampled)), target, p, max_params, max_tokens)
     log_hi = np.log(max_compute / k)
     if max_params is not None and max_tokens is not None:
@@ -266,7 +271,7 @@ def prob_below_from_draws(
     mu = draws.log_loss({"params": xr.DataArray(np.log(n), dims="point"),
                          "tokens": xr.DataArray(np.log(d), dims="point")})
     noise = draws.noise
-    if not predictive:
+    if not require_bool(predictive, "predictive"):
         prob = (mu <= np.log(target)).mean(SAMPLE_DIMS)
     else:
         if "sigma" not in noise:
@@ -366,7 +371,7 @@ def prob_below(fit: Fit, loss: float | Sequence[float], params: float | Sequence
     See :func:`prob_below_from_draws`.
     """
     draws = Draws.from_fit(fit)
-    if predictive and not draws.noise:
+    if require_bool(predictive, "predictive") and not draws.noise:
         raise QueryError("this fit has no noise parameters: predictive probabilities are unavailable")
     if predictive:
         points = fit.law.points(fit.runs.compute_factor, params, tokens)  # validated and broadcast

@@ -143,8 +143,8 @@ class Law:
         given = {n: v for n, v in (("params", params), ("tokens", tokens), ("compute", compute), ("unique_tokens", unique))
                  if v is not None}
         try:
-            flags = [n for n, v in given.items() if isinstance(v, bool | np.bool_)
-                     or (isinstance(v, np.ndarray | list | tuple) and np.asarray(v).dtype == bool)]
+            flags = [n for n, v in given.items() if np.asarray(v).dtype == bool  # True among numbers is not N = 1
+                     or any(isinstance(x, bool | np.bool_) for x in np.asarray(v, dtype=object).ravel().tolist())]
             arrays = {n: np.atleast_1d(np.asarray(v, dtype=float)) for n, v in given.items()}
         except (TypeError, ValueError):  # text, or nested lists of unequal lengths
             raise QueryError(f"params, tokens, compute and unique_tokens must be numbers, got {given}") from None

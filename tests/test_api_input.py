@@ -1,0 +1,53 @@
+"""Bad input to the Python API after a fit: one of the package's errors with a line that names the
+problem, never a library's traceback, a silent N = 1 from ``True``, or an empty answer."""
+
+from __future__ import annotations
+
+import pytest
+
+import bayes_scaling as bs
+from bayes_scaling.decisions import planning
+
+
+@pytest.mark.parametrize("call, words", [
+    (lambda f: bs.plan(f, 1e22, max_params="abc"), "max_params must be numbers"),
+    (lambda f: bs.plan(f, 1e22, max_tokens=True), "max_tokens must be numbers"),
+    (lambda f: bs.plan(f, 1e22, params="abc"), "params must be numbers"),
+    (lambda f: bs.plan(f, 1e22, params=True), "params must be numbers"),
+    (lambda f: bs.plan(f, [1e22, True]), "budgets must be numbers"),
+    (lambda f: bs.plan(f, [1e22, 1e22]), "budgets must differ"),
+    (lambda f: bs.plan(f, 1e61), r"above 1e\+60"),
+    (lambda f: bs.plan(f, 1e22, n_grid=10**12), "n_grid must be a whole number from 3 to 10000"),
+    (lambda f: bs.compute_for_target(f, 2.2, max_compute="1e30"), "max_compute must be numbers"),
+    (lambda f: bs.compute_for_target(f, 2.2, max_compute=None), "max_compute must be"),
+    (lambda f: bs.compute_for_target(f, 2.2, max_params=[1e12, 2e12]), "max_params must be one number"),
+    (lambda f: planning.prob_below(f, 2.3, 1e9, 1e11, predictive="no"), "predictive is True or False"),
+    (lambda f: planning.regret(f, 1e10), "below"),
+    (lambda f: f.predict(params=[1e9, True], tokens=1e11), "params must be numbers"),
+])
+def test_bad_arguments_after_a_fit_are_refused_in_one_line(sim_fit, call, words):
+    with pytest.raises(bs.BayesScalingError, match=words) as caught:
+        call(sim_fit)
+    assert len(str(caught.value).splitlines()) == 1
+
+
+def test_compare_refuses_no_pairs_and_pairs_that_are_not_pairs(hier_fit):
+    for pairs, words in (([], "pairs is empty"), ((p for p in []), "pairs is empty"), ([5], "must be"), (5, "must be")):
+        with pytest.raises(bs.QueryError, match=words):
+            bs.compare(hier_fit, "E", by="domain", pairs=pairs)
+    table = bs.compare(hier_fit, "E", by="domain", pairs=(p for p in [("vision", "language")]))
+    assert len(table) == 1  # a generator of pairs is read once, not exhausted by the checks
+
+
+def test_a_switch_given_as_text_is_refused(sim_runs):
+    frame = sim_runs.table[["params", "tokens", "loss"]].copy()
+    for flag in ("no", None, 0):
+        with pytest.raises(bs.QueryError, match="check_units is True or False"):
+            bs.read_runs(frame, check_units=flag)
+    assert len(bs.read_runs(frame, check_units=False).table) == len(frame)
+
+
+def test_sampler_sizes_beyond_memory_are_refused_before_sampling(sim_runs):
+    for option in ({"draws": 10**12}, {"tune": 10**9}, {"chains": 10**4}):
+        with pytest.raises(bs.BackendError, match="at most"):
+            bs.fit(sim_runs, **option)

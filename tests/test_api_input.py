@@ -3,6 +3,8 @@ problem, never a library's traceback, a silent N = 1 from ``True``, or an empty 
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 import bayes_scaling as bs
@@ -51,3 +53,31 @@ def test_sampler_sizes_beyond_memory_are_refused_before_sampling(sim_runs):
     for option in ({"draws": 10**12}, {"tune": 10**9}, {"chains": 10**4}):
         with pytest.raises(bs.BackendError, match="at most"):
             bs.fit(sim_runs, **option)
+
+
+def test_summaries_and_frontiers_refuse_what_they_cannot_read(sim_fit):
+    import xarray as xr
+
+    from bayes_scaling.decisions import frontier
+
+    draws = sim_fit.posterior[["alpha"]]
+    cases = [
+        (lambda: bs.compare(sim_fit, "alpha", prob=[0.9]), "prob must be a number"),
+        (lambda: bs.compare("fit.nc", "alpha"), "compare reads a fit"),
+        (lambda: bs.compare(sim_fit, ["alpha"]), "param and by are names"),
+        (lambda: bs.interval_table(xr.Dataset()), "no variables"),
+        (lambda: bs.interval_table(draws.isel(chain=0)), "with dims (chain, draw)"),
+        (lambda: bs.interval_table(draws.isel(draw=slice(0, 0))), "no numeric draws"),
+        (lambda: bs.format_summary(sim_fit.summary()), "format_summary reads a fit"),
+        (lambda: frontier.frontier_table("fit.nc"), "computed from a fit"),
+        (lambda: frontier.frontier_table(sim_fit, published="yes"), "published is True or False"),
+        (lambda: frontier.published_frontier(1e23, compute_factor=0), "compute_factor must be a positive number"),
+        (lambda: frontier.published_frontier(1e23, fits={"x": 1}), "point fits"),
+        (lambda: frontier.isoflop_runs(sim_fit, 6e18, tolerance=-1), "tolerance is a positive number"),
+        (lambda: bs.fit(sim_fit.runs, progressbar="no"), "progressbar is True or False"),
+    ]
+    for call, words in cases:
+        with pytest.raises(bs.BayesScalingError, match=re.escape(words)):
+            call()
+    assert sim_fit.summary(prob="0.8").attrs["prob"] == 0.8  # stored as the number it means
+    assert "80% low" in bs.format_summary(sim_fit, prob="0.8")

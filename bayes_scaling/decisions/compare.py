@@ -20,7 +20,7 @@ import xarray as xr
 
 from ..errors import QueryError
 from ..result.fit import Fit
-from ..result.intervals import DEFAULT_PROB
+from ..result.intervals import DEFAULT_PROB, check_prob
 
 #: Pareto k above which PSIS-LOO's estimate for a run is unreliable (Vehtari et al. 2024).
 PARETO_K_MAX = 0.7
@@ -82,8 +82,11 @@ def compare(fit: Fit, param: str, by: str = "domain", prob: float = DEFAULT_PROB
         (``diff_median``, ``diff_lower``, ``diff_upper``), ``p_greater`` = P(group > other), and the
         ratio ``group / other`` (``ratio_median``, ``ratio_lower``, ``ratio_upper``).
     """
-    if not 0.0 < prob < 1.0:
-        raise QueryError(f"prob must be between 0 and 1, got {prob}")
+    prob = check_prob(prob)
+    if not isinstance(fit, Fit):
+        raise QueryError(f"compare reads a fit (bs.fit or bs.load_fit), got {type(fit).__name__}")
+    if not isinstance(param, str) or not isinstance(by, str):
+        raise QueryError(f"param and by are names, e.g. compare(fit, 'alpha', by='domain'), got {param!r}, {by!r}")
     draws = group_draws(fit, param, by)
     labels = [str(v) for v in draws[by].values]
     if pairs is None:

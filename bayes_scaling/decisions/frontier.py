@@ -15,7 +15,7 @@ import pandas as pd
 import xarray as xr
 
 from ..defaults import CHINCHILLA_COMPUTE
-from ..errors import QueryError
+from ..errors import QueryError, require_bool
 from ..laws.allocation import compute_grid
 from ..laws.chinchilla import CHINCHILLA, PointFit, log_n_star
 from ..result.fit import Fit
@@ -30,6 +30,8 @@ PUBLISHED_FITS: dict[str, PointFit] = CHINCHILLA.published
 
 
 def _require_allocation(fit: Fit, what: str) -> None:
+    if not isinstance(fit, Fit):
+        raise QueryError(f"{what} is computed from a fit (bs.fit or bs.load_fit), got {type(fit).__name__}")
     if not fit.law.has_allocation:
         raise QueryError(
             f"{what} needs a law with an N/D split; the '{fit.law.name}' law ({fit.law.formula}) "
@@ -69,10 +71,15 @@ def published_frontier(
     """
     fits = PUBLISHED_FITS if fits is None else fits
     c = compute_grid(compute)
+    if (isinstance(compute_factor, bool) or not isinstance(compute_factor, int | float | np.number)
+            or not np.isfinite(compute_factor) or compute_factor <= 0):
+        raise QueryError(f"compute_factor must be a positive number (FLOPs per parameter per token), got {compute_factor!r}")
     log_m = np.log(c / compute_factor)
-    names = list(fits)
+    names = list(fits) if isinstance(fits, Mapping) else []
     if not names:
-        raise QueryError("no published fits given")
+        raise QueryError("no published fits given: fits maps names to point fits (PointFit)")
+    if not all(isinstance(fits[n], PointFit) for n in names):
+        raise QueryError(f"fits maps names to point fits (PointFit), got {sorted({type(v).__name__ for v in fits.values()})}")
     get = {k: xr.DataArray([getattr(fits[n], k) for n in names], dims="fit", coords={"fit": names})
            for k in ("E", "A", "B", "alpha", "beta")}
     log_n = log_n_star(get["A"], get["B"], get["alpha"], get["beta"], log_m)
@@ -118,7 +125,7 @@ def frontier_table(
     _require_allocation(fit, "the compute-optimal frontier")
     opt = fit.optimal(compute, level=level)
     table = interval_table(opt, prob)
-    if published:
+    if require_bool(published, "published"):
         if fit.law.published is not CHINCHILLA.published:
             raise QueryError("published point fits are of the Chinchilla law; this fit is "
                              f"'{fit.law.name}'")
@@ -163,7 +170,10 @@ def isoflop_runs(fit: Fit, budgets: float | Sequence[float] | np.ndarray,
     pandas.DataFrame
         The runs' columns plus ``budget`` (a run near two budgets appears twice).
     """
+    _require_allocation(fit, "an IsoFLOP slice")
     c = compute_grid(budgets).values
+    if isinstance(tolerance, bool) or not isinstance(tolerance, int | float | np.number) or not tolerance > 0:
+        raise QueryError(f"tolerance is a positive number of decades of compute, got {tolerance!r}")
     table = fit.runs.table
     log_c = np.log10(table["compute"].to_numpy(dtype=float))
     parts = [table[np.abs(log_c - np.log10(b)) <= tolerance].assign(budget=b) for b in c]

@@ -9,6 +9,7 @@ import pandas as pd
 import xarray as xr
 
 from ..decisions.risk import quantile
+from ..errors import QueryError
 from ..result.fit import Fit
 from ..result.intervals import DEFAULT_PROB
 from ..structural import StructuralError
@@ -27,7 +28,10 @@ def describe(error: StructuralError) -> str:
 
 def format_summary(fit: Fit, prob: float = DEFAULT_PROB) -> str:
     """The summary as text, with the convergence verdict first (used by the CLI)."""
+    if not hasattr(fit, "diagnostics") or not hasattr(fit, "summary"):
+        raise QueryError(f"format_summary reads a fit (bs.fit or bs.load_fit), got {type(fit).__name__}")
     table = fit.summary(prob)
+    prob = float(table.attrs["prob"])
     lines = []
     if fit.diagnostics.problems:
         lines += ["WARNING: " + problem for problem in fit.diagnostics.problems]

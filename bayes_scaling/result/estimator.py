@@ -92,8 +92,9 @@ def fit(
     check_priors(runs, spec)
     if sampler is not None and not isinstance(sampler, SamplerSettings):
         raise BackendError(f"sampler is a bs.SamplerSettings (e.g. bs.SamplerSettings(draws=2000)), got {sampler!r}")
-    if not isinstance(keep_partial, bool):
-        raise BackendError(f"keep_partial is True or False, got {keep_partial!r}")
+    for name, switch in (("keep_partial", keep_partial), ("progressbar", progressbar)):
+        if not isinstance(switch, bool):
+            raise BackendError(f"{name} is True or False, got {switch!r}")
     settings = (sampler or SamplerSettings()).with_options(backend=backend, draws=draws, tune=tune, chains=chains,
                                                           seed=seed, target_accept=target_accept)
     idata, settings = sample(model, settings, progressbar=progressbar, keep_partial=keep_partial)

@@ -29,6 +29,7 @@ from ..structural import StructuralError, beyond_coord, family_effect, structura
 from ..version import package_version
 from .intervals import (
     DEFAULT_PROB,
+    check_prob,
     convergence_stats,
     convergence_table,
     interval_table,
@@ -162,7 +163,7 @@ class Fit:
             table.loc[known, "domain"] = table.loc[known, "task"].map(of_task)
             table = table[["variable", "domain", "task"] + [c for c in table.columns if c not in ("variable", "domain", "task")]]
         table = table.set_index("variable")
-        table.attrs.update(prob=prob, diagnostics=self.diagnostics.to_dict(), problems=list(self.diagnostics.problems))
+        table.attrs.update(prob=check_prob(prob), diagnostics=self.diagnostics.to_dict(), problems=list(self.diagnostics.problems))
         return table
 
     def log_likelihood(self) -> xr.Dataset:

@@ -29,6 +29,18 @@ def check_prob(prob: object, name: str = "prob") -> float:
     return value
 
 
+def _check_draws(draws: xr.Dataset) -> None:
+    """Refuse draws that are not numbers along ``(chain, draw)``, or that have none."""
+    if not draws.data_vars:
+        raise QueryError("interval_table was given no variables to summarise")
+    for name, da in draws.data_vars.items():
+        if any(d not in da.dims for d in SAMPLE_DIMS):
+            raise QueryError(f"'{name}' has dims {list(da.dims)}: interval_table summarises draws with dims (chain, draw)")
+        if da.dtype.kind not in "biuf" or da.sizes["chain"] * da.sizes["draw"] == 0:
+            raise QueryError(f"'{name}' holds no numeric draws (dtype {da.dtype}, {da.sizes['chain']} chains x "
+                             f"{da.sizes['draw']} draws)")
+
+
 def interval_table(draws: xr.Dataset | xr.DataArray, prob: float = DEFAULT_PROB) -> pd.DataFrame:
     """Median, mean, sd and the central ``prob`` interval of every variable, one row per element.
 
@@ -50,6 +62,7 @@ def interval_table(draws: xr.Dataset | xr.DataArray, prob: float = DEFAULT_PROB)
     if not isinstance(draws, xr.Dataset):
         raise QueryError(f"interval_table summarises xarray draws with dims (chain, draw), got {type(draws).__name__}")
     prob = check_prob(prob)
+    _check_draws(draws)
     tails = [(1.0 - prob) / 2.0, (1.0 + prob) / 2.0]
     frames = []
     for name, da in draws.data_vars.items():

@@ -81,3 +81,34 @@ def test_summaries_and_frontiers_refuse_what_they_cannot_read(sim_fit):
             call()
     assert sim_fit.summary(prob="0.8").attrs["prob"] == 0.8  # stored as the number it means
     assert "80% low" in bs.format_summary(sim_fit, prob="0.8")
+
+
+def test_more_extra_inputs_are_refused_or_named(sim_fit, sim_runs):
+    import warnings
+
+    import pandas as pd
+
+    from bayes_scaling.decisions import frontier
+
+    huge = pd.DataFrame({"params": [1e9, 10**400], "tokens": [1e10, 2e10], "loss": [2.0, 1.9]}, dtype=object)
+    with pytest.raises(bs.InputError, match="too large for floating point"):
+        bs.read_runs(huge)
+    for inputs in (5, "tokens"):
+        with pytest.raises(bs.InputError, match="inputs are the law's input names"):
+            bs.read_runs(sim_runs.table[["params", "tokens", "loss"]], inputs=inputs)
+    for kwargs, words in (({"n_points": 2.9}, "n_points must be a whole number"),
+                          ({"n_points": 10**9}, "n_points must be a whole number"),
+                          ({"span": float("inf")}, "span must be a number above 1"),
+                          ({"span": "x"}, "span must be a number above 1")):
+        with pytest.raises(bs.QueryError, match=words):
+            frontier.isoflop_curves(sim_fit, 6e20, **kwargs)
+    with pytest.raises(bs.QueryError, match="n_points must be a whole number"):
+        frontier.scaling_curve_data(sim_fit, n_points=0)
+    n = sim_fit.posterior.sizes["chain"] * sim_fit.posterior.sizes["draw"]
+    with pytest.warns(bs.DataWarning, match=f"finer than {n} draws resolve"):
+        sim_fit.summary(prob=1 - 1 / n)
+    with pytest.warns(bs.DataWarning, match="finer than"):
+        bs.plan(sim_fit, 1e21, objective="quantile", q=1 - 0.5 / n)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", bs.DataWarning)
+        sim_fit.summary(prob=0.9)  # 5% tails of 1,000 draws are resolved: no warning

@@ -178,6 +178,9 @@ def read_runs(
     for name in NUMERIC + OPTIONAL:
         if name in frame.columns:
             table[name] = numeric_column(frame[name], name)
+    if inputs is not None and (isinstance(inputs, str) or not isinstance(inputs, Sequence)
+                               or not all(isinstance(i, str) for i in inputs)):
+        raise InputError(f"inputs are the law's input names, e.g. ('tokens',), got {inputs!r}")
     curve = inputs is not None and "tokens" in inputs and not {"params", "compute"} & set(inputs)
     filled = curve and "params" not in table and "tokens" in table
     if filled:
@@ -243,7 +246,10 @@ def numeric_column(column: pd.Series, name: str) -> pd.Series:
             if pd.api.types.is_complex_dtype(column) else None)
     if kind:
         raise InputError(f"column '{name}' holds {kind}, not real numbers")
-    values = pd.to_numeric(column, errors="coerce")
+    try:
+        values = pd.to_numeric(column, errors="coerce")
+    except OverflowError:  # an integer too large for float64 (10**400)
+        raise InputError(f"column '{name}' has a number too large for floating point (above 1.8e308)") from None
     rows = np.flatnonzero((column.notna() & values.isna()).to_numpy())
     if len(rows):
         raise InputError(

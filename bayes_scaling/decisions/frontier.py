@@ -39,6 +39,13 @@ def _require_allocation(fit: Fit, what: str) -> None:
         )
 
 
+def _points(n_points: object) -> int:
+    """A whole number of grid points from 2 to 10,000, or a :class:`QueryError`."""
+    if isinstance(n_points, bool) or not isinstance(n_points, int | np.integer) or not 2 <= n_points <= 10_000:
+        raise QueryError(f"n_points must be a whole number from 2 to 10000, got {n_points!r}")
+    return int(n_points)
+
+
 def _group_dim(fit: Fit, level: str | None) -> str | None:
     level = fit.check_level(level)
     return None if level == "shared" else level
@@ -214,10 +221,9 @@ def isoflop_curves(
         dims ``(chain, draw, compute[, group])``.
     """
     _require_allocation(fit, "an IsoFLOP curve")
-    if int(n_points) < 2:
-        raise QueryError(f"n_points must be at least 2, got {n_points}")
-    if not span > 1:
-        raise QueryError(f"span must be greater than 1, got {span}")
+    n_points = _points(n_points)
+    if isinstance(span, bool) or not isinstance(span, int | float | np.number) or not 1 < span < 1e6:
+        raise QueryError(f"span must be a number above 1 (and below 1e6), got {span!r}")
     c = compute_grid(default_budgets(fit) if budgets is None else budgets).values
     k = fit.runs.compute_factor
     opt = fit.optimal(c, level=level)
@@ -291,7 +297,7 @@ def scaling_curve_data(
     name = curve_axis(fit)
     if x is None:
         values = fit.runs.column(name)
-        x = np.geomspace(values.min(), values.max(), int(n_points))
+        x = np.geomspace(values.min(), values.max(), _points(n_points))
     x = compute_grid(x).values  # validated: positive, finite, 1-d
     if not fit.law.has_allocation:
         pred = fit.predict(**{name: x}, seed=seed, level=level)

@@ -18,6 +18,7 @@ import xarray as xr
 from ..data.reach import check_budget, reach, warn_reach
 from ..errors import QueryError, require_bool
 from ..laws.allocation import MAX_BUDGET, unique_input
+from ..result.intervals import warn_if_unresolved
 from .beyond import law_params, with_structural
 from .draws import (
     SAMPLE_DIMS,
@@ -123,6 +124,8 @@ def plan_from_draws(
     """
     draws.check(("budget", "n_grid"))
     q = check_objective(objective, q)
+    if objective != "mean":
+        warn_if_unresolved(1.0 - q, draws.n_draws, f"the {objective} at q = {q:g}")
     n_grid = grid_size(n_grid)
     try:
         span = float(span)

@@ -9,11 +9,13 @@ with it scipy.stats, most of a second). R-hat and ESS are ArviZ's definitions
 
 from __future__ import annotations
 
+import warnings
+
 import pandas as pd
 import xarray as xr
 
 from ..defaults import DEFAULT_PROB
-from ..errors import QueryError
+from ..errors import DataWarning, QueryError
 
 SAMPLE_DIMS = ("chain", "draw")
 
@@ -27,6 +29,14 @@ def check_prob(prob: object, name: str = "prob") -> float:
     if not 0.0 < value < 1.0:
         raise QueryError(f"{name} must lie strictly between 0 and 1, got {prob}")
     return value
+
+
+def warn_if_unresolved(tail: float, n_draws: int, what: str) -> None:
+    """A :class:`DataWarning` where fewer than one draw lies beyond a tail of mass ``tail``: the answer is
+    then the single most extreme draw, or an interpolation past it."""
+    if 0 < tail * n_draws < 1:
+        warnings.warn(f"{what} needs tails of {tail:.2g} of the draws, finer than {n_draws} draws resolve: it rests "
+                      "on the one most extreme draw; sample more draws", DataWarning, stacklevel=3)
 
 
 def _check_draws(draws: xr.Dataset) -> None:
@@ -63,6 +73,7 @@ def interval_table(draws: xr.Dataset | xr.DataArray, prob: float = DEFAULT_PROB)
         raise QueryError(f"interval_table summarises xarray draws with dims (chain, draw), got {type(draws).__name__}")
     prob = check_prob(prob)
     _check_draws(draws)
+    warn_if_unresolved((1.0 - prob) / 2.0, draws.sizes["chain"] * draws.sizes["draw"], f"a {prob:g} interval")
     tails = [(1.0 - prob) / 2.0, (1.0 + prob) / 2.0]
     frames = []
     for name, da in draws.data_vars.items():

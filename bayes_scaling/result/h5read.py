@@ -56,16 +56,17 @@ def _tree(handle: h5py.File) -> xr.DataTree:
 
 
 def _collect(group: h5py.Group, path: str, out: dict[str, xr.Dataset]) -> None:
-    datasets = {}
-    for name, item in group.items():
+    datasets, subgroups = {}, {}
+    for name, item in group.items():  # each object is opened once
         if isinstance(item, h5py.Dataset):
             datasets[name] = item
-        elif not isinstance(item, h5py.Group):
+        elif isinstance(item, h5py.Group):
+            subgroups[name] = item
+        else:
             raise _Unsupported(f"an HDF5 object of type {type(item).__name__}")
     out[path] = _dataset(group, datasets)
-    for name, item in group.items():
-        if isinstance(item, h5py.Group):
-            _collect(item, f"{path.rstrip('/')}/{name}", out)
+    for name, item in subgroups.items():
+        _collect(item, f"{path.rstrip('/')}/{name}", out)
 
 
 def _is_scale(item: h5py.Dataset) -> bool:
@@ -77,11 +78,12 @@ def _dataset(group: h5py.Group, datasets: dict[str, h5py.Dataset]) -> xr.Dataset
     for name, item in datasets.items():
         if name.startswith(_RENAMED):
             raise _Unsupported(f"variable {name!r} renamed by h5netcdf")
-        if _is_scale(item) and bytes(item.attrs.get("NAME", b"")).startswith(_PURE_DIMENSION):
+        scale = _is_scale(item)
+        if scale and bytes(item.attrs.get("NAME", b"")).startswith(_PURE_DIMENSION):
             continue
         attrs = _attrs(item.attrs, _HIDDEN | _DECODED)
-        variables[name] = xr.Variable(_variable_dims(name, item), _values(item), attrs)
-        if _is_scale(item):
+        variables[name] = xr.Variable(_variable_dims(name, item, scale), _values(item), attrs)
+        if scale:
             coord_names.add(name)
         if "coordinates" in item.attrs:
             coord_names.update(_text(item.attrs["coordinates"]).split())
@@ -97,13 +99,13 @@ def _dataset(group: h5py.Group, datasets: dict[str, h5py.Dataset]) -> xr.Dataset
     return xr.Dataset(variables, coords=coords, attrs=_attrs(group.attrs, hidden))
 
 
-def _variable_dims(name: str, item: h5py.Dataset) -> tuple[str, ...]:
+def _variable_dims(name: str, item: h5py.Dataset, scale: bool) -> tuple[str, ...]:
     """The names of the dimension scales attached to each axis, as h5netcdf resolves them."""
     if item.shape is None:
         raise _Unsupported(f"variable {name!r} without a dataspace")
     if item.ndim == 0:
         return ()
-    if _is_scale(item):
+    if scale:
         if item.ndim != 1:
             raise _Unsupported(f"a {item.ndim}-d dimension scale {name!r}")
         return (name,)

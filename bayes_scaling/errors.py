@@ -60,6 +60,18 @@ class SamplingInterrupted(KeyboardInterrupt):
     """
 
 
+def holds_bool(values: object) -> bool:
+    """Whether ``values`` is, or holds, True or False: numpy reads them as 1 and 0, so a flag among
+    numbers would silently become N = 1 or a budget of 1 FLOP."""
+    import numpy as np  # here: the CLI's parser imports this module and nothing heavy
+
+    try:
+        items = np.asarray(values, dtype=object).ravel().tolist()
+    except ValueError:  # nested lists of unequal lengths: the caller's conversion refuses them
+        return False
+    return any(isinstance(v, bool | np.bool_) for v in items)
+
+
 def require_bool(value: object, name: str) -> bool:
     """``value`` if it is True or False, else a :class:`QueryError` naming the switch ``name`` (a string
     such as ``"no"`` is truthy, so it would silently turn the switch on)."""

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from ..errors import ExtrapolationWarning, QueryError
+from ..errors import ExtrapolationWarning, QueryError, holds_bool
 from .runs import Runs
 
 #: A budget more than this many decades below the smallest run's compute is too small to plan.
@@ -84,8 +84,8 @@ def check_budget(runs: Runs, budget: float | Sequence[float] | np.ndarray) -> No
     """
     try:
         values = np.atleast_1d(np.asarray(budget, dtype=float))
-        if any(isinstance(v, bool | np.bool_) for v in np.asarray(budget, dtype=object).ravel().tolist()):
-            raise TypeError  # True among budgets is not 1 FLOP
+        if holds_bool(budget):
+            raise TypeError
     except (TypeError, ValueError):
         raise QueryError(f"budgets must be numbers (FLOPs), got {budget!r}") from None
     if values.ndim != 1:

@@ -21,6 +21,7 @@ import xarray as xr
 from ..errors import QueryError
 from ..result.fit import Fit
 from ..result.intervals import DEFAULT_PROB, check_prob
+from .draws import require_fit
 
 #: Pareto k above which PSIS-LOO's estimate for a run is unreliable (Vehtari et al. 2024).
 PARETO_K_MAX = 0.7
@@ -83,8 +84,7 @@ def compare(fit: Fit, param: str, by: str = "domain", prob: float = DEFAULT_PROB
         ratio ``group / other`` (``ratio_median``, ``ratio_lower``, ``ratio_upper``).
     """
     prob = check_prob(prob)
-    if not isinstance(fit, Fit):
-        raise QueryError(f"compare reads a fit (bs.fit or bs.load_fit), got {type(fit).__name__}")
+    require_fit(fit, "compare reads")
     if not isinstance(param, str) or not isinstance(by, str):
         raise QueryError(f"param and by are names, e.g. compare(fit, 'alpha', by='domain'), got {param!r}, {by!r}")
     draws = group_draws(fit, param, by)

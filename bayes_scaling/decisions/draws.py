@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import xarray as xr
 
-from ..errors import QueryError
+from ..errors import QueryError, holds_bool
 from ..laws import Law
 
 if TYPE_CHECKING:
@@ -55,10 +55,7 @@ class Draws:
     def from_fit(cls, fit: Fit) -> Draws:
         """The draws of a fit at its finest level, with its noise and compute factor (a QueryError for
         anything but a :class:`~bayes_scaling.Fit`, such as a path: load it with ``bs.load_fit``)."""
-        from ..result.fit import Fit
-
-        if not isinstance(fit, Fit):
-            raise QueryError(f"this answer is computed from a fit (bs.fit or bs.load_fit), got {type(fit).__name__}")
+        require_fit(fit, "this answer is computed from")
         post = fit.posterior
         noise = {n: post[n] for n in NOISE_VARS if n in post}
         return cls(fit.law, fit.sampled(), fit.pivots_at(), noise, float(fit.runs.compute_factor))
@@ -117,8 +114,17 @@ class FixedInputs:
         return self._law.log_loss(p, {**self.fixed, **log_inputs}, pivots, xp)
 
 
-#: The most grid points a plan or a target search evaluates per budget (each costs every draw's loss).
+#: The most grid points a plan, a target search or a curve evaluates per budget (each costs every draw's loss).
 MAX_GRID = 10_000
+
+
+def require_fit(fit: Any, needs: str) -> None:
+    """A :class:`QueryError` where ``fit`` is not a :class:`~bayes_scaling.Fit` (a path, a table), saying
+    ``"<needs> a fit (bs.fit or bs.load_fit)"``, e.g. ``needs="compare reads"``."""
+    from ..result.fit import Fit
+
+    if not isinstance(fit, Fit):
+        raise QueryError(f"{needs} a fit (bs.fit or bs.load_fit), got {type(fit).__name__}")
 
 
 def numbers(values: Any, name: str) -> np.ndarray:
@@ -126,20 +132,18 @@ def numbers(values: Any, name: str) -> np.ndarray:
     ``False`` (which numpy reads as 1 and 0), or nested lists of unequal lengths."""
     shown = repr(values) if len(repr(values)) <= 80 else repr(values)[:77] + "..."
     try:
-        raw = values if isinstance(values, np.ndarray) else np.asarray(values, dtype=object)
-        text_or_bool = raw.dtype.kind in "bUS" or (
-            raw.dtype.kind == "O" and any(isinstance(v, bool | np.bool_ | str | bytes) for v in raw.ravel().tolist()))
-        if not text_or_bool:
+        text = any(isinstance(v, str | bytes) for v in np.asarray(values, dtype=object).ravel().tolist())
+        if not text and not holds_bool(values):
             return np.atleast_1d(np.asarray(values, dtype=float))
     except (TypeError, ValueError, OverflowError):
         pass
     raise QueryError(f"{name} must be numbers, got {shown}")
 
 
-def grid_size(n_grid: Any) -> int:
-    """A grid of 3 to :data:`MAX_GRID` points, or a :class:`QueryError`."""
-    if isinstance(n_grid, bool) or not isinstance(n_grid, int | np.integer) or not 3 <= n_grid <= MAX_GRID:
-        raise QueryError(f"n_grid must be a whole number from 3 to {MAX_GRID}, got {n_grid!r}")
+def grid_size(n_grid: Any, name: str = "n_grid", least: int = 3) -> int:
+    """A grid of ``least`` to :data:`MAX_GRID` points, or a :class:`QueryError`."""
+    if isinstance(n_grid, bool) or not isinstance(n_grid, int | np.integer) or not least <= n_grid <= MAX_GRID:
+        raise QueryError(f"{name} must be a whole number from {least} to {MAX_GRID}, got {n_grid!r}")
     return int(n_grid)
 
 

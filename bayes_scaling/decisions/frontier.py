@@ -20,6 +20,7 @@ from ..laws.allocation import compute_grid
 from ..laws.chinchilla import CHINCHILLA, PointFit, log_n_star
 from ..result.fit import Fit
 from ..result.intervals import DEFAULT_PROB, interval_table
+from .draws import grid_size, require_fit
 
 #: Runs within this many decades of an IsoFLOP budget are drawn on its curve.
 ISOFLOP_TOLERANCE = 0.05
@@ -30,20 +31,12 @@ PUBLISHED_FITS: dict[str, PointFit] = CHINCHILLA.published
 
 
 def _require_allocation(fit: Fit, what: str) -> None:
-    if not isinstance(fit, Fit):
-        raise QueryError(f"{what} is computed from a fit (bs.fit or bs.load_fit), got {type(fit).__name__}")
+    require_fit(fit, f"{what} is computed from")
     if not fit.law.has_allocation:
         raise QueryError(
             f"{what} needs a law with an N/D split; the '{fit.law.name}' law ({fit.law.formula}) "
             f"models loss as a function of {' and '.join(fit.law.inputs)} alone"
         )
-
-
-def _points(n_points: object) -> int:
-    """A whole number of grid points from 2 to 10,000, or a :class:`QueryError`."""
-    if isinstance(n_points, bool) or not isinstance(n_points, int | np.integer) or not 2 <= n_points <= 10_000:
-        raise QueryError(f"n_points must be a whole number from 2 to 10000, got {n_points!r}")
-    return int(n_points)
 
 
 def _group_dim(fit: Fit, level: str | None) -> str | None:
@@ -221,7 +214,7 @@ def isoflop_curves(
         dims ``(chain, draw, compute[, group])``.
     """
     _require_allocation(fit, "an IsoFLOP curve")
-    n_points = _points(n_points)
+    n_points = grid_size(n_points, "n_points", least=2)
     if isinstance(span, bool) or not isinstance(span, int | float | np.number) or not 1 < span < 1e6:
         raise QueryError(f"span must be a number above 1 (and below 1e6), got {span!r}")
     c = compute_grid(default_budgets(fit) if budgets is None else budgets).values
@@ -297,7 +290,7 @@ def scaling_curve_data(
     name = curve_axis(fit)
     if x is None:
         values = fit.runs.column(name)
-        x = np.geomspace(values.min(), values.max(), _points(n_points))
+        x = np.geomspace(values.min(), values.max(), grid_size(n_points, "n_points", least=2))
     x = compute_grid(x).values  # validated: positive, finite, 1-d
     if not fit.law.has_allocation:
         pred = fit.predict(**{name: x}, seed=seed, level=level)

@@ -17,7 +17,7 @@ import xarray as xr
 
 from ..data.reach import check_budget, reach, warn_reach
 from ..errors import QueryError, require_bool
-from ..laws.allocation import MAX_BUDGET, unique_input
+from ..laws.allocation import require_below_max, require_distinct, unique_input
 from ..result.intervals import warn_if_unresolved
 from .beyond import law_params, with_structural
 from .draws import (
@@ -43,15 +43,6 @@ from .risk import check_objective, risk
 
 if TYPE_CHECKING:
     from ..result.fit import Fit
-
-
-def _distinct_budgets(c: xr.DataArray) -> None:
-    """Refuse a budget given twice (its answers would share one coordinate) or above :data:`MAX_BUDGET`."""
-    if np.unique(c.values).size != c.size:
-        raise QueryError(f"budgets must differ: {c.values.tolist()} repeats one")
-    if float(c.max()) > MAX_BUDGET:
-        raise QueryError(f"budget {float(c.max()):.4g} is above {MAX_BUDGET:.0e} FLOPs, where the arithmetic of a law "
-                         "fitted to today's runs overflows long before it means anything")
 
 
 def _fixed_log_params(params: Any, c: xr.DataArray, k: float, max_params: float | None,
@@ -135,7 +126,8 @@ def plan_from_draws(
         raise QueryError(f"span must be a number >= 1, got {span}")
     k = draws.compute_factor
     c = positive_1d(budget, "budget", "budget")
-    _distinct_budgets(c)
+    require_distinct(c.values)
+    require_below_max(c.values)
     max_params = optional_limit(max_params, "max_params")
     max_tokens = optional_limit(max_tokens, "max_tokens")
     log_m = np.log(c / k)

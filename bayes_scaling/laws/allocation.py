@@ -36,10 +36,21 @@ def compute_grid(compute: float | Sequence[float] | np.ndarray) -> xr.DataArray:
         raise QueryError(f"compute budgets are one number or a list of numbers, got an array of shape {values.shape}")
     if not np.all(np.isfinite(values)) or np.any(values <= 0):
         raise QueryError(f"compute budgets must be positive and finite, got {values.tolist()}")
+    require_below_max(values)
+    return xr.DataArray(values, dims="compute", coords={"compute": values}, name="compute")
+
+
+def require_below_max(values: np.ndarray) -> None:
+    """Refuse budgets above :data:`MAX_BUDGET`."""
     if np.any(values > MAX_BUDGET):
         raise QueryError(f"compute budget {values.max():.4g} is above {MAX_BUDGET:.0e} FLOPs, where the arithmetic of a "
                          "law fitted to today's runs overflows long before it means anything")
-    return xr.DataArray(values, dims="compute", coords={"compute": values}, name="compute")
+
+
+def require_distinct(values: np.ndarray) -> None:
+    """Refuse a budget given twice: its answers would share one coordinate."""
+    if np.unique(values).size != np.size(values):
+        raise QueryError(f"compute budgets must differ from each other, got {np.ravel(values).tolist()}")
 
 
 def optimal_allocation(

@@ -138,13 +138,12 @@ class Law:
             unique tokens for a law that does not read them, compute that is not k·params·tokens, or
             an input the law needs and the query lacks.
         """
-        from ..errors import QueryError
+        from ..errors import QueryError, holds_bool
 
         given = {n: v for n, v in (("params", params), ("tokens", tokens), ("compute", compute), ("unique_tokens", unique))
                  if v is not None}
         try:
-            flags = [n for n, v in given.items() if np.asarray(v).dtype == bool  # True among numbers is not N = 1
-                     or any(isinstance(x, bool | np.bool_) for x in np.asarray(v, dtype=object).ravel().tolist())]
+            flags = [n for n, v in given.items() if holds_bool(v)]
             arrays = {n: np.atleast_1d(np.asarray(v, dtype=float)) for n, v in given.items()}
         except (TypeError, ValueError):  # text, or nested lists of unequal lengths
             raise QueryError(f"params, tokens, compute and unique_tokens must be numbers, got {given}") from None

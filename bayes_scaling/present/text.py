@@ -8,8 +8,8 @@ from collections.abc import Sequence
 import pandas as pd
 import xarray as xr
 
+from ..decisions.draws import require_fit
 from ..decisions.risk import quantile
-from ..errors import QueryError
 from ..result.fit import Fit
 from ..result.intervals import DEFAULT_PROB
 from ..structural import StructuralError
@@ -28,8 +28,7 @@ def describe(error: StructuralError) -> str:
 
 def format_summary(fit: Fit, prob: float = DEFAULT_PROB) -> str:
     """The summary as text, with the convergence verdict first (used by the CLI)."""
-    if not hasattr(fit, "diagnostics") or not hasattr(fit, "summary"):
-        raise QueryError(f"format_summary reads a fit (bs.fit or bs.load_fit), got {type(fit).__name__}")
+    require_fit(fit, "format_summary reads")
     table = fit.summary(prob)
     prob = float(table.attrs["prob"])
     lines = []

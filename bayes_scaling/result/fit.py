@@ -23,7 +23,7 @@ from ..data.runs import Runs
 from ..errors import QueryError, require_bool
 from ..inference import Diagnostics, SamplerSettings
 from ..laws import Law
-from ..laws.allocation import optimal_allocation
+from ..laws.allocation import optimal_allocation, require_distinct
 from ..spec import LEVEL_RANK, ModelSpec, base_level
 from ..structural import StructuralError, beyond_coord, family_effect, structural_extra
 from ..version import package_version
@@ -242,8 +242,7 @@ class Fit:
         ds = optimal_allocation(self.law, self.sampled(level), self.pivots_at(level), compute,
                                 self.runs.compute_factor, method, unique_tokens=unique_tokens)
         check_budget(self.runs, ds["compute"].values)
-        if np.unique(ds["compute"].values).size != ds.sizes["compute"]:
-            raise QueryError(f"compute budgets must differ from each other, got {ds['compute'].values.tolist()}")
+        require_distinct(ds["compute"].values)
         pred = optimum_loss_pred(self, ds, self.check_level(level), unique_tokens)
         ds = ds if pred is None else ds.assign(loss_pred=pred)
         distances = reach(self.runs, compute=ds["compute"].values, params=ds["params"].median(("chain", "draw")).values.ravel(),
